@@ -1,0 +1,18 @@
+#pragma once
+// Process-wide settings: the OpenMP thread count and the CPU kernel set (ISA) in use.
+#include <string>
+
+namespace fastcnn {
+
+enum class Isa { generic = 0, avx2 = 1, avx512 = 2 };
+
+// The best kernel set this CPU supports, lowered by the FASTCNN_ISA environment variable
+// ("generic", "avx2", "avx512") so every path can be tested on one machine. Read once.
+Isa active_isa();
+const char* isa_name(Isa isa);
+
+bool openmp_enabled();
+int get_num_threads();
+void set_num_threads(int threads);
+
+}  // namespace fastcnn

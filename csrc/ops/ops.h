@@ -1,0 +1,20 @@
+#pragma once
+// The op layer: one entry point per op. Each validates its arguments (core/check.h), applies the
+// op's shape rule, allocates the outputs, releases the GIL and calls the kernel for the array's
+// device and dtype. bindings.cpp exposes exactly these functions; csrc/cpu (and later csrc/cuda)
+// hold the kernels. Sections are grouped by op family, one source file per family.
+#include <pybind11/numpy.h>
+
+#include <optional>
+#include <string>
+
+namespace fastcnn::ops {
+namespace py = pybind11;
+
+// --- activation (ops/activation.cpp) ---
+// name: relu, relu6, leaky_relu, sigmoid, tanh, gelu, gelu_tanh, silu; parameter: leaky_relu's slope.
+py::array activation_forward(const std::string& name, const py::array& input, double parameter);
+py::array activation_backward(const std::string& name, const py::array& grad_output, const py::array& input,
+                              double parameter);
+
+}  // namespace fastcnn::ops

@@ -1,0 +1,44 @@
+"""fastcnn: CNN layers on hand-written C++ kernels, with autograd and a training stack.
+
+The public surface mirrors torch: fastcnn.tensor, fastcnn.nn, fastcnn.nn.functional,
+fastcnn.optim. See README.md for the op list.
+"""
+from ._version import __version__
+from . import _C
+from .tensor import (Function, Size, Tensor, bool_, enable_grad, float32, float64, int32, int64, is_grad_enabled,
+                     no_grad)
+from .functions import (abs, add, amax, amin, arange, argmax, argmin, as_tensor, cat, chunk, clamp, concat, div, empty,
+                        exp, expand, eye, flatten, from_numpy, full, full_like, linspace, log, matmul, max, maximum,
+                        mean, min, minimum, mul, neg, ones, ones_like, permute, pow, reshape, select, split, sqrt,
+                        squeeze, stack, std, sub, sum, tensor, transpose, unbind, unsqueeze, var, where, zeros,
+                        zeros_like)
+from .random import manual_seed, rand, rand_like, randint, randn, randn_like, randperm
+from . import ops, nn, optim, data
+
+float = float32
+double = float64
+long = int64
+bool = bool_
+
+
+def set_num_threads(threads: int) -> None:
+    """Sets the number of OpenMP threads the kernels use."""
+    if not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"set_num_threads: threads must be a positive int, got {threads!r}")
+    _C.set_num_threads(threads)
+
+
+def get_num_threads() -> int:
+    return _C.get_num_threads()
+
+
+def config() -> dict:
+    """How this build of fastcnn was made and what it runs on."""
+    return {
+        "version": __version__,
+        "openmp": _C.openmp_enabled(),
+        "num_threads": _C.get_num_threads(),
+        "cpu_isa": _C.cpu_isa(),
+        "cuda_compiled": _C.cuda_compiled,
+        "cuda_available": False,
+    }

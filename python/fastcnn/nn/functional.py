@@ -1,0 +1,96 @@
+"""fastcnn.nn.functional: torch.nn.functional's names, argument order and layouts (NCHW, OIHW).
+
+Each function checks what only Python knows (Tensor types, dtypes, argument forms), normalises
+arguments (ints to pairs, 'same' padding) and applies one op from fastcnn.ops; shape rules and
+the backstop checks are in C++ (csrc/ops). Sections follow the op families.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import ops
+from ..tensor import Tensor
+
+
+# --- argument checks shared by every section ---------------------------------------------------
+def _describe(**tensors):
+    return ", ".join(f"{name} {tuple(t.shape)}" for name, t in tensors.items() if t is not None)
+
+
+def check_tensor(op: str, name: str, value, float_only: bool = True):
+    """Raises TypeError unless value is a Tensor (of a float dtype when float_only)."""
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{op}: {name} must be a Tensor, got {type(value).__name__}")
+    if float_only and value.dtype.kind != "f":
+        raise TypeError(f"{op}: {name} must be float32 or float64, got {value.dtype} ({name} {tuple(value.shape)})")
+    return value
+
+
+def check_same_dtype(op: str, **tensors):
+    """Every given tensor must be a float Tensor of one dtype."""
+    items = [(name, check_tensor(op, name, t)) for name, t in tensors.items() if t is not None]
+    first_name, first = items[0]
+    for name, t in items[1:]:
+        if t.dtype != first.dtype:
+            raise TypeError(f"{op}: {name} has dtype {t.dtype} but {first_name} has {first.dtype} "
+                            f"({_describe(**tensors)})")
+
+
+def pair(op: str, name: str, value):
+    """An int or a pair of ints -> a pair of ints."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return (int(value), int(value))
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, (int, np.integer)) for v in value):
+        return (int(value[0]), int(value[1]))
+    raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+
+
+# --- activation (csrc/cpu/activation.cpp) --------------------------------------------------------
+def _activation(function_class, input, parameter=0.0):
+    check_tensor(function_class.op_name, "input", input)
+    return function_class.apply(input, parameter=parameter)
+
+
+def relu(input, inplace=False):
+    return _activation(ops.Relu, input)
+
+
+def relu6(input, inplace=False):
+    return _activation(ops.Relu6, input)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    return _activation(ops.LeakyRelu, input, float(negative_slope))
+
+
+def sigmoid(input):
+    return _activation(ops.Sigmoid, input)
+
+
+def tanh(input):
+    return _activation(ops.Tanh, input)
+
+
+def gelu(input, approximate="none"):
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return _activation(ops.Gelu if approximate == "none" else ops.GeluTanh, input)
+
+
+def silu(input, inplace=False):
+    return _activation(ops.Silu, input)
+
+
+# --- linear algebra (csrc/cpu/gemm.cpp) ------------------------------------------------------------
+
+
+# --- convolution (csrc/cpu/conv.cpp, conv_transpose.cpp) --------------------------------------------
+
+
+# --- pooling (csrc/cpu/pool.cpp) ---------------------------------------------------------------------
+
+
+# --- normalisation and dropout (csrc/cpu/norm.cpp, dropout.cpp) -------------------------------------
+
+
+# --- softmax, losses and attention (csrc/cpu/softmax.cpp, loss.cpp) ---------------------------------

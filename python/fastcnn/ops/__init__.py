@@ -1,0 +1,9 @@
+"""One Function per op: forward and backward side by side, calling `fastcnn._C` for the heavy
+work. `REGISTRY` maps each op's public name to its Function; `kernels()` is the one place where
+the device picks the kernels. Families live one per file."""
+from ._registry import REGISTRY, kernels, register
+from .elementwise import (Abs, Add, Cast, Clamp, Clone, Div, Exp, Log, Maximum, Mul, Neg, Pow, Sqrt, Sub, Where,
+                          unbroadcast)
+from .reduce import Max, Mean, Min, Sum, Var, normalize_dims
+from .shape import Cat, Expand, Index, Pad, Permute, Reshape, Stack
+from .activation import Gelu, GeluTanh, LeakyRelu, Relu, Relu6, Sigmoid, Silu, Tanh

@@ -1,0 +1,115 @@
+"""Reductions over dims (sum, mean, max/min, var), each forward beside its backward."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..tensor import Function
+from ._registry import register
+
+
+def normalize_dims(dim, ndim: int, op: str):
+    """None -> all dims; int or sequence -> a sorted tuple of non-negative dims."""
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    result = []
+    for d in dims:
+        if not -max(ndim, 1) <= d < max(ndim, 1):
+            raise ValueError(f"{op}: dim {d} is out of range for a tensor of {ndim} dims")
+        result.append(int(d) % max(ndim, 1))
+    return tuple(sorted(set(result))) if ndim else ()
+
+
+def _expand_back(grad, input_shape, dims, keepdim):
+    """Re-inserts reduced dims (when keepdim was False) so grad broadcasts over the input."""
+    if not keepdim:
+        grad = np.expand_dims(grad, dims) if dims else grad
+    return np.broadcast_to(grad, input_shape)
+
+
+@register("sum")
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, a, dim=None, keepdim=False):
+        ctx.dims = normalize_dims(dim, a.ndim, "sum")
+        ctx.shape, ctx.keepdim = a.shape, keepdim
+        return np.asarray(a.sum(axis=ctx.dims, keepdims=keepdim))
+
+    @staticmethod
+    def backward(ctx, grad):
+        return np.ascontiguousarray(_expand_back(grad, ctx.shape, ctx.dims, ctx.keepdim))
+
+
+@register("mean")
+class Mean(Function):
+    @staticmethod
+    def forward(ctx, a, dim=None, keepdim=False):
+        if a.dtype.kind != "f":
+            raise TypeError(f"mean: input must be a float tensor, got {a.dtype} (input {a.shape})")
+        ctx.dims = normalize_dims(dim, a.ndim, "mean")
+        ctx.shape, ctx.keepdim = a.shape, keepdim
+        ctx.count = int(np.prod([a.shape[d] for d in ctx.dims], dtype=np.int64))
+        return np.asarray(a.mean(axis=ctx.dims, keepdims=keepdim))
+
+    @staticmethod
+    def backward(ctx, grad):
+        return np.ascontiguousarray(_expand_back(grad / ctx.count, ctx.shape, ctx.dims, ctx.keepdim))
+
+
+class _Extremum(Function):
+    """max/min values over dims; the gradient is shared evenly among tied extrema."""
+
+    reducer = None
+
+    @classmethod
+    def forward(cls, ctx, a, dim=None, keepdim=False):
+        if a.size == 0:
+            raise ValueError(f"{cls.op_name}: input is empty (input {a.shape})")
+        ctx.dims = normalize_dims(dim, a.ndim, cls.op_name)
+        ctx.keepdim = keepdim
+        out = cls.reducer(a, axis=ctx.dims, keepdims=True)
+        ctx.save_for_backward(a, out)
+        return np.asarray(out if keepdim else out.reshape([n for i, n in enumerate(a.shape) if i not in ctx.dims]))
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out = ctx.saved
+        mask = a == out
+        count = mask.sum(axis=ctx.dims, keepdims=True)
+        grad = _expand_back(grad, out.shape, ctx.dims, ctx.keepdim) if not ctx.keepdim else grad
+        return np.where(mask, grad / count, 0).astype(a.dtype, copy=False)
+
+
+@register("max")
+class Max(_Extremum):
+    reducer = staticmethod(np.max)
+
+
+@register("min")
+class Min(_Extremum):
+    reducer = staticmethod(np.min)
+
+
+@register("var")
+class Var(Function):
+    """var = sum((a - mean)^2) / (n - correction); d/da = 2 (a - mean) / (n - correction)."""
+
+    @staticmethod
+    def forward(ctx, a, dim=None, correction=1, keepdim=False):
+        if a.dtype.kind != "f":
+            raise TypeError(f"var: input must be a float tensor, got {a.dtype} (input {a.shape})")
+        ctx.dims = normalize_dims(dim, a.ndim, "var")
+        count = int(np.prod([a.shape[d] for d in ctx.dims], dtype=np.int64))
+        ctx.divisor = max(count - correction, 0)
+        centered = a - a.mean(axis=ctx.dims, keepdims=True)
+        ctx.save_for_backward(centered)
+        ctx.keepdim = keepdim
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.asarray((centered * centered).sum(axis=ctx.dims, keepdims=keepdim) / a.dtype.type(ctx.divisor))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (centered,) = ctx.saved
+        grad = _expand_back(grad, centered.shape, ctx.dims, ctx.keepdim)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return grad * centered * (2 / centered.dtype.type(ctx.divisor))

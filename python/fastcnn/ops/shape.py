@@ -1,0 +1,147 @@
+"""Views and data movement: reshape, permute, expand, cat, stack, indexing, padding."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..tensor import Function
+from ._registry import register
+
+
+def _resolve_shape(shape, size, op, input_shape):
+    shape = tuple(int(s) for s in shape)
+    if shape.count(-1) > 1:
+        raise ValueError(f"{op}: only one dimension can be -1, got {shape}")
+    known = int(np.prod([s for s in shape if s != -1], dtype=np.int64))
+    if -1 in shape:
+        if known == 0 or size % known:
+            raise ValueError(f"{op}: shape {shape} is invalid for input of size {size} (input {input_shape})")
+        shape = tuple(size // known if s == -1 else s for s in shape)
+    if int(np.prod(shape, dtype=np.int64)) != size:
+        raise ValueError(f"{op}: shape {shape} is invalid for input of size {size} (input {input_shape})")
+    return shape
+
+
+@register("reshape")
+class Reshape(Function):
+    @staticmethod
+    def forward(ctx, a, shape):
+        ctx.shape = a.shape
+        return a.reshape(_resolve_shape(shape, a.size, "reshape", a.shape))
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.reshape(ctx.shape)
+
+
+@register("permute")
+class Permute(Function):
+    """Kernels want C-contiguous data, so the permuted result is materialised once here."""
+
+    @staticmethod
+    def forward(ctx, a, dims):
+        dims = tuple(int(d) % max(a.ndim, 1) for d in dims)
+        if sorted(dims) != list(range(a.ndim)):
+            raise ValueError(f"permute: dims {dims} are not a permutation of {a.ndim} dims (input {a.shape})")
+        ctx.inverse = tuple(np.argsort(dims))
+        return np.ascontiguousarray(a.transpose(dims))
+
+    @staticmethod
+    def backward(ctx, grad):
+        return np.ascontiguousarray(grad.transpose(ctx.inverse))
+
+
+@register("expand")
+class Expand(Function):
+    @staticmethod
+    def forward(ctx, a, shape):
+        shape = tuple(a.shape[i - (len(shape) - a.ndim)] if s == -1 else s for i, s in enumerate(shape))
+        try:
+            out = np.broadcast_to(a, shape)
+        except ValueError:
+            raise ValueError(f"expand: input of shape {a.shape} cannot be expanded to {shape}") from None
+        ctx.shape = a.shape
+        return np.ascontiguousarray(out)
+
+    @staticmethod
+    def backward(ctx, grad):
+        from .elementwise import unbroadcast
+        return unbroadcast(grad, ctx.shape)
+
+
+@register("cat")
+class Cat(Function):
+    @staticmethod
+    def forward(ctx, dim, *arrays):
+        if not arrays:
+            raise ValueError("cat: expected a non-empty sequence of tensors")
+        ndim = arrays[0].ndim
+        dim = dim % max(ndim, 1)
+        for i, a in enumerate(arrays):
+            if a.ndim != ndim or any(a.shape[d] != arrays[0].shape[d] for d in range(ndim) if d != dim):
+                raise ValueError(f"cat: tensor {i} has shape {a.shape} but tensor 0 has {arrays[0].shape} "
+                                 f"(all dims but dim={dim} must match)")
+        ctx.dim = dim
+        ctx.splits = np.cumsum([a.shape[dim] for a in arrays])[:-1]
+        return np.concatenate(arrays, axis=dim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (None,) + tuple(np.ascontiguousarray(g) for g in np.split(grad, ctx.splits, axis=ctx.dim))
+
+
+@register("stack")
+class Stack(Function):
+    @staticmethod
+    def forward(ctx, dim, *arrays):
+        if not arrays:
+            raise ValueError("stack: expected a non-empty sequence of tensors")
+        for i, a in enumerate(arrays):
+            if a.shape != arrays[0].shape:
+                raise ValueError(f"stack: tensor {i} has shape {a.shape} but tensor 0 has {arrays[0].shape}")
+        ctx.dim = dim % (arrays[0].ndim + 1)
+        return np.stack(arrays, axis=ctx.dim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (None,) + tuple(np.ascontiguousarray(np.take(grad, i, axis=ctx.dim)) for i in range(grad.shape[ctx.dim]))
+
+
+@register("index")
+class Index(Function):
+    """a[key] for basic and advanced keys; the backward scatters with np.add.at so repeated
+    indices accumulate."""
+
+    @staticmethod
+    def forward(ctx, a, key):
+        ctx.shape, ctx.dtype, ctx.key = a.shape, a.dtype, key
+        try:
+            return np.ascontiguousarray(a[key])
+        except IndexError as error:
+            raise IndexError(f"index: {error} (input {a.shape})") from None
+
+    @staticmethod
+    def backward(ctx, grad):
+        out = np.zeros(ctx.shape, dtype=grad.dtype)
+        np.add.at(out, ctx.key, grad)
+        return out
+
+
+@register("pad")
+class Pad(Function):
+    """Constant padding; `pad` lists (before, after) pairs from the last dim backwards, as F.pad."""
+
+    @staticmethod
+    def forward(ctx, a, pad, value=0.0):
+        if len(pad) % 2 or len(pad) // 2 > a.ndim:
+            raise ValueError(f"pad: padding {tuple(pad)} must have an even length of at most {2 * a.ndim} (input {a.shape})")
+        widths = [(0, 0)] * a.ndim
+        for i in range(len(pad) // 2):
+            widths[a.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+        if any(w < 0 for pair in widths for w in pair):
+            raise ValueError(f"pad: negative padding {tuple(pad)} is not supported (input {a.shape})")
+        ctx.slices = tuple(slice(before, before + n) for (before, _), n in zip(widths, a.shape))
+        return np.pad(a, widths, constant_values=value)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return np.ascontiguousarray(grad[ctx.slices])

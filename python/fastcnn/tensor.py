@@ -1,0 +1,444 @@
+"""Tensor and the reverse-mode autograd engine.
+
+A Tensor holds a NumPy array (its storage on the CPU) and, when it was produced by a
+differentiable op, the `Function` node that made it (`grad_fn`). `Tensor.backward` walks those
+nodes in reverse topological order; each node's `backward` turns the gradient of its output into
+gradients of its inputs. Op implementations live in `fastcnn.ops`: forward and backward of one op
+side by side, calling the C++ kernels in `fastcnn._C` for everything heavy.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import numpy as np
+
+float32 = np.dtype(np.float32)
+float64 = np.dtype(np.float64)
+int64 = np.dtype(np.int64)
+int32 = np.dtype(np.int32)
+bool_ = np.dtype(np.bool_)
+
+_FLOAT_DTYPES = (float32, float64)
+
+_state = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    return getattr(_state, "grad_enabled", True)
+
+
+@contextlib.contextmanager
+def _grad_mode(enabled: bool):
+    previous = is_grad_enabled()
+    _state.grad_enabled = enabled
+    try:
+        yield
+    finally:
+        _state.grad_enabled = previous
+
+
+class no_grad(contextlib.ContextDecorator):
+    """Context manager (and decorator) in which ops record no graph, as torch.no_grad."""
+
+    def __enter__(self):
+        self._previous = is_grad_enabled()
+        _state.grad_enabled = False
+
+    def __exit__(self, *exc):
+        _state.grad_enabled = self._previous
+        return False
+
+
+class enable_grad(no_grad):
+    def __enter__(self):
+        self._previous = is_grad_enabled()
+        _state.grad_enabled = True
+
+
+def _as_dtype(dtype):
+    if dtype is None:
+        return None
+    if isinstance(dtype, str):
+        dtype = {"float": float32, "double": float64, "long": int64, "int": int32, "bool": bool_}.get(dtype, dtype)
+    return np.dtype(dtype)
+
+
+def _to_array(data, dtype=None) -> np.ndarray:
+    """Converts user data into a fresh, owned, C-contiguous, writeable array of a fastcnn dtype.
+
+    As torch.tensor: Python floats become float32, a float64 NumPy array stays float64, integers
+    become int64. Copying also takes care of non-contiguous and read-only NumPy inputs.
+    """
+    dtype = _as_dtype(dtype)
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        return np.array(data, dtype=dtype, copy=True, order="C")
+    array = np.array(data, copy=True, order="C")
+    kind = array.dtype.kind
+    if kind == "f":
+        if not (isinstance(data, (np.ndarray, np.generic)) and array.dtype == float64):
+            array = array.astype(float32)
+    elif kind in "iu":
+        array = array.astype(int64)
+    elif kind != "b":
+        raise TypeError(f"tensor: unsupported data of dtype {array.dtype}")
+    return array
+
+
+class Function:
+    """One node of the autograd graph and the base class of every differentiable op.
+
+    Subclasses define `forward(ctx, *args)` on NumPy arrays (Tensor arguments arrive as their
+    arrays) and `backward(ctx, grad_output)` returning one gradient (array or None) per
+    positional argument of forward. `apply` wraps the result in a Tensor and records the node
+    when any Tensor input requires grad.
+    """
+
+    __slots__ = ("inputs", "needs_input_grad", "saved", "__dict__")
+
+    @staticmethod
+    def forward(ctx, *args):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, grad_output):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        ctx = cls()
+        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+        output = cls.forward(ctx, *arrays, **kwargs)
+        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        track = is_grad_enabled() and any(needs)
+        result = Tensor._wrap(output, requires_grad=track)
+        if track:
+            ctx.inputs = tuple(a if isinstance(a, Tensor) else None for a in args)
+            ctx.needs_input_grad = needs
+            result.grad_fn = ctx
+        return result
+
+    def save_for_backward(self, *arrays):
+        self.saved = arrays
+
+    @property
+    def saved_tensors(self):
+        return self.saved
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+
+def _topological_order(root: "Tensor"):
+    """Nodes reachable from root's grad_fn, each after every node that consumes its output."""
+    order, visited = [], set()
+    stack = [(root.grad_fn, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        for parent in node.inputs:
+            if parent is not None and parent.grad_fn is not None and id(parent.grad_fn) not in visited:
+                stack.append((parent.grad_fn, False))
+    order.reverse()
+    return order
+
+
+def _accumulate_leaf(tensor: "Tensor", grad: np.ndarray):
+    grad = np.asarray(grad, dtype=tensor.data.dtype)
+    if grad.shape != tensor.data.shape:
+        grad = np.broadcast_to(grad, tensor.data.shape)
+    if tensor.grad is None:
+        tensor.grad = Tensor._wrap(np.array(grad, copy=True))
+    else:
+        tensor.grad.data = tensor.grad.data + grad
+    for hook in tensor._hooks:
+        hook(tensor.grad)
+
+
+def backward(root: "Tensor", gradient=None, retain_graph: bool = False):
+    """Accumulates d(root)/d(leaf) into every leaf's `.grad`, as torch.autograd.backward."""
+    if not root.requires_grad:
+        raise RuntimeError("backward: tensor does not require grad and has no grad_fn")
+    if gradient is None:
+        if root.data.size != 1:
+            raise RuntimeError(f"backward: grad can be implicitly created only for scalar outputs, got shape {root.shape}")
+        gradient = np.ones_like(root.data)
+    else:
+        gradient = gradient.data if isinstance(gradient, Tensor) else np.asarray(gradient, dtype=root.data.dtype)
+        if gradient.shape != root.data.shape:
+            raise ValueError(f"backward: gradient has shape {gradient.shape} but tensor has shape {root.shape}")
+    if root.grad_fn is None:
+        _accumulate_leaf(root, gradient)
+        return
+    grads = {id(root.grad_fn): gradient}
+    with no_grad():
+        for node in _topological_order(root):
+            if not hasattr(node, "inputs"):
+                raise RuntimeError("backward: trying to backward through the graph a second time; "
+                                   "pass retain_graph=True to the first call")
+            grad_output = grads.pop(id(node), None)
+            if grad_output is None:
+                continue
+            input_grads = node.backward(node, grad_output)
+            if not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
+            for tensor, needed, grad in zip(node.inputs, node.needs_input_grad, input_grads):
+                if tensor is None or not needed or grad is None:
+                    continue
+                if tensor.grad_fn is None:
+                    _accumulate_leaf(tensor, grad)
+                else:
+                    key = id(tensor.grad_fn)
+                    grads[key] = grads[key] + grad if key in grads else grad
+            if not retain_graph:
+                del node.inputs
+
+
+class Tensor:
+    """An n-dimensional array with autograd, mirroring torch.Tensor's common surface."""
+
+    __array_priority__ = 1000  # so `ndarray op Tensor` defers to Tensor's reflected operators
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None):
+        self.data = _to_array(data, dtype)
+        self.grad = None
+        self.grad_fn = None
+        self._hooks = []
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _wrap(cls, array: np.ndarray, requires_grad: bool = False) -> "Tensor":
+        """Wraps an array the caller owns (no copy)."""
+        tensor = cls.__new__(cls)
+        tensor.data = array if isinstance(array, np.ndarray) else np.asarray(array)
+        tensor.grad = None
+        tensor.grad_fn = None
+        tensor._hooks = []
+        tensor.requires_grad = requires_grad
+        return tensor
+
+    # --- properties -------------------------------------------------------------------------
+    @property
+    def shape(self):
+        return Size(self.data.shape)
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    @property
+    def T(self) -> "Tensor":
+        return self.permute(*reversed(range(self.ndim)))
+
+    def size(self, dim=None):
+        return self.shape if dim is None else self.data.shape[dim]
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def is_floating_point(self) -> bool:
+        return self.data.dtype in _FLOAT_DTYPES
+
+    # --- autograd ---------------------------------------------------------------------------
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        if requires_grad and self.data.dtype not in _FLOAT_DTYPES:
+            raise TypeError(f"requires_grad_: only float32/float64 tensors can require gradients, got {self.dtype}")
+        if not self.is_leaf and not requires_grad:
+            raise RuntimeError("requires_grad_: cannot turn off requires_grad of a non-leaf tensor; use detach()")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def backward(self, gradient=None, retain_graph: bool = False):
+        backward(self, gradient, retain_graph)
+
+    def register_hook(self, hook):
+        """Calls hook(grad) whenever a gradient is accumulated into this leaf's .grad."""
+        self._hooks.append(hook)
+        return hook
+
+    def detach(self) -> "Tensor":
+        return Tensor._wrap(self.data)
+
+    def detach_(self) -> "Tensor":
+        self.grad_fn = None
+        self.requires_grad = False
+        return self
+
+    def retain_grad(self):
+        raise NotImplementedError("retain_grad: read gradients of intermediate tensors with register_hook")
+
+    # --- conversion -------------------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        if self.requires_grad:
+            raise RuntimeError("numpy: can't call numpy() on a tensor that requires grad; use tensor.detach().numpy()")
+        return self.data
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item: only one-element tensors can be converted to Python scalars, got shape {self.shape}")
+        return self.data.reshape(()).item()
+
+    def tolist(self):
+        return self.data.tolist()
+
+    def __array__(self, dtype=None, copy=None):
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise RuntimeError("bool: the truth value of a tensor with more than one element is ambiguous")
+        return bool(self.data.reshape(()).item())
+
+    def to(self, *args, **kwargs) -> "Tensor":
+        """Accepts a device ('cpu') and/or a dtype, as torch.Tensor.to."""
+        dtype = kwargs.get("dtype")
+        for arg in args + tuple(v for k, v in kwargs.items() if k == "device"):
+            if isinstance(arg, str) or arg is None:
+                _check_device(arg)
+            else:
+                dtype = arg
+        return self if dtype is None else self.type(dtype)
+
+    def cpu(self) -> "Tensor":
+        return self
+
+    def type(self, dtype) -> "Tensor":
+        from . import ops
+        dtype = _as_dtype(dtype)
+        if dtype == self.data.dtype:
+            return self
+        return ops.Cast.apply(self, dtype=dtype)
+
+    def float(self) -> "Tensor":
+        return self.type(float32)
+
+    def double(self) -> "Tensor":
+        return self.type(float64)
+
+    def long(self) -> "Tensor":
+        return self.type(int64)
+
+    def int(self) -> "Tensor":
+        return self.type(int32)
+
+    def bool(self) -> "Tensor":
+        return self.type(bool_)
+
+    def contiguous(self) -> "Tensor":
+        return self
+
+    def clone(self) -> "Tensor":
+        from . import ops
+        return ops.Clone.apply(self)
+
+    # --- in-place (no graph: for initialisation and optimisers) ------------------------------
+    def _check_inplace(self, op):
+        if self.requires_grad and self.is_leaf and is_grad_enabled():
+            raise RuntimeError(f"{op}: a leaf Variable that requires grad is being used in an in-place operation; "
+                               "wrap it in fastcnn.no_grad()")
+
+    def zero_(self) -> "Tensor":
+        self._check_inplace("zero_")
+        self.data[...] = 0
+        return self
+
+    def fill_(self, value) -> "Tensor":
+        self._check_inplace("fill_")
+        self.data[...] = value
+        return self
+
+    def copy_(self, source) -> "Tensor":
+        self._check_inplace("copy_")
+        source = source.data if isinstance(source, Tensor) else np.asarray(source)
+        if np.broadcast_shapes(source.shape, self.data.shape) != self.data.shape:
+            raise ValueError(f"copy_: source of shape {source.shape} does not broadcast to {self.shape}")
+        self.data[...] = source
+        return self
+
+    def __setitem__(self, index, value):
+        self._check_inplace("__setitem__")
+        if self.grad_fn is not None and is_grad_enabled():
+            raise RuntimeError("__setitem__: in-place assignment into a tensor that is part of a graph is not supported")
+        self.data[_index_key(index)] = value.data if isinstance(value, Tensor) else value
+
+    def __repr__(self):
+        body = np.array2string(self.data, precision=4, separator=", ", prefix="tensor(")
+        extra = ""
+        if self.data.dtype not in (float32, int64, bool_):
+            extra += f", dtype={self.data.dtype}"
+        if self.grad_fn is not None:
+            extra += f", grad_fn=<{self.grad_fn.name}Backward>"
+        elif self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    def __hash__(self):
+        return id(self)
+
+
+class Size(tuple):
+    """torch.Size: a tuple of dimensions."""
+
+    def numel(self) -> int:
+        return int(np.prod(self, dtype=np.int64))
+
+    def __repr__(self):
+        return f"fastcnn.Size({list(self)})"
+
+
+def _check_device(device):
+    name = str(device) if device is not None else "cpu"
+    if name == "cpu" or name.startswith("cpu:"):
+        return
+    if name.startswith("cuda"):
+        raise RuntimeError(f"to: device '{name}' is not available: fastcnn was built without CUDA "
+                           "or no GPU is present (see fastcnn.config())")
+    raise ValueError(f"to: unknown device '{name}'")
+
+
+def _index_key(index):
+    """Turns Tensors inside an index expression into arrays."""
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    if isinstance(index, list):
+        return np.asarray([i.data if isinstance(i, Tensor) else i for i in index])
+    return index
