@@ -22,4 +22,15 @@ PYBIND11_MODULE(_C, m) {
   m.def("activation_forward", &fastcnn::ops::activation_forward, "name"_a, "input"_a, "parameter"_a = 0.0);
   m.def("activation_backward", &fastcnn::ops::activation_backward, "name"_a, "grad_output"_a, "input"_a,
         "parameter"_a = 0.0);
+
+  // --- linear algebra ---
+  m.def("bmm", &fastcnn::ops::bmm, "a"_a, "b"_a, "transpose_a"_a = false, "transpose_b"_a = false);
+
+  // --- convolution ---
+
+  // --- pooling ---
+
+  // --- normalisation and dropout ---
+
+  // --- softmax and losses ---
 }

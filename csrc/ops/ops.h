@@ -17,4 +17,16 @@ py::array activation_forward(const std::string& name, const py::array& input, do
 py::array activation_backward(const std::string& name, const py::array& grad_output, const py::array& input,
                               double parameter);
 
+// --- linear algebra (ops/linalg.cpp) ---
+// Batched matrix product of 3-D arrays, optionally transposing either operand's last two dims.
+py::array bmm(const py::array& a, const py::array& b, bool transpose_a, bool transpose_b);
+
+// --- convolution (ops/conv.cpp) ---
+
+// --- pooling (ops/pool.cpp) ---
+
+// --- normalisation and dropout (ops/norm.cpp, ops/dropout.cpp) ---
+
+// --- softmax and losses (ops/softmax.cpp, ops/loss.cpp) ---
+
 }  // namespace fastcnn::ops

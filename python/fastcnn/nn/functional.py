@@ -82,6 +82,23 @@ def silu(input, inplace=False):
 
 
 # --- linear algebra (csrc/cpu/gemm.cpp) ------------------------------------------------------------
+def _matmul(input, other):
+    """fastcnn.matmul and the @ operator."""
+    check_same_dtype("matmul", input=input, other=other)
+    return ops.Matmul.apply(input, other)
+
+
+def linear(input, weight, bias=None):
+    check_same_dtype("linear", input=input, weight=weight, bias=bias)
+    if weight.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features) ({_describe(weight=weight)})")
+    if input.ndim < 1 or input.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input has {input.shape[-1] if input.ndim else 0} features but weight expects "
+                         f"{weight.shape[1]} ({_describe(input=input, weight=weight)})")
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise ValueError(f"linear: bias must have shape ({weight.shape[0]},) ({_describe(weight=weight, bias=bias)})")
+    return ops.Linear.apply(input, weight, bias) if bias is not None else ops.Linear.apply(input, weight)
+
 
 
 # --- convolution (csrc/cpu/conv.cpp, conv_transpose.cpp) --------------------------------------------

@@ -7,3 +7,4 @@ from .elementwise import (Abs, Add, Cast, Clamp, Clone, Div, Exp, Log, Maximum, 
 from .reduce import Max, Mean, Min, Sum, Var, normalize_dims
 from .shape import Cat, Expand, Index, Pad, Permute, Reshape, Stack
 from .activation import Gelu, GeluTanh, LeakyRelu, Relu, Relu6, Sigmoid, Silu, Tanh
+from .linalg import Linear, Matmul
