@@ -29,4 +29,14 @@ py::array bmm(const py::array& a, const py::array& b, bool transpose_a, bool tra
 
 // --- softmax and losses (ops/softmax.cpp, ops/loss.cpp) ---
 
+// --- capsules (ops/capsule.cpp) ---
+// squash over `dim` (negative counts from the end); eps > 0 keeps the gradient finite at 0.
+py::array squash_forward(const py::array& input, int64_t dim, double eps);
+py::array squash_backward(const py::array& grad_output, const py::array& input, int64_t dim, double eps);
+// lengths (N, K), target (N,) int64 class indices -> per-sample margin losses (N,).
+py::array margin_loss_forward(const py::array& lengths, const py::array& target, double m_plus, double m_minus,
+                              double lambda);
+py::array margin_loss_backward(const py::array& grad_losses, const py::array& lengths, const py::array& target,
+                               double m_plus, double m_minus, double lambda);
+
 }  // namespace fastcnn::ops

@@ -111,3 +111,74 @@ def linear(input, weight, bias=None):
 
 
 # --- softmax, losses and attention (csrc/cpu/softmax.cpp, loss.cpp) ---------------------------------
+
+
+# --- capsules (csrc/cpu/capsule.cpp; routing composes matmul, softmax and squash) ---------------
+def squash(x, dim=-1, eps=1e-8):
+    """Capsule non-linearity (Sabour et al. 2017): |s|^2 / (1 + |s|^2) * s / |s| over `dim`.
+
+    |s| is computed as sqrt(|s|^2 + eps), so short vectors shrink to 0 smoothly and the gradient
+    at s = 0 is exactly 0 instead of NaN.
+    """
+    check_tensor("squash", "input", x)
+    return ops.Squash.apply(x, dim=int(dim), eps=float(eps))
+
+
+def capsule_lengths(x, dim=-1, eps=1e-8):
+    """sqrt(|v|^2 + eps) over `dim`: a capsule's length is the probability that its entity is
+    present. eps keeps the gradient finite for an all-zero capsule."""
+    check_tensor("capsule_lengths", "input", x)
+    return ((x * x).sum(dim) + eps).sqrt()
+
+
+def margin_loss(lengths, target, m_plus=0.9, m_minus=0.1, lam=0.5, reduction="mean"):
+    """Margin loss of Sabour et al. (2017), eq. 4, per sample summed over the K classes:
+    L = sum_k T_k max(0, m+ - |v_k|)^2 + lam (1 - T_k) max(0, |v_k| - m-)^2.
+
+    lengths (N, K) capsule lengths, target (N,) int64 class indices; reduction over the
+    samples: 'mean' | 'sum' | 'none'.
+    """
+    check_tensor("margin_loss", "lengths", lengths)
+    check_tensor("margin_loss", "target", target, float_only=False)
+    if target.dtype != np.int64:
+        raise TypeError(f"margin_loss: target must hold int64 class indices, got {target.dtype} "
+                        f"({_describe(lengths=lengths, target=target)})")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"margin_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    losses = ops.MarginLoss.apply(lengths, target, m_plus=float(m_plus), m_minus=float(m_minus), lam=float(lam))
+    if reduction == "none":
+        return losses
+    return losses.mean() if reduction == "mean" else losses.sum()
+
+
+def dynamic_routing(predictions, iterations=3, detach_agreement=True):
+    """Routing by agreement (Sabour et al. 2017, procedure 1) on prediction vectors u_hat.
+
+    predictions: (B, out_capsules, in_capsules, out_dim), laid out so that both routing products
+    are batched matmuls over (B, out_capsules): s_j = sum_i c_ij u_hat_j|i is (1, I) @ (I, D) and
+    the agreement u_hat_j|i . v_j is (I, D) @ (D, 1). Returns (v (B, out_capsules, out_dim),
+    c (B, out_capsules, in_capsules)), c being the coupling coefficients of the last iteration
+    (a softmax over the out capsules of the routing logits b, which start at 0).
+
+    detach_agreement=True (the default, as in the reference TensorFlow implementations) uses
+    u_hat.detach() in every iteration but the last: the logits b, hence c, are constants for
+    autograd and the gradient reaches u_hat only through the final s = sum_i c_ij u_hat_j|i.
+    detach_agreement=False differentiates through every iteration's agreement as well.
+    """
+    check_tensor("dynamic_routing", "predictions", predictions)
+    if predictions.ndim != 4:
+        raise ValueError(f"dynamic_routing: predictions must be 4-D (batch, out_capsules, in_capsules, out_dim) "
+                         f"({_describe(predictions=predictions)})")
+    if not isinstance(iterations, int) or iterations < 1:
+        raise ValueError(f"dynamic_routing: iterations must be a positive int, got {iterations!r}")
+    batch, out_capsules, in_capsules, _ = predictions.shape
+    logits = Tensor._wrap(np.zeros((batch, out_capsules, in_capsules), dtype=predictions.dtype))
+    agreement_source = predictions.detach() if detach_agreement else predictions
+    for iteration in range(iterations):
+        coupling = softmax(logits, dim=1)
+        last = iteration == iterations - 1
+        source = predictions if last else agreement_source
+        output = squash((coupling.unsqueeze(2) @ source).squeeze(2), dim=-1)
+        if not last:
+            logits = logits + (agreement_source @ output.unsqueeze(-1)).squeeze(-1)
+    return output, coupling
