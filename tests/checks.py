@@ -76,30 +76,3 @@ def torch_parity(ours, theirs, inputs, atol=1e-4, rtol=1e-4):
         if torch_grad is not None:
             np.testing.assert_allclose(grad, torch_grad, atol=atol, rtol=rtol)
 
-
-def check_module_gradients(module, inputs, parameter_names, eps=1e-6, atol=1e-6, rtol=1e-5, max_points=8, seed=0):
-    """check_gradients for a module's parameters: autograd's .grad of each named parameter vs
-    central differences taken by perturbing the parameter in place (module in float64)."""
-    tensors = [fastcnn.tensor(x, dtype=np.float64) for x in inputs]
-    module.zero_grad()
-    output = module(*tensors)
-    weights = projection_like(output.data)
-    output.backward(fastcnn.tensor(weights, dtype=np.float64))
-    rng = np.random.default_rng(seed)
-    parameters = dict(module.named_parameters())
-    for name in parameter_names:
-        parameter = parameters[name]
-        assert parameter.grad is not None, f"parameter {name} got no gradient"
-        analytic = parameter.grad.numpy().copy()
-        for flat in rng.choice(parameter.numel(), size=min(max_points, parameter.numel()), replace=False):
-            index = np.unravel_index(flat, tuple(parameter.shape))
-            original = parameter.data[index]
-            values = []
-            for step in (eps, -eps):
-                parameter.data[index] = original + step
-                with fastcnn.no_grad():
-                    values.append(float((module(*tensors).numpy() * weights).sum()))
-            parameter.data[index] = original
-            numeric = (values[0] - values[1]) / (2 * eps)
-            assert abs(analytic[index] - numeric) <= atol + rtol * abs(numeric), (
-                f"parameter {name} at {index}: autograd {analytic[index]!r} vs finite differences {numeric!r}")
