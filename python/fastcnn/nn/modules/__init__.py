@@ -1,0 +1,1 @@
+from .capsule import MarginLoss, PrimaryCapsules, RoutingCapsules
