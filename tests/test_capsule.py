@@ -122,10 +122,10 @@ ROUTING_SIZES = [  # batch, in_capsules, in_dim, out_capsules, out_dim
     (1, 3, 2, 2, 3), (2, 5, 4, 3, 2), (3, 7, 3, 4, 5)]
 
 
-def _routing_layer(sizes, iterations, seed=0, detach_agreement=True, dtype=np.float64):
+def _routing_layer(sizes, iterations, seed=0, dtype=np.float64):
     batch, in_capsules, in_dim, out_capsules, out_dim = sizes
     fastcnn.manual_seed(seed)
-    layer = nn.RoutingCapsules(in_capsules, in_dim, out_capsules, out_dim, iterations, detach_agreement)
+    layer = nn.RoutingCapsules(in_capsules, in_dim, out_capsules, out_dim, iterations)
     u = squash_reference(np.random.default_rng(seed).standard_normal((batch, in_capsules, in_dim)))
     return (layer.double() if dtype == np.float64 else layer), u
 
@@ -144,27 +144,21 @@ def test_routing_matches_reference(sizes, iterations):
 
 
 @pytest.mark.parametrize("sizes", ROUTING_SIZES[:2])
-def test_routing_full_gradient_finite_differences(sizes):
-    layer, u = _routing_layer(sizes, iterations=3, detach_agreement=False)
+def test_routing_one_iteration_gradient_finite_differences(sizes):
+    # One iteration has uniform coupling, so the detached gradient is the full gradient.
+    layer, u = _routing_layer(sizes, iterations=1)
     check_gradients(layer, [u])
     layer.zero_grad()
     check_parameter_gradients(layer, [u], ["weight"])
 
 
-def test_routing_one_iteration_gradient_finite_differences():
-    # One iteration has uniform coupling, so the detached and the full gradient coincide.
-    layer, u = _routing_layer(ROUTING_SIZES[1], iterations=1)
-    check_gradients(layer, [u])
-    layer.zero_grad()
-    check_parameter_gradients(layer, [u], ["weight"])
-
-
-def test_routing_detached_gradient_treats_coupling_as_constant():
-    """Default routing: the gradient of v = squash(sum_i c_ij W_ij u_i) with c frozen at the
+@pytest.mark.parametrize("iterations", [2, 3])
+def test_routing_detached_gradient_treats_coupling_as_constant(iterations):
+    """Detached routing: the gradient of v = squash(sum_i c_ij W_ij u_i) with c frozen at the
     routed values, compared with central differences of that frozen-c reference."""
-    layer, u = _routing_layer(ROUTING_SIZES[1], iterations=3)
+    layer, u = _routing_layer(ROUTING_SIZES[1], iterations)
     weight = layer.weight.detach().numpy()
-    _, coupling = routing_reference(u, weight, 3)
+    _, coupling = routing_reference(u, weight, iterations)
 
     def frozen(u, weight):
         u_hat = np.einsum("ijdk,bik->bijd", weight, u)
@@ -185,11 +179,9 @@ def test_routing_detached_gradient_treats_coupling_as_constant():
             np.testing.assert_allclose(analytic[index], (plus - minus) / 2e-6, rtol=1e-5, atol=1e-8)
 
 
-@pytest.mark.parametrize("detach_agreement", [True, False])
-def test_routing_matches_torch(detach_agreement):
+def test_routing_matches_torch():
     torch = pytest.importorskip("torch")
-    layer, u = _routing_layer((4, 12, 8, 5, 6), iterations=3, detach_agreement=detach_agreement,
-                              dtype=np.float32)
+    layer, u = _routing_layer((4, 12, 8, 5, 6), iterations=3, dtype=np.float32)
     u = u.astype(np.float32)
     x = fastcnn.tensor(u, requires_grad=True)
     output = layer(x)
@@ -203,13 +195,12 @@ def test_routing_matches_torch(detach_agreement):
     their_u = torch.tensor(u, requires_grad=True)
     their_weight = torch.tensor(layer.weight.detach().numpy(), requires_grad=True)
     u_hat = torch.einsum("ijdk,bik->bijd", their_weight, their_u)
-    agreement_source = u_hat.detach() if detach_agreement else u_hat
     logits = torch.zeros(u_hat.shape[:3], dtype=u_hat.dtype)
     for iteration in range(3):
         coupling = torch.softmax(logits, dim=2)
-        source = u_hat if iteration == 2 else agreement_source
+        source = u_hat if iteration == 2 else u_hat.detach()
         v = torch_squash((coupling.unsqueeze(-1) * source).sum(1))
-        logits = logits + (agreement_source * v.unsqueeze(1)).sum(-1)
+        logits = logits + (u_hat.detach() * v.unsqueeze(1)).sum(-1)
     v.backward(torch.tensor(weights))
     np.testing.assert_allclose(output.detach().numpy(), v.detach().numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(x.grad.numpy(), their_u.grad.numpy(), rtol=1e-4, atol=1e-6)
@@ -227,6 +218,17 @@ def test_routing_rejects_wrong_capsules(shape):
 def test_routing_rejects_bad_iterations():
     with pytest.raises(ValueError, match="RoutingCapsules: iterations must be a positive int"):
         nn.RoutingCapsules(5, 4, 3, 2, iterations=0)
+
+
+def test_dynamic_routing_rejects_bad_arguments():
+    with pytest.raises(ValueError, match=r"dynamic_routing: predictions must be 4-D .*\(predictions \(2, 3, 4\)\)"):
+        F.dynamic_routing(fastcnn.rand(2, 3, 4))
+    with pytest.raises(ValueError, match="dynamic_routing: iterations must be a positive int"):
+        F.dynamic_routing(fastcnn.rand(2, 3, 4, 5), iterations=0)
+    with pytest.raises(ValueError, match=r"dynamic_routing: coupling must have shape \(2, 3, 4\)"):
+        fastcnn._C.routing_weighted_sum_forward(np.zeros((2, 3, 4, 5)), np.zeros((2, 4, 3)))
+    with pytest.raises(ValueError, match="dynamic_routing: there must be at least one output capsule"):
+        fastcnn._C.routing_coupling(np.zeros((2, 3, 0, 5)), 3)
 
 
 def test_routing_parameters_are_torch_named():

@@ -151,34 +151,23 @@ def margin_loss(lengths, target, m_plus=0.9, m_minus=0.1, lam=0.5, reduction="me
     return losses.mean() if reduction == "mean" else losses.sum()
 
 
-def dynamic_routing(predictions, iterations=3, detach_agreement=True):
+def dynamic_routing(predictions, iterations=3):
     """Routing by agreement (Sabour et al. 2017, procedure 1) on prediction vectors u_hat.
 
-    predictions: (B, out_capsules, in_capsules, out_dim), laid out so that both routing products
-    are batched matmuls over (B, out_capsules): s_j = sum_i c_ij u_hat_j|i is (1, I) @ (I, D) and
-    the agreement u_hat_j|i . v_j is (I, D) @ (D, 1). Returns (v (B, out_capsules, out_dim),
-    c (B, out_capsules, in_capsules)), c being the coupling coefficients of the last iteration
-    (a softmax over the out capsules of the routing logits b, which start at 0).
+    predictions: (B, in_capsules, out_capsules, out_dim), u_hat_j|i for every pair. Returns
+    (v (B, out_capsules, out_dim), c (B, in_capsules, out_capsules)): the squashed output
+    capsules and the coupling coefficients of the last iteration (softmax over the out capsules of
+    logits b that start at 0 and grow by the agreement u_hat_j|i . v_j after every iteration).
 
-    detach_agreement=True (the default, as in the reference TensorFlow implementations) uses
-    u_hat.detach() in every iteration but the last: the logits b, hence c, are constants for
-    autograd and the gradient reaches u_hat only through the final s = sum_i c_ij u_hat_j|i.
-    detach_agreement=False differentiates through every iteration's agreement as well.
+    The routing is detached, as in the paper's reference implementations: c is a constant for
+    autograd, and the gradient reaches u_hat only through the last weighted sum
+    s_j = sum_i c_ij u_hat_j|i. The routing iterations run in one C++ kernel.
     """
     check_tensor("dynamic_routing", "predictions", predictions)
     if predictions.ndim != 4:
-        raise ValueError(f"dynamic_routing: predictions must be 4-D (batch, out_capsules, in_capsules, out_dim) "
+        raise ValueError(f"dynamic_routing: predictions must be 4-D (batch, in_capsules, out_capsules, out_dim) "
                          f"({_describe(predictions=predictions)})")
     if not isinstance(iterations, int) or iterations < 1:
         raise ValueError(f"dynamic_routing: iterations must be a positive int, got {iterations!r}")
-    batch, out_capsules, in_capsules, _ = predictions.shape
-    logits = Tensor._wrap(np.zeros((batch, out_capsules, in_capsules), dtype=predictions.dtype))
-    agreement_source = predictions.detach() if detach_agreement else predictions
-    for iteration in range(iterations):
-        coupling = softmax(logits, dim=1)
-        last = iteration == iterations - 1
-        source = predictions if last else agreement_source
-        output = squash((coupling.unsqueeze(2) @ source).squeeze(2), dim=-1)
-        if not last:
-            logits = logits + (agreement_source @ output.unsqueeze(-1)).squeeze(-1)
-    return output, coupling
+    coupling = ops.routing_coupling(predictions.data, iterations)
+    return squash(ops.RoutingWeightedSum.apply(predictions, coupling), dim=-1), Tensor._wrap(coupling)

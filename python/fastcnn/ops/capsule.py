@@ -1,7 +1,8 @@
-"""Capsule ops on the C++ kernels (csrc/cpu/capsule.cpp): squash and the margin loss.
+"""Capsule ops on the C++ kernels (csrc/cpu/capsule.cpp): squash, dynamic routing, margin loss.
 
-Both are fused because their composite forms misbehave: squash built from norms divides by |s|
-and turns a zero capsule's gradient into NaN, and the margin loss would take a one-hot tensor and
+All are fused because their composite forms misbehave: squash built from norms divides by |s|
+and turns a zero capsule's gradient into NaN, routing built from matmul and softmax spends its
+time on tiny products and layout copies, and the margin loss would take a one-hot tensor and
 eight elementwise ops per call. The derivatives are in the kernel file's header comment.
 """
 from __future__ import annotations
@@ -27,6 +28,32 @@ class Squash(Function):
     def backward(ctx, grad):
         (x,) = ctx.saved
         return kernels(x).squash_backward(np.ascontiguousarray(grad), x, ctx.dim, ctx.eps)
+
+
+def routing_coupling(predictions: np.ndarray, iterations: int) -> np.ndarray:
+    """Coupling coefficients c (B, I, J) after routing predictions (B, I, J, D) by agreement.
+
+    Not a Function: the routing is detached (c is a constant for autograd, see the kernel), so
+    this is a plain array computation that records nothing.
+    """
+    return kernels(predictions).routing_coupling(np.ascontiguousarray(predictions), iterations)
+
+
+@register("routing_weighted_sum")
+class RoutingWeightedSum(Function):
+    """s_j = sum_i c_ij u_hat_j|i: predictions (B, I, J, D) Tensor, coupling (B, I, J) constant
+    array -> (B, J, D); the gradient wrt the predictions is c_ij * grad s_j."""
+
+    @staticmethod
+    def forward(ctx, predictions, coupling):
+        predictions = np.ascontiguousarray(predictions)
+        ctx.save_for_backward(predictions, coupling)
+        return kernels(predictions).routing_weighted_sum_forward(predictions, coupling)
+
+    @staticmethod
+    def backward(ctx, grad):
+        predictions, coupling = ctx.saved
+        return kernels(grad).routing_weighted_sum_backward(np.ascontiguousarray(grad), predictions, coupling), None
 
 
 @register("margin_loss")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 
-from ... import functions
 from .. import functional as F
 from .. import init
 from .conv import Conv2d
@@ -51,16 +50,15 @@ class RoutingCapsules(Module):
     """A fully connected capsule layer with dynamic routing by agreement.
 
     (B, in_capsules, in_dim) -> (B, out_capsules, out_dim). weight (in_capsules, out_capsules,
-    out_dim, in_dim) holds one transformation W_ij per pair, and all predictions come from one
-    batched matmul over the in capsules. Routing runs `iterations` times (F.dynamic_routing);
-    with detach_agreement=True (the default) the routing logits are constants for autograd and
-    the gradient flows only through the last iteration's weighted sum s_j = sum_i c_ij u_hat_j|i.
-    The coupling coefficients c of the last call are kept in `.coupling`, a detached
+    out_dim, in_dim) holds one transformation W_ij per pair, and all predictions
+    u_hat_j|i = W_ij u_i come from one matmul batched over the in capsules. Routing runs
+    `iterations` times (F.dynamic_routing); it is detached, so the gradient flows only through the
+    last iteration's weighted sum s_j = sum_i c_ij u_hat_j|i, with the coupling c held constant.
+    The coupling coefficients of the last call are kept in `.coupling`, a detached
     (B, in_capsules, out_capsules) Tensor whose rows sum to 1.
     """
 
-    def __init__(self, in_capsules: int, in_dim: int, out_capsules: int, out_dim: int, iterations: int = 3,
-                 detach_agreement: bool = True):
+    def __init__(self, in_capsules: int, in_dim: int, out_capsules: int, out_dim: int, iterations: int = 3):
         super().__init__()
         if not isinstance(iterations, int) or iterations < 1:
             raise ValueError(f"RoutingCapsules: iterations must be a positive int, got {iterations!r}")
@@ -69,7 +67,6 @@ class RoutingCapsules(Module):
         self.out_capsules = out_capsules
         self.out_dim = out_dim
         self.iterations = iterations
-        self.detach_agreement = detach_agreement
         self.weight = new_parameter(in_capsules, out_capsules, out_dim, in_dim)
         self.coupling = None
         self.reset_parameters()
@@ -88,17 +85,16 @@ class RoutingCapsules(Module):
             raise ValueError(f"RoutingCapsules: expected input (batch, {self.in_capsules}, {self.in_dim}) "
                              f"(batch, in_capsules, in_dim), got {tuple(input.shape)}")
         batch = input.shape[0]
-        # (I, J*D_out, D_in) @ (I, D_in, B): one matmul batched over the in capsules.
+        # (I, J*D_out, D_in) @ (I, D_in, B) -> (I, J*D_out, B), then (B, I, J, D_out).
         weight = self.weight.reshape(self.in_capsules, self.out_capsules * self.out_dim, self.in_dim)
-        predictions = weight @ input.permute(1, 2, 0)
-        predictions = predictions.reshape(self.in_capsules, self.out_capsules, self.out_dim, batch).permute(3, 1, 0, 2)
-        output, coupling = F.dynamic_routing(predictions, self.iterations, self.detach_agreement)
-        self.coupling = functions.permute(coupling.detach(), 0, 2, 1)
+        predictions = (weight @ input.permute(1, 2, 0)).permute(2, 0, 1)
+        predictions = predictions.reshape(batch, self.in_capsules, self.out_capsules, self.out_dim)
+        output, self.coupling = F.dynamic_routing(predictions, self.iterations)
         return output
 
     def extra_repr(self):
         return (f"in_capsules={self.in_capsules}, in_dim={self.in_dim}, out_capsules={self.out_capsules}, "
-                f"out_dim={self.out_dim}, iterations={self.iterations}, detach_agreement={self.detach_agreement}")
+                f"out_dim={self.out_dim}, iterations={self.iterations}")
 
 
 class MarginLoss(Module):
