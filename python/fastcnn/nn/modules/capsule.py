@@ -85,9 +85,10 @@ class RoutingCapsules(Module):
             raise ValueError(f"RoutingCapsules: expected input (batch, {self.in_capsules}, {self.in_dim}) "
                              f"(batch, in_capsules, in_dim), got {tuple(input.shape)}")
         batch = input.shape[0]
-        # (I, J*D_out, D_in) @ (I, D_in, B) -> (I, J*D_out, B), then (B, I, J, D_out).
+        # (I, B, D_in) @ (I, D_in, J*D_out) -> (I, B, J*D_out): one matmul batched over the in
+        # capsules, whose result moves to (B, I, J, D_out) in contiguous rows of J*D_out.
         weight = self.weight.reshape(self.in_capsules, self.out_capsules * self.out_dim, self.in_dim)
-        predictions = (weight @ input.permute(1, 2, 0)).permute(2, 0, 1)
+        predictions = (input.permute(1, 0, 2) @ weight.permute(0, 2, 1)).permute(1, 0, 2)
         predictions = predictions.reshape(batch, self.in_capsules, self.out_capsules, self.out_dim)
         output, self.coupling = F.dynamic_routing(predictions, self.iterations)
         return output
