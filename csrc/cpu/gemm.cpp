@@ -19,10 +19,6 @@
 #include "core/runtime.h"
 #include "core/workspace.h"
 
-#ifdef FASTCNN_OPENMP
-#include <omp.h>
-#endif
-
 namespace fastcnn::cpu {
 
 namespace {
@@ -31,22 +27,6 @@ constexpr int64_t kL1Bytes = 48 * 1024;
 constexpr int64_t kL2Bytes = 2 * 1024 * 1024;
 // Below this many multiply-adds a product runs on one thread: the fork costs more than it saves.
 constexpr int64_t kParallelWork = 1 << 16;
-
-bool in_parallel() {
-#ifdef FASTCNN_OPENMP
-  return omp_in_parallel();
-#else
-  return true;
-#endif
-}
-
-int max_threads() {
-#ifdef FASTCNN_OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
 
 const GemmKernel<float>& select_sgemm() {
 #if defined(FASTCNN_X86)
@@ -90,7 +70,7 @@ template <typename T>
 void pack_a(bool transpose, int64_t M, int64_t K, T alpha, const T* A, int64_t lda, T* packed) {
   const int64_t mr = gemm_kernel<T>().mr;
   const int64_t panels = ceil_div(M, mr);
-#pragma omp parallel for schedule(static) if (!in_parallel() && M * K > kParallelWork)
+#pragma omp parallel for schedule(static) if (!in_parallel_region() && M * K > kParallelWork)
   for (int64_t panel = 0; panel < panels; ++panel) {
     T* dst = packed + panel * mr * K;
     const int64_t row0 = panel * mr, rows = std::min(mr, M - row0);
@@ -110,7 +90,7 @@ template <typename T>
 void pack_b(bool transpose, int64_t K, int64_t N, const T* B, int64_t ldb, T* packed) {
   const int64_t nr = gemm_kernel<T>().nr;
   const int64_t panels = ceil_div(N, nr);
-#pragma omp parallel for schedule(static) if (!in_parallel() && N * K > kParallelWork)
+#pragma omp parallel for schedule(static) if (!in_parallel_region() && N * K > kParallelWork)
   for (int64_t panel = 0; panel < panels; ++panel) {
     T* dst = packed + panel * nr * K;
     const int64_t col0 = panel * nr, cols = std::min(nr, N - col0);
@@ -139,8 +119,8 @@ void gemm_packed(int64_t M, int64_t N, int64_t K, const T* packed_a, const T* pa
   const int64_t mc_block = std::max<int64_t>(1, kL2Bytes / 2 / (kc_block * int64_t(sizeof(T))) / mr) * mr;
 
   // Tasks: row blocks of MC x column chunks, enough of them (4 per thread) to balance load.
-  const bool parallel = !in_parallel() && M * N * K > kParallelWork;
-  const int threads = parallel ? max_threads() : 1;
+  const bool parallel = !in_parallel_region() && M * N * K > kParallelWork;
+  const int threads = parallel ? get_num_threads() : 1;
   const int64_t row_blocks = ceil_div(M, mc_block);
   const int64_t col_panels = ceil_div(N, nr);
   const int64_t col_chunks = std::min(col_panels, std::max<int64_t>(1, ceil_div(4 * threads, row_blocks)));
@@ -196,8 +176,8 @@ void gemm_batched(int64_t batch, bool transpose_a, bool transpose_b, int64_t M, 
                   const T* A, int64_t lda, int64_t stride_a, const T* B, int64_t ldb, int64_t stride_b, T beta, T* C,
                   int64_t ldc, int64_t stride_c) {
   // Many small products: one per thread. Few large ones: each product uses every thread.
-  const bool per_item = batch >= max_threads() && batch > 1;
-#pragma omp parallel for schedule(static) if (per_item && !in_parallel() && batch * M * N * K > kParallelWork)
+  const bool per_item = batch >= get_num_threads() && batch > 1;
+#pragma omp parallel for schedule(static) if (per_item && !in_parallel_region() && batch * M * N * K > kParallelWork)
   for (int64_t item = 0; item < batch; ++item)
     gemm<T>(transpose_a, transpose_b, M, N, K, alpha, A + item * stride_a, lda, B + item * stride_b, ldb, beta,
             C + item * stride_c, ldc);
