@@ -98,3 +98,9 @@ def conv_transpose2d(x, weight, bias, grad_output=None, stride=(1, 1), padding=(
     if grad_output is None:
         return output
     return output, (grad_input, grad_weight, grad_output.sum(axis=(0, 2, 3)))
+
+
+# --- linear algebra ------------------------------------------------------------------------------
+# C[i][j] = sum_k A[i][k] B[k][j], written as the sum over k (independent of the GEMM's blocking).
+def matmul_2d(a, b):
+    return sum(np.outer(a[:, k], b[k, :]) for k in range(a.shape[1])) if a.shape[1] else np.zeros((a.shape[0], b.shape[1]))
