@@ -27,6 +27,18 @@ PYBIND11_MODULE(_C, m) {
   m.def("bmm", &fastcnn::ops::bmm, "a"_a, "b"_a, "transpose_a"_a = false, "transpose_b"_a = false);
 
   // --- convolution ---
+  m.def("conv2d_forward", &fastcnn::ops::conv2d_forward, "input"_a, "weight"_a, "bias"_a, "stride"_a, "padding"_a,
+        "dilation"_a, "groups"_a);
+  m.def("conv2d_backward_input", &fastcnn::ops::conv2d_backward_input, "grad_output"_a, "input"_a, "weight"_a,
+        "stride"_a, "padding"_a, "dilation"_a, "groups"_a);
+  m.def("conv2d_backward_weight", &fastcnn::ops::conv2d_backward_weight, "grad_output"_a, "input"_a, "weight"_a,
+        "stride"_a, "padding"_a, "dilation"_a, "groups"_a, "bias"_a);
+  m.def("conv_transpose2d_forward", &fastcnn::ops::conv_transpose2d_forward, "input"_a, "weight"_a, "bias"_a,
+        "stride"_a, "padding"_a, "output_padding"_a, "dilation"_a, "groups"_a);
+  m.def("conv_transpose2d_backward_input", &fastcnn::ops::conv_transpose2d_backward_input, "grad_output"_a,
+        "input"_a, "weight"_a, "stride"_a, "padding"_a, "output_padding"_a, "dilation"_a, "groups"_a);
+  m.def("conv_transpose2d_backward_weight", &fastcnn::ops::conv_transpose2d_backward_weight, "grad_output"_a,
+        "input"_a, "weight"_a, "stride"_a, "padding"_a, "output_padding"_a, "dilation"_a, "groups"_a, "bias"_a);
 
   // --- pooling ---
 

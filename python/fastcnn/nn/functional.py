@@ -102,6 +102,43 @@ def linear(input, weight, bias=None):
 
 
 # --- convolution (csrc/cpu/conv.cpp, conv_transpose.cpp) --------------------------------------------
+def _conv_padding(op: str, padding, kernel_size, stride, dilation):
+    """padding as (top, bottom, left, right): an int, a pair, 'valid' or 'same' (stride 1 only;
+    when the dilated kernel's extent is even, torch puts the extra row / column at the bottom / right)."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0, 0, 0)
+        if padding != "same":
+            raise ValueError(f"{op}: padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
+        if stride != (1, 1):
+            raise ValueError(f"{op}: padding='same' is not supported for strided convolutions (stride {stride})")
+        totals = [d * (k - 1) for d, k in zip(dilation, kernel_size)]
+        return (totals[0] // 2, totals[0] - totals[0] // 2, totals[1] // 2, totals[1] - totals[1] // 2)
+    top, left = pair(op, "padding", padding)
+    return (top, top, left, left)
+
+
+def _check_groups(op: str, groups):
+    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool):
+        raise TypeError(f"{op}: groups must be an int, got {groups!r}")
+    return int(groups)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    check_same_dtype("conv2d", input=input, weight=weight, bias=bias)
+    stride, dilation = pair("conv2d", "stride", stride), pair("conv2d", "dilation", dilation)
+    padding = _conv_padding("conv2d", padding, tuple(weight.shape[-2:]), stride, dilation)
+    return ops.Conv2d.apply(input, weight, bias, stride=stride, padding=padding, dilation=dilation,
+                            groups=_check_groups("conv2d", groups))
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    op = "conv_transpose2d"
+    check_same_dtype(op, input=input, weight=weight, bias=bias)
+    return ops.ConvTranspose2d.apply(input, weight, bias, stride=pair(op, "stride", stride),
+                                     padding=pair(op, "padding", padding),
+                                     output_padding=pair(op, "output_padding", output_padding),
+                                     dilation=pair(op, "dilation", dilation), groups=_check_groups(op, groups))
 
 
 # --- pooling (csrc/cpu/pool.cpp) ---------------------------------------------------------------------
