@@ -5,8 +5,10 @@
 // hold the kernels. Sections are grouped by op family, one source file per family.
 #include <pybind11/numpy.h>
 
+#include <array>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace fastcnn::ops {
 namespace py = pybind11;
@@ -24,6 +26,24 @@ py::array bmm(const py::array& a, const py::array& b, bool transpose_a, bool tra
 // --- convolution (ops/conv.cpp) ---
 
 // --- pooling (ops/pool.cpp) ---
+// input (N, C, H, W) or (C, H, W); pairs are (height, width). Shape rule and argument rules as
+// torch: stride > 0, padding <= kernel_size / 2, ceil_mode windows start inside the input or the
+// left padding. Max pooling returns (output, indices or None): indices (int64, flat into H*W) only
+// when with_indices, since inference needs none. Backward entries take the forward input's shape.
+using PoolPair = std::array<int64_t, 2>;
+py::tuple max_pool2d_forward(const py::array& input, PoolPair kernel_size, PoolPair stride, PoolPair padding,
+                             PoolPair dilation, bool ceil_mode, bool with_indices);
+// Shared by max_pool2d and adaptive_max_pool2d: scatters grad_output to the saved argmax.
+py::array max_pool2d_backward(const py::array& grad_output, const py::array& indices,
+                              const std::vector<int64_t>& input_shape);
+py::array avg_pool2d_forward(const py::array& input, PoolPair kernel_size, PoolPair stride, PoolPair padding,
+                             bool ceil_mode, bool count_include_pad, std::optional<int64_t> divisor_override);
+py::array avg_pool2d_backward(const py::array& grad_output, const std::vector<int64_t>& input_shape,
+                              PoolPair kernel_size, PoolPair stride, PoolPair padding, bool ceil_mode,
+                              bool count_include_pad, std::optional<int64_t> divisor_override);
+py::array adaptive_avg_pool2d_forward(const py::array& input, PoolPair output_size);
+py::array adaptive_avg_pool2d_backward(const py::array& grad_output, const std::vector<int64_t>& input_shape);
+py::tuple adaptive_max_pool2d_forward(const py::array& input, PoolPair output_size, bool with_indices);
 
 // --- normalisation and dropout (ops/norm.cpp, ops/dropout.cpp) ---
 
