@@ -43,6 +43,10 @@ PYBIND11_MODULE(_C, m) {
         "with_indices"_a);
 
   // --- normalisation and dropout ---
+  m.def("batch_norm_forward", &fastcnn::ops::batch_norm_forward, "input"_a, "running_mean"_a, "running_var"_a,
+        "weight"_a, "bias"_a, "training"_a, "momentum"_a, "eps"_a);
+  m.def("batch_norm_backward", &fastcnn::ops::batch_norm_backward, "grad_output"_a, "input"_a, "save_mean"_a,
+        "save_invstd"_a, "weight"_a, "training"_a, "need_input"_a, "need_weight"_a, "need_bias"_a);
 
   // --- softmax and losses ---
 }

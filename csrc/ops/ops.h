@@ -46,6 +46,16 @@ py::array adaptive_avg_pool2d_backward(const py::array& grad_output, const std::
 py::tuple adaptive_max_pool2d_forward(const py::array& input, PoolPair output_size, bool with_indices);
 
 // --- normalisation and dropout (ops/norm.cpp, ops/dropout.cpp) ---
+// input (N, C, *). Training normalises with the batch statistics and updates running_mean and
+// running_var in place when given; eval normalises with them. Returns (output, save_mean,
+// save_invstd): the statistics the backward needs.
+py::tuple batch_norm_forward(const py::array& input, std::optional<py::array> running_mean,
+                             std::optional<py::array> running_var, std::optional<py::array> weight,
+                             std::optional<py::array> bias, bool training, double momentum, double eps);
+// Returns (grad_input, grad_weight, grad_bias), each None unless requested.
+py::tuple batch_norm_backward(const py::array& grad_output, const py::array& input, const py::array& save_mean,
+                              const py::array& save_invstd, std::optional<py::array> weight, bool training,
+                              bool need_input, bool need_weight, bool need_bias);
 
 // --- softmax and losses (ops/softmax.cpp, ops/loss.cpp) ---
 

@@ -9,3 +9,4 @@ from .shape import Cat, Expand, Index, Pad, Permute, Reshape, Stack
 from .activation import Gelu, GeluTanh, LeakyRelu, Relu, Relu6, Sigmoid, Silu, Tanh
 from .linalg import Linear, Matmul
 from .pool import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
+from .norm import BatchNorm
