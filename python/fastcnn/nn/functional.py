@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
+from ..random import next_seed
 from ..tensor import Tensor, is_grad_enabled
 
 
@@ -189,6 +190,25 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                                running_var=None if running_var is None else running_var.data,
                                training=bool(training), momentum=float(momentum), eps=float(eps))
 
+
+def _dropout(op, input, p, training, channelwise):
+    check_tensor(op, "input", input)
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) or not 0 <= p <= 1:
+        raise ValueError(f"{op}: dropout probability has to be between 0 and 1, but got {p!r}")
+    if channelwise and input.ndim not in (3, 4):
+        raise ValueError(f"{op}: input must be 3-D (C, H, W) or 4-D (N, C, H, W), got {input.ndim}-D "
+                         f"(input {tuple(input.shape)})")
+    if not training or p == 0:
+        return input
+    return ops.Dropout.apply(input, float(p), next_seed(), channelwise)
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    return _dropout("dropout", input, p, training, channelwise=False)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    return _dropout("dropout2d", input, p, training, channelwise=True)
 
 
 # --- softmax, losses and attention (csrc/cpu/softmax.cpp, loss.cpp) ---------------------------------

@@ -10,3 +10,4 @@ from .activation import Gelu, GeluTanh, LeakyRelu, Relu, Relu6, Sigmoid, Silu, T
 from .linalg import Linear, Matmul
 from .pool import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 from .norm import BatchNorm
+from .dropout import Dropout

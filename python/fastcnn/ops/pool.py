@@ -32,7 +32,7 @@ class MaxPool2d(Function):
 
 
 @register("adaptive_max_pool2d")
-class AdaptiveMaxPool2d(Function):
+class AdaptiveMaxPool2d(MaxPool2d):
     """Windows from the adaptive rule; the backward is max_pool2d's scatter to the argmax."""
 
     @staticmethod
@@ -43,8 +43,6 @@ class AdaptiveMaxPool2d(Function):
         if indices_sink is not None:
             indices_sink.append(indices)
         return output
-
-    backward = MaxPool2d.backward
 
 
 @register("avg_pool2d")
