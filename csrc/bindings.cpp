@@ -41,8 +41,24 @@ PYBIND11_MODULE(_C, m) {
         "input"_a, "weight"_a, "stride"_a, "padding"_a, "output_padding"_a, "dilation"_a, "groups"_a, "bias"_a);
 
   // --- pooling ---
+  m.def("max_pool2d_forward", &fastcnn::ops::max_pool2d_forward, "input"_a, "kernel_size"_a, "stride"_a, "padding"_a,
+        "dilation"_a, "ceil_mode"_a, "with_indices"_a);
+  m.def("max_pool2d_backward", &fastcnn::ops::max_pool2d_backward, "grad_output"_a, "indices"_a, "input_shape"_a);
+  m.def("avg_pool2d_forward", &fastcnn::ops::avg_pool2d_forward, "input"_a, "kernel_size"_a, "stride"_a, "padding"_a,
+        "ceil_mode"_a, "count_include_pad"_a, "divisor_override"_a);
+  m.def("avg_pool2d_backward", &fastcnn::ops::avg_pool2d_backward, "grad_output"_a, "input_shape"_a, "kernel_size"_a,
+        "stride"_a, "padding"_a, "ceil_mode"_a, "count_include_pad"_a, "divisor_override"_a);
+  m.def("adaptive_avg_pool2d_forward", &fastcnn::ops::adaptive_avg_pool2d_forward, "input"_a, "output_size"_a);
+  m.def("adaptive_avg_pool2d_backward", &fastcnn::ops::adaptive_avg_pool2d_backward, "grad_output"_a,
+        "input_shape"_a);
+  m.def("adaptive_max_pool2d_forward", &fastcnn::ops::adaptive_max_pool2d_forward, "input"_a, "output_size"_a,
+        "with_indices"_a);
 
   // --- normalisation and dropout ---
+  m.def("batch_norm_forward", &fastcnn::ops::batch_norm_forward, "input"_a, "running_mean"_a, "running_var"_a,
+        "weight"_a, "bias"_a, "training"_a, "momentum"_a, "eps"_a);
+  m.def("batch_norm_backward", &fastcnn::ops::batch_norm_backward, "grad_output"_a, "input"_a, "save_mean"_a,
+        "save_invstd"_a, "weight"_a, "training"_a, "need_input"_a, "need_weight"_a, "need_bias"_a);
 
   // --- softmax and losses ---
 }

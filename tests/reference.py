@@ -104,3 +104,142 @@ def conv_transpose2d(x, weight, bias, grad_output=None, stride=(1, 1), padding=(
 # C[i][j] = sum_k A[i][k] B[k][j], written as the sum over k (independent of the GEMM's blocking).
 def matmul_2d(a, b):
     return sum(np.outer(a[:, k], b[k, :]) for k in range(a.shape[1])) if a.shape[1] else np.zeros((a.shape[0], b.shape[1]))
+# --- pooling, batch norm ---------------------------------------------------------------------------
+def pooled_size(size, kernel, stride, pad, dilation, ceil_mode):
+    """Window count along one dim; with ceil_mode the last window must start inside the input or
+    the left padding (torch's rule)."""
+    span = size + 2 * pad - dilation * (kernel - 1) - 1
+    out = (-(-span // stride) if ceil_mode else span // stride) + 1
+    if ceil_mode and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
+
+
+def _pool_windows(x, kernel, stride, padding, dilation, ceil_mode):
+    """Yields (oh, ow, taps): taps lists the (ih, iw) inside the input of window (oh, ow), in scan order."""
+    H, W = x.shape[-2:]
+    OH = pooled_size(H, kernel[0], stride[0], padding[0], dilation[0], ceil_mode)
+    OW = pooled_size(W, kernel[1], stride[1], padding[1], dilation[1], ceil_mode)
+    for oh in range(OH):
+        for ow in range(OW):
+            taps = [(oh * stride[0] - padding[0] + m * dilation[0], ow * stride[1] - padding[1] + n * dilation[1])
+                    for m in range(kernel[0]) for n in range(kernel[1])]
+            yield oh, ow, OH, OW, [(i, j) for i, j in taps if 0 <= i < H and 0 <= j < W]
+
+
+def max_pool2d(x, kernel, stride, padding=(0, 0), dilation=(1, 1), ceil_mode=False):
+    """out(i, j) = max over the window; also returns the flat argmax (ih * W + iw), first maximum wins."""
+    W = x.shape[-1]
+    out, indices = None, None
+    for oh, ow, OH, OW, taps in _pool_windows(x, kernel, stride, padding, dilation, ceil_mode):
+        if out is None:
+            out = np.zeros(x.shape[:-2] + (OH, OW), x.dtype)
+            indices = np.zeros(out.shape, np.int64)
+        values = np.stack([x[..., i, j] for i, j in taps], axis=-1)
+        best = values.argmax(axis=-1)
+        out[..., oh, ow] = np.take_along_axis(values, best[..., None], -1)[..., 0]
+        indices[..., oh, ow] = np.array([i * W + j for i, j in taps])[best]
+    return out, indices
+
+
+def max_pool2d_backward(grad_output, indices, input_shape):
+    """d out / d in = 1 at the argmax: each output's gradient lands on its index."""
+    planes = int(np.prod(input_shape[:-2]))
+    grad = np.zeros((planes, input_shape[-2] * input_shape[-1]))
+    flat_grad, flat_indices = grad_output.reshape(planes, -1), indices.reshape(planes, -1)
+    for p in range(planes):
+        np.add.at(grad[p], flat_indices[p], flat_grad[p])
+    return grad.reshape(input_shape)
+
+
+def _avg_divisor(oh, ow, taps, x_shape, kernel, stride, padding, count_include_pad, divisor_override):
+    if divisor_override:
+        return divisor_override
+    if not count_include_pad:
+        return len(taps)
+    H, W = x_shape[-2:]
+    h0, w0 = oh * stride[0] - padding[0], ow * stride[1] - padding[1]
+    return (min(h0 + kernel[0], H + padding[0]) - h0) * (min(w0 + kernel[1], W + padding[1]) - w0)
+
+
+def avg_pool2d(x, kernel, stride, padding=(0, 0), ceil_mode=False, count_include_pad=True, divisor_override=None):
+    """out(i, j) = sum over the window / D; returns (out, d out / d in as an input-shaped function of grad)."""
+    windows = list(_pool_windows(x, kernel, stride, padding, (1, 1), ceil_mode))
+    OH, OW = windows[0][2], windows[0][3]
+    out = np.zeros(x.shape[:-2] + (OH, OW), x.dtype)
+    divisors = {}
+    for oh, ow, _, _, taps in windows:
+        divisors[oh, ow] = _avg_divisor(oh, ow, taps, x.shape, kernel, stride, padding, count_include_pad,
+                                        divisor_override)
+        out[..., oh, ow] = sum(x[..., i, j] for i, j in taps) / divisors[oh, ow]
+
+    def backward(grad_output):
+        grad = np.zeros(x.shape)
+        for oh, ow, _, _, taps in windows:
+            for i, j in taps:
+                grad[..., i, j] += grad_output[..., oh, ow] / divisors[oh, ow]
+        return grad
+
+    return out, backward
+
+
+def _adaptive_windows(size, out_size):
+    return [(o * size // out_size, -(-(o + 1) * size // out_size)) for o in range(out_size)]
+
+
+def adaptive_pool2d(x, output_size, mode):
+    """Window (oh, ow) covers rows [floor(oh H / OH), ceil((oh + 1) H / OH)) and the matching
+    columns; mode 'avg' or 'max'. Returns (out, backward(grad_output))."""
+    H, W = x.shape[-2:]
+    rows, cols = _adaptive_windows(H, output_size[0]), _adaptive_windows(W, output_size[1])
+    out = np.zeros(x.shape[:-2] + tuple(output_size), x.dtype)
+    masks = {}
+    for oh, (h0, h1) in enumerate(rows):
+        for ow, (w0, w1) in enumerate(cols):
+            window = x[..., h0:h1, w0:w1].reshape(x.shape[:-2] + (-1,))
+            if mode == "avg":
+                out[..., oh, ow] = window.mean(-1)
+                masks[oh, ow] = np.full(window.shape, 1.0 / window.shape[-1])
+            else:
+                best = window.argmax(-1)
+                out[..., oh, ow] = np.take_along_axis(window, best[..., None], -1)[..., 0]
+                masks[oh, ow] = (np.arange(window.shape[-1]) == best[..., None]).astype(float)
+
+    def backward(grad_output):
+        grad = np.zeros(x.shape)
+        for oh, (h0, h1) in enumerate(rows):
+            for ow, (w0, w1) in enumerate(cols):
+                share = masks[oh, ow] * grad_output[..., oh, ow, None]
+                grad[..., h0:h1, w0:w1] += share.reshape(x.shape[:-2] + (h1 - h0, w1 - w0))
+        return grad
+
+    return out, backward
+
+
+def batch_norm(x, running_mean, running_var, weight, bias, training, momentum=0.1, eps=1e-5):
+    """xhat = (x - mu) / sqrt(var + eps), y = gamma xhat + beta, statistics per channel (dim 1).
+    Returns (y, new running mean, new running var, backward(dy) -> (dx, dgamma, dbeta))."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = [1, x.shape[1]] + [1] * (x.ndim - 2)
+    count = x.size // x.shape[1]
+    if training:
+        mu, var = x.mean(axis=axes), x.var(axis=axes)
+        new_mean = (1 - momentum) * running_mean + momentum * mu
+        new_var = (1 - momentum) * running_var + momentum * var * count / (count - 1)
+    else:
+        mu, var, new_mean, new_var = running_mean, running_var, running_mean, running_var
+    gamma = np.ones(x.shape[1]) if weight is None else weight
+    beta = np.zeros(x.shape[1]) if bias is None else bias
+    invstd = 1 / np.sqrt(var + eps)
+    xhat = (x - mu.reshape(shape)) * invstd.reshape(shape)
+    y = gamma.reshape(shape) * xhat + beta.reshape(shape)
+
+    def backward(dy):
+        dgamma, dbeta = (dy * xhat).sum(axis=axes), dy.sum(axis=axes)
+        scale = (gamma * invstd).reshape(shape)
+        if not training:
+            return scale * dy, dgamma, dbeta
+        dx = scale / count * (count * dy - dbeta.reshape(shape) - xhat * dgamma.reshape(shape))
+        return dx, dgamma, dbeta
+
+    return y, new_mean, new_var, backward

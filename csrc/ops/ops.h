@@ -5,6 +5,7 @@
 // hold the kernels. Sections are grouped by op family, one source file per family.
 #include <pybind11/numpy.h>
 
+#include <array>
 #include <optional>
 #include <string>
 #include <vector>
@@ -52,8 +53,36 @@ py::tuple conv_transpose2d_backward_weight(const py::array& grad_output, const p
                                            const std::vector<int64_t>& dilation, int64_t groups, bool bias);
 
 // --- pooling (ops/pool.cpp) ---
+// input (N, C, H, W) or (C, H, W); pairs are (height, width). Shape rule and argument rules as
+// torch: stride > 0, padding <= kernel_size / 2, ceil_mode windows start inside the input or the
+// left padding. Max pooling returns (output, indices or None): indices (int64, flat into H*W) only
+// when with_indices, since inference needs none. Backward entries take the forward input's shape.
+using PoolPair = std::array<int64_t, 2>;
+py::tuple max_pool2d_forward(const py::array& input, PoolPair kernel_size, PoolPair stride, PoolPair padding,
+                             PoolPair dilation, bool ceil_mode, bool with_indices);
+// Shared by max_pool2d and adaptive_max_pool2d: scatters grad_output to the saved argmax.
+py::array max_pool2d_backward(const py::array& grad_output, const py::array& indices,
+                              const std::vector<int64_t>& input_shape);
+py::array avg_pool2d_forward(const py::array& input, PoolPair kernel_size, PoolPair stride, PoolPair padding,
+                             bool ceil_mode, bool count_include_pad, std::optional<int64_t> divisor_override);
+py::array avg_pool2d_backward(const py::array& grad_output, const std::vector<int64_t>& input_shape,
+                              PoolPair kernel_size, PoolPair stride, PoolPair padding, bool ceil_mode,
+                              bool count_include_pad, std::optional<int64_t> divisor_override);
+py::array adaptive_avg_pool2d_forward(const py::array& input, PoolPair output_size);
+py::array adaptive_avg_pool2d_backward(const py::array& grad_output, const std::vector<int64_t>& input_shape);
+py::tuple adaptive_max_pool2d_forward(const py::array& input, PoolPair output_size, bool with_indices);
 
 // --- normalisation and dropout (ops/norm.cpp, ops/dropout.cpp) ---
+// input (N, C, *). Training normalises with the batch statistics and updates running_mean and
+// running_var in place when given; eval normalises with them. Returns (output, save_mean,
+// save_invstd): the statistics the backward needs.
+py::tuple batch_norm_forward(const py::array& input, std::optional<py::array> running_mean,
+                             std::optional<py::array> running_var, std::optional<py::array> weight,
+                             std::optional<py::array> bias, bool training, double momentum, double eps);
+// Returns (grad_input, grad_weight, grad_bias), each None unless requested.
+py::tuple batch_norm_backward(const py::array& grad_output, const py::array& input, const py::array& save_mean,
+                              const py::array& save_invstd, std::optional<py::array> weight, bool training,
+                              bool need_input, bool need_weight, bool need_bias);
 
 // --- softmax and losses (ops/softmax.cpp, ops/loss.cpp) ---
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ..tensor import Tensor
+from ..random import next_seed
+from ..tensor import Tensor, is_grad_enabled
 
 
 # --- argument checks shared by every section ---------------------------------------------------
@@ -142,9 +143,109 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
 
 
 # --- pooling (csrc/cpu/pool.cpp) ---------------------------------------------------------------------
+def _pool_input(op, input):
+    check_tensor(op, "input", input)
+    if input.ndim not in (3, 4):
+        raise ValueError(f"{op}: input must be 3-D (C, H, W) or 4-D (N, C, H, W), got {input.ndim}-D "
+                         f"(input {tuple(input.shape)})")
+
+
+def _pool_stride(op, kernel_size, stride):
+    """torch's rule: stride None (or an empty list) means stride = kernel_size."""
+    if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
+        return kernel_size
+    return pair(op, "stride", stride)
+
+
+def _needs_indices(input, return_indices):
+    # The argmax is only worth writing when a backward or the caller will read it.
+    return bool(return_indices) or (is_grad_enabled() and input.requires_grad)
+
+
+def _with_indices(output, sink, return_indices):
+    return (output, Tensor._wrap(sink[0])) if return_indices else output
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    op = "max_pool2d"
+    _pool_input(op, input)
+    kernel_size = pair(op, "kernel_size", kernel_size)
+    sink = []
+    output = ops.MaxPool2d.apply(input, kernel_size, _pool_stride(op, kernel_size, stride), pair(op, "padding", padding),
+                                 pair(op, "dilation", dilation), bool(ceil_mode),
+                                 _needs_indices(input, return_indices), indices_sink=sink)
+    return _with_indices(output, sink, return_indices)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    op = "avg_pool2d"
+    _pool_input(op, input)
+    kernel_size = pair(op, "kernel_size", kernel_size)
+    if divisor_override is not None and (not isinstance(divisor_override, (int, np.integer)) or divisor_override <= 0):
+        raise ValueError(f"{op}: divisor_override must be a positive int or None, got {divisor_override!r}")
+    return ops.AvgPool2d.apply(input, kernel_size, _pool_stride(op, kernel_size, stride), pair(op, "padding", padding),
+                               bool(ceil_mode), bool(count_include_pad),
+                               None if divisor_override is None else int(divisor_override))
+
+
+def _adaptive_size(op, input, output_size):
+    """An int or a pair whose entries may be None (keep that input dim), as torch."""
+    sizes = (output_size, output_size) if not isinstance(output_size, (tuple, list)) else tuple(output_size)
+    if len(sizes) != 2:
+        raise TypeError(f"{op}: output_size must be an int or a pair, got {output_size!r}")
+    resolved = tuple(input.shape[-2 + i] if size is None else size for i, size in enumerate(sizes))
+    return pair(op, "output_size", resolved)
+
+
+def adaptive_avg_pool2d(input, output_size):
+    op = "adaptive_avg_pool2d"
+    _pool_input(op, input)
+    return ops.AdaptiveAvgPool2d.apply(input, _adaptive_size(op, input, output_size))
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    op = "adaptive_max_pool2d"
+    _pool_input(op, input)
+    sink = []
+    output = ops.AdaptiveMaxPool2d.apply(input, _adaptive_size(op, input, output_size),
+                                         _needs_indices(input, return_indices), indices_sink=sink)
+    return _with_indices(output, sink, return_indices)
+
 
 
 # --- normalisation and dropout (csrc/cpu/norm.cpp, dropout.cpp) -------------------------------------
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    op = "batch_norm"
+    check_same_dtype(op, input=input, running_mean=running_mean, running_var=running_var, weight=weight, bias=bias)
+    if input.ndim < 2:
+        raise ValueError(f"{op}: input must be at least 2-D (N, C, *), got {input.ndim}-D (input {tuple(input.shape)})")
+    if training and input.numel() // input.shape[1] <= 1:
+        raise ValueError(f"{op}: Expected more than 1 value per channel when training, got input size "
+                         f"{tuple(input.shape)}")
+    return ops.BatchNorm.apply(input, weight, bias, running_mean=None if running_mean is None else running_mean.data,
+                               running_var=None if running_var is None else running_var.data,
+                               training=bool(training), momentum=float(momentum), eps=float(eps))
+
+
+def _dropout(op, input, p, training, channelwise):
+    check_tensor(op, "input", input)
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) or not 0 <= p <= 1:
+        raise ValueError(f"{op}: dropout probability has to be between 0 and 1, but got {p!r}")
+    if channelwise and input.ndim not in (3, 4):
+        raise ValueError(f"{op}: input must be 3-D (C, H, W) or 4-D (N, C, H, W), got {input.ndim}-D "
+                         f"(input {tuple(input.shape)})")
+    if not training or p == 0:
+        return input
+    return ops.Dropout.apply(input, float(p), next_seed(), channelwise)
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    return _dropout("dropout", input, p, training, channelwise=False)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    return _dropout("dropout2d", input, p, training, channelwise=True)
 
 
 # --- softmax, losses and attention (csrc/cpu/softmax.cpp, loss.cpp) ---------------------------------
