@@ -33,4 +33,7 @@ PYBIND11_MODULE(_C, m) {
   // --- normalisation and dropout ---
 
   // --- softmax and losses ---
+  m.def("softmax_forward", &fastcnn::ops::softmax_forward, "input"_a, "dim"_a, "log"_a = false);
+  m.def("softmax_backward", &fastcnn::ops::softmax_backward, "grad_output"_a, "output"_a, "dim"_a,
+        "log"_a = false);
 }

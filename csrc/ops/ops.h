@@ -28,5 +28,8 @@ py::array bmm(const py::array& a, const py::array& b, bool transpose_a, bool tra
 // --- normalisation and dropout (ops/norm.cpp, ops/dropout.cpp) ---
 
 // --- softmax and losses (ops/softmax.cpp, ops/loss.cpp) ---
+// softmax (log=false) or log_softmax (log=true) over `dim`; the backward takes the forward's output.
+py::array softmax_forward(const py::array& input, int64_t dim, bool log);
+py::array softmax_backward(const py::array& grad_output, const py::array& output, int64_t dim, bool log);
 
 }  // namespace fastcnn::ops

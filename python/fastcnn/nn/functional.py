@@ -6,6 +6,8 @@ the backstop checks are in C++ (csrc/ops). Sections follow the op families.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .. import ops
@@ -111,3 +113,30 @@ def linear(input, weight, bias=None):
 
 
 # --- softmax, losses and attention (csrc/cpu/softmax.cpp, loss.cpp) ---------------------------------
+def _softmax_dim(op, input, dim):
+    """torch's rule: dim is required in spirit; when it is None, torch's legacy choice (0 for
+    0-, 1- and 3-D inputs, else 1) applies with a warning."""
+    if dim is None:
+        dim = 0 if input.ndim in (0, 1, 3) else 1
+        warnings.warn(f"{op}: implicit dimension choice has been deprecated; pass dim explicitly (chose dim={dim})",
+                      UserWarning, stacklevel=3)
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"{op}: dim must be an int, got {dim!r}")
+    return int(dim)
+
+
+def _softmax(function_class, input, dim, dtype):
+    op = function_class.op_name
+    check_tensor(op, "input", input)
+    if dtype is not None:
+        input = input.type(dtype)
+        check_tensor(op, "dtype", input)
+    return function_class.apply(input, _softmax_dim(op, input, dim))
+
+
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    return _softmax(ops.Softmax, input, dim, dtype)
+
+
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    return _softmax(ops.LogSoftmax, input, dim, dtype)
