@@ -140,3 +140,87 @@ def softmax(input, dim=None, _stacklevel=3, dtype=None):
 
 def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
     return _softmax(ops.LogSoftmax, input, dim, dtype)
+
+
+def _check_reduction(op, reduction):
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{op}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+
+
+def _check_labels(op, target):
+    check_tensor(op, "target", target, float_only=False)
+    if target.dtype != np.int64:
+        raise TypeError(f"{op}: target must hold int64 class indices, got {target.dtype} (target {tuple(target.shape)})")
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+    check_same_dtype("nll_loss", input=input, weight=weight)
+    _check_labels("nll_loss", target)
+    _check_reduction("nll_loss", reduction)
+    return ops.NllLoss.apply(input, target, weight, ignore_index=int(ignore_index), reduction=reduction)
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
+                  label_smoothing=0.0):
+    """log_softmax over the class dim (1, or 0 for a 1-D input), then nll_loss with torch's label
+    smoothing; a float target of the input's shape holds class probabilities instead of labels."""
+    check_same_dtype("cross_entropy", input=input, weight=weight)
+    check_tensor("cross_entropy", "target", target, float_only=False)
+    _check_reduction("cross_entropy", reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    class_dim = 1 if input.ndim >= 2 else 0
+    log_probs = log_softmax(input, class_dim)
+    if target.dtype.kind == "f":
+        return _cross_entropy_probabilities(log_probs, target, weight, reduction, label_smoothing, class_dim)
+    _check_labels("cross_entropy", target)
+    return ops.NllLoss.apply(log_probs, target, weight, ignore_index=int(ignore_index), reduction=reduction,
+                             label_smoothing=float(label_smoothing))
+
+
+def _cross_entropy_probabilities(log_probs, target, weight, reduction, label_smoothing, class_dim):
+    """torch's soft-target rule: loss = -sum_c w_c q_c log p_c with q = (1 - e) target + e / C;
+    'mean' divides by the number of positions (not by the weights)."""
+    check_same_dtype("cross_entropy", input=log_probs, target=target)
+    if tuple(target.shape) != tuple(log_probs.shape):
+        raise ValueError(f"cross_entropy: class-probability target must have the input's shape "
+                         f"({_describe(input=log_probs, target=target)})")
+    classes = log_probs.shape[class_dim]
+    if label_smoothing > 0:
+        target = target * (1.0 - label_smoothing) + label_smoothing / classes
+    terms = log_probs * target
+    if weight is not None:
+        terms = terms * weight.reshape((classes,) + (1,) * (log_probs.ndim - class_dim - 1))
+    losses = -terms.sum(class_dim)
+    if reduction == "none":
+        return losses
+    return losses.sum() if reduction == "sum" else losses.mean()
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    check_same_dtype("mse_loss", input=input, target=target)
+    _check_reduction("mse_loss", reduction)
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(f"mse_loss: target must have the input's shape ({_describe(input=input, target=target)})")
+    return ops.MseLoss.apply(input, target, reduction=reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
+                                     pos_weight=None):
+    op = "binary_cross_entropy_with_logits"
+    check_same_dtype(op, input=input, target=target, weight=weight, pos_weight=pos_weight)
+    _check_reduction(op, reduction)
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(f"{op}: target must have the input's shape ({_describe(input=input, target=target)})")
+
+    def broadcast(name, value):
+        if value is None:
+            return None
+        try:
+            return Tensor._wrap(np.ascontiguousarray(np.broadcast_to(value.data, input.shape)))
+        except ValueError:
+            raise ValueError(f"{op}: {name} does not broadcast to the input "
+                             f"({_describe(input=input, **{name: value})})") from None
+
+    return ops.BinaryCrossEntropyWithLogits.apply(input, target, broadcast("weight", weight),
+                                                  broadcast("pos_weight", pos_weight), reduction=reduction)

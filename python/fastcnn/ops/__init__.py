@@ -9,3 +9,4 @@ from .shape import Cat, Expand, Index, Pad, Permute, Reshape, Stack
 from .activation import Gelu, GeluTanh, LeakyRelu, Relu, Relu6, Sigmoid, Silu, Tanh
 from .linalg import Linear, Matmul
 from .softmax import LogSoftmax, Softmax
+from .loss import BinaryCrossEntropyWithLogits, MseLoss, NllLoss

@@ -25,7 +25,7 @@ class _Softmax(Function):
     @classmethod
     def backward(cls, ctx, grad):
         (y,) = ctx.saved
-        return kernels(y).softmax_backward(np.ascontiguousarray(grad, dtype=y.dtype), y, ctx.dim, cls.log)
+        return kernels(y).softmax_backward(np.asarray(grad, dtype=y.dtype, order="C"), y, ctx.dim, cls.log)
 
 
 @register("softmax")
