@@ -6,11 +6,12 @@ the backstop checks are in C++ (csrc/ops). Sections follow the op families.
 """
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
 
-from .. import ops
+from .. import ops, random
 from ..tensor import Tensor
 
 
@@ -150,7 +151,8 @@ def _check_reduction(op, reduction):
 def _check_labels(op, target):
     check_tensor(op, "target", target, float_only=False)
     if target.dtype != np.int64:
-        raise TypeError(f"{op}: target must hold int64 class indices, got {target.dtype} (target {tuple(target.shape)})")
+        raise TypeError(f"{op}: target must hold int64 class indices, got {target.dtype} "
+                        f"(target {tuple(target.shape)})")
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
@@ -224,3 +226,58 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 
     return ops.BinaryCrossEntropyWithLogits.apply(input, target, broadcast("weight", weight),
                                                   broadcast("pos_weight", pos_weight), reduction=reduction)
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
+    """softmax(Q K^T * scale + mask) V over (..., L, E) query, (..., S, E) key and (..., S, Ev)
+    value, batch dims broadcasting; scale defaults to 1 / sqrt(E). A bool attn_mask marks the
+    pairs that take part (True), a float one is added to the scores; both broadcast to (..., L, S).
+    Composed from our GEMM (matmul) and the fused softmax kernel."""
+    op = "scaled_dot_product_attention"
+    check_same_dtype(op, query=query, key=key, value=value)
+    shapes = _describe(query=query, key=key, value=value)
+    if min(query.ndim, key.ndim, value.ndim) < 2:
+        raise ValueError(f"{op}: query, key and value must be at least 2-D (..., L, E) ({shapes})")
+    if query.shape[-1] != key.shape[-1]:
+        raise ValueError(f"{op}: query has embedding size {query.shape[-1]} but key has {key.shape[-1]} ({shapes})")
+    if key.shape[-2] != value.shape[-2]:
+        raise ValueError(f"{op}: key has {key.shape[-2]} positions but value has {value.shape[-2]} ({shapes})")
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"{op}: dropout_p must be in [0, 1], got {dropout_p}")
+    if is_causal and attn_mask is not None:
+        raise ValueError(f"{op}: pass either attn_mask or is_causal=True, not both ({shapes})")
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
+    scores = _matmul(query, key.transpose(-2, -1)) * scale
+    if is_causal:
+        attn_mask = Tensor._wrap(np.tril(np.ones((query.shape[-2], key.shape[-2]), dtype=bool)))
+    if attn_mask is not None:
+        scores = scores + _attention_bias(op, attn_mask, scores)
+    weights = softmax(scores, -1)
+    if dropout_p > 0.0:
+        weights = weights * _attention_dropout_mask(weights, dropout_p)
+    return _matmul(weights, value)
+
+
+def _attention_bias(op, attn_mask, scores):
+    """The additive form of attn_mask: a bool mask becomes 0 where True and -inf where False."""
+    check_tensor(op, "attn_mask", attn_mask, float_only=False)
+    try:
+        broadcast = np.broadcast_shapes(tuple(attn_mask.shape), tuple(scores.shape)) == tuple(scores.shape)
+    except ValueError:
+        broadcast = False
+    if not broadcast:
+        raise ValueError(f"{op}: attn_mask does not broadcast to the attention scores (..., L, S) "
+                         f"({_describe(attn_mask=attn_mask, scores=scores)})")
+    if attn_mask.dtype == np.bool_:
+        return Tensor._wrap(np.where(attn_mask.data, 0.0, -np.inf).astype(scores.dtype))
+    if attn_mask.dtype != scores.dtype:
+        raise TypeError(f"{op}: attn_mask must be bool or {scores.dtype}, got {attn_mask.dtype}")
+    return attn_mask
+
+
+def _attention_dropout_mask(weights, p):
+    """Inverted dropout on the attention weights: keep with probability 1 - p, scale by 1 / (1 - p).
+    Drawn from fastcnn's global generator, so fastcnn.manual_seed makes it reproducible."""
+    keep = random.generator().random(tuple(weights.shape)) >= p
+    scale = 0.0 if p >= 1.0 else 1.0 / (1.0 - p)
+    return Tensor._wrap((keep * scale).astype(weights.dtype))
