@@ -146,10 +146,12 @@ void forward_row(const T* x, T* y, int64_t dim, bool log) {
   Vec<T> sum = splat(T(0));
   if (log) {
     for (i = 0; i < dim; i += L) sum += vector_exp(load(x + i, std::min(L, dim - i), kMinusInfinity<T>) - shift);
-    const Vec<T> offset = shift + std::log(horizontal_sum<T>(sum));
+    // (x - max) - log(sum), not x - (max + log(sum)): the sum would round away log(sum)'s low
+    // bits when max is large.
+    const Vec<T> log_sum = splat(std::log(horizontal_sum<T>(sum)));
     for (i = 0; i < dim; i += L) {
       const int64_t width = std::min(L, dim - i);
-      store(y + i, load(x + i, width, T(0)) - offset, width);
+      store(y + i, (load(x + i, width, T(0)) - shift) - log_sum, width);
     }
   } else {
     for (i = 0; i < dim; i += L) {
@@ -191,9 +193,10 @@ void forward_columns(const T* x, T* y, int64_t width, int64_t dim, int64_t inner
   Vec<T> sum = splat(T(0));
   if (log) {
     for (int64_t d = 0; d < dim; ++d) sum += vector_exp(load(x + d * inner, width, kMinusInfinity<T>) - max);
-    Vec<T> offset;
-    for (int64_t k = 0; k < kLanes<T>; ++k) offset[k] = max[k] + std::log(sum[k]);
-    for (int64_t d = 0; d < dim; ++d) store(y + d * inner, load(x + d * inner, width, T(0)) - offset, width);
+    Vec<T> log_sum;
+    for (int64_t k = 0; k < kLanes<T>; ++k) log_sum[k] = std::log(sum[k]);
+    for (int64_t d = 0; d < dim; ++d)
+      store(y + d * inner, (load(x + d * inner, width, T(0)) - max) - log_sum, width);
   } else {
     for (int64_t d = 0; d < dim; ++d) {
       const Vec<T> e = vector_exp(load(x + d * inner, width, kMinusInfinity<T>) - max);
