@@ -32,10 +32,21 @@ struct Lanes;
 template <>
 struct Lanes<float> {
   using Vector = FloatVector;
+  using Bits = FloatBits;
+  // exp's range: below `lowest` the result is not a normal float (returned as 0); above
+  // `highest` it overflows. `magic` = 1.5 * 2^mantissa rounds to integers; ln 2 = ln2_high + ln2_low.
+  static constexpr float lowest = -87.3365f, highest = 88.3762f, magic = 12582912.0f;
+  static constexpr float log2e = 1.44269504088896341f, ln2_high = 0.693359375f, ln2_low = -2.12194440e-4f;
+  static constexpr int mantissa_bits = 23, exponent_bias = 127;
 };
 template <>
 struct Lanes<double> {
   using Vector = DoubleVector;
+  using Bits = DoubleBits;
+  static constexpr double lowest = -708.39, highest = 709.0, magic = 6755399441055744.0;
+  static constexpr double log2e = 1.4426950408889634073599, ln2_high = 6.93145751953125e-1,
+                          ln2_low = 1.42860682030941723212e-6;
+  static constexpr int mantissa_bits = 52, exponent_bias = 1023;
 };
 
 template <typename T>
@@ -87,47 +98,44 @@ inline T horizontal_max(Vec<T> v) {
   return best;
 }
 
-// exp(x) = 2^n exp(r), n = round(x / ln 2), r = x - n ln 2 (ln 2 split in two for exactness).
-// Adding 1.5 * 2^23 rounds x / ln 2 to an integer held in the low mantissa bits, so 2^n is
-// built with integer adds and shifts only. Below the smallest normal result exp returns 0.
-inline FloatVector vector_exp(FloatVector x) {
-  const FloatVector magic = splat(12582912.0f);
-  const FloatBits underflow = x < splat(-87.3365f);
-  x = x > splat(88.3762f) ? splat(88.3762f) : x;
-  x = x < splat(-87.3365f) ? splat(-87.3365f) : x;
-  const FloatVector shifted = x * 1.44269504088896341f + magic;
-  const FloatVector n = shifted - magic;
-  const FloatBits exponent = reinterpret_cast<FloatBits>(shifted) - reinterpret_cast<FloatBits>(magic);
-  const FloatVector r = x - n * 0.693359375f - n * -2.12194440e-4f;
+// exp(r) on |r| <= ln(2) / 2: Cephes' polynomial in float, its Pade form
+// 1 + 2 r P(r^2) / (Q(r^2) - r P(r^2)) in double.
+inline FloatVector reduced_exp(FloatVector r) {
   FloatVector p = splat(1.9875691500e-4f);
   p = p * r + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  const FloatVector scale = reinterpret_cast<FloatVector>((exponent + 127) << 23);
-  return underflow ? splat(0.0f) : p * scale;
+  return p * r * r + r + 1.0f;
 }
 
-// The double twin: Cephes' Pade form exp(r) = 1 + 2 r P(r^2) / (Q(r^2) - r P(r^2)).
-inline DoubleVector vector_exp(DoubleVector x) {
-  const DoubleVector magic = splat(6755399441055744.0);
-  const DoubleBits underflow = x < splat(-708.39);
-  x = x > splat(709.0) ? splat(709.0) : x;
-  x = x < splat(-708.39) ? splat(-708.39) : x;
-  const DoubleVector shifted = x * 1.4426950408889634073599 + magic;
-  const DoubleVector n = shifted - magic;
-  const DoubleBits exponent = reinterpret_cast<DoubleBits>(shifted) - reinterpret_cast<DoubleBits>(magic);
-  const DoubleVector r = x - n * 6.93145751953125e-1 - n * 1.42860682030941723212e-6;
+inline DoubleVector reduced_exp(DoubleVector r) {
   const DoubleVector rr = r * r;
   const DoubleVector p = r * ((1.26177193074810590878e-4 * rr + 3.02994407707441961300e-2) * rr +
                               9.99999999999999999910e-1);
   const DoubleVector q = ((3.00198505138664455042e-6 * rr + 2.52448340349684104192e-3) * rr +
                           2.27265548208155028766e-1) * rr + 2.00000000000000000009e0;
-  const DoubleVector e = 1.0 + 2.0 * p / (q - p);
-  const DoubleVector scale = reinterpret_cast<DoubleVector>((exponent + 1023) << 52);
-  return underflow ? splat(0.0) : e * scale;
+  return 1.0 + 2.0 * p / (q - p);
+}
+
+// exp(x) = 2^n exp(r), n = round(x / ln 2), r = x - n ln 2 (ln 2 split in two for exactness).
+// Adding `magic` rounds x / ln 2 to an integer held in the low mantissa bits, so 2^n is built
+// with integer adds and shifts only. Below the smallest normal result exp returns 0.
+template <typename T>
+inline Vec<T> vector_exp(Vec<T> x) {
+  using C = Lanes<T>;
+  using Bits = typename C::Bits;
+  const Vec<T> magic = splat(C::magic);
+  const Bits underflow = x < splat(C::lowest);
+  x = x > splat(C::highest) ? splat(C::highest) : x;
+  x = x < splat(C::lowest) ? splat(C::lowest) : x;
+  const Vec<T> shifted = x * C::log2e + magic;
+  const Vec<T> n = shifted - magic;
+  const Bits exponent = reinterpret_cast<Bits>(shifted) - reinterpret_cast<Bits>(magic);
+  const Vec<T> r = x - n * C::ln2_high - n * C::ln2_low;
+  const Vec<T> scale = reinterpret_cast<Vec<T>>((exponent + C::exponent_bias) << C::mantissa_bits);
+  return underflow ? splat(T(0)) : reduced_exp(r) * scale;
 }
 
 // One row of `dim` contiguous elements: max, then exp(x - max) and its sum while the row is in
@@ -145,7 +153,8 @@ void forward_row(const T* x, T* y, int64_t dim, bool log) {
   const Vec<T> shift = splat(horizontal_max<T>(maximum<T>(max0, max1)));
   Vec<T> sum = splat(T(0));
   if (log) {
-    for (i = 0; i < dim; i += L) sum += vector_exp(load(x + i, std::min(L, dim - i), kMinusInfinity<T>) - shift);
+    for (i = 0; i < dim; i += L)
+      sum += vector_exp<T>(load(x + i, std::min(L, dim - i), kMinusInfinity<T>) - shift);
     // (x - max) - log(sum), not x - (max + log(sum)): the sum would round away log(sum)'s low
     // bits when max is large.
     const Vec<T> log_sum = splat(std::log(horizontal_sum<T>(sum)));
@@ -156,7 +165,7 @@ void forward_row(const T* x, T* y, int64_t dim, bool log) {
   } else {
     for (i = 0; i < dim; i += L) {
       const int64_t width = std::min(L, dim - i);
-      const Vec<T> e = vector_exp(load(x + i, width, kMinusInfinity<T>) - shift);
+      const Vec<T> e = vector_exp<T>(load(x + i, width, kMinusInfinity<T>) - shift);
       sum += e;
       store(y + i, e, width);
     }
@@ -181,7 +190,7 @@ void backward_row(const T* dy, const T* y, T* dx, int64_t dim, bool log) {
   for (int64_t i = 0; i < dim; i += L) {
     const int64_t width = std::min(L, dim - i);
     const Vec<T> g = load(dy + i, width, T(0)), out = load(y + i, width, T(0));
-    store(dx + i, log ? g - vector_exp(out) * total : out * (g - total), width);
+    store(dx + i, log ? g - vector_exp<T>(out) * total : out * (g - total), width);
   }
 }
 
@@ -192,14 +201,14 @@ void forward_columns(const T* x, T* y, int64_t width, int64_t dim, int64_t inner
   for (int64_t d = 0; d < dim; ++d) max = maximum<T>(max, load(x + d * inner, width, kMinusInfinity<T>));
   Vec<T> sum = splat(T(0));
   if (log) {
-    for (int64_t d = 0; d < dim; ++d) sum += vector_exp(load(x + d * inner, width, kMinusInfinity<T>) - max);
+    for (int64_t d = 0; d < dim; ++d) sum += vector_exp<T>(load(x + d * inner, width, kMinusInfinity<T>) - max);
     Vec<T> log_sum;
     for (int64_t k = 0; k < kLanes<T>; ++k) log_sum[k] = std::log(sum[k]);
     for (int64_t d = 0; d < dim; ++d)
       store(y + d * inner, (load(x + d * inner, width, T(0)) - max) - log_sum, width);
   } else {
     for (int64_t d = 0; d < dim; ++d) {
-      const Vec<T> e = vector_exp(load(x + d * inner, width, kMinusInfinity<T>) - max);
+      const Vec<T> e = vector_exp<T>(load(x + d * inner, width, kMinusInfinity<T>) - max);
       sum += e;
       store(y + d * inner, e, width);
     }
@@ -217,7 +226,7 @@ void backward_columns(const T* dy, const T* y, T* dx, int64_t width, int64_t dim
   }
   for (int64_t d = 0; d < dim; ++d) {
     const Vec<T> g = load(dy + d * inner, width, T(0)), out = load(y + d * inner, width, T(0));
-    store(dx + d * inner, log ? g - vector_exp(out) * total : out * (g - total), width);
+    store(dx + d * inner, log ? g - vector_exp<T>(out) * total : out * (g - total), width);
   }
 }
 
