@@ -61,4 +61,18 @@ PYBIND11_MODULE(_C, m) {
         "save_invstd"_a, "weight"_a, "training"_a, "need_input"_a, "need_weight"_a, "need_bias"_a);
 
   // --- softmax and losses ---
+  m.def("softmax_forward", &fastcnn::ops::softmax_forward, "input"_a, "dim"_a, "log"_a = false);
+  m.def("softmax_backward", &fastcnn::ops::softmax_backward, "grad_output"_a, "output"_a, "dim"_a,
+        "log"_a = false);
+  m.def("nll_loss_forward", &fastcnn::ops::nll_loss_forward, "input"_a, "target"_a, "weight"_a, "ignore_index"_a,
+        "reduction"_a, "label_smoothing"_a = 0.0);
+  m.def("nll_loss_backward", &fastcnn::ops::nll_loss_backward, "grad_output"_a, "input"_a, "target"_a, "weight"_a,
+        "ignore_index"_a, "reduction"_a, "label_smoothing"_a, "total_weight"_a);
+  m.def("mse_loss_forward", &fastcnn::ops::mse_loss_forward, "input"_a, "target"_a, "reduction"_a);
+  m.def("mse_loss_backward", &fastcnn::ops::mse_loss_backward, "grad_output"_a, "input"_a, "target"_a,
+        "reduction"_a);
+  m.def("bce_with_logits_forward", &fastcnn::ops::bce_with_logits_forward, "input"_a, "target"_a, "weight"_a,
+        "pos_weight"_a, "reduction"_a);
+  m.def("bce_with_logits_backward", &fastcnn::ops::bce_with_logits_backward, "grad_output"_a, "input"_a,
+        "target"_a, "weight"_a, "pos_weight"_a, "reduction"_a);
 }

@@ -85,5 +85,27 @@ py::tuple batch_norm_backward(const py::array& grad_output, const py::array& inp
                               bool need_input, bool need_weight, bool need_bias);
 
 // --- softmax and losses (ops/softmax.cpp, ops/loss.cpp) ---
+// softmax (log=false) or log_softmax (log=true) over `dim`; the backward takes the forward's output.
+py::array softmax_forward(const py::array& input, int64_t dim, bool log);
+py::array softmax_backward(const py::array& grad_output, const py::array& output, int64_t dim, bool log);
+// Losses; reduction is 'none', 'mean' or 'sum'. nll_loss takes log-probabilities (C), (N, C) or
+// (N, C, d1, ...) with int64 labels and returns (loss, total weight); the backward needs that total.
+py::tuple nll_loss_forward(const py::array& input, const py::array& target, const std::optional<py::array>& weight,
+                           int64_t ignore_index, const std::string& reduction, double label_smoothing);
+py::array nll_loss_backward(const py::array& grad_output, const py::array& input, const py::array& target,
+                            const std::optional<py::array>& weight, int64_t ignore_index,
+                            const std::string& reduction, double label_smoothing, double total_weight);
+py::array mse_loss_forward(const py::array& input, const py::array& target, const std::string& reduction);
+// The input's gradient; the target's is its negation.
+py::array mse_loss_backward(const py::array& grad_output, const py::array& input, const py::array& target,
+                            const std::string& reduction);
+// weight and pos_weight, when given, are already broadcast to the input's shape.
+py::array bce_with_logits_forward(const py::array& input, const py::array& target,
+                                  const std::optional<py::array>& weight, const std::optional<py::array>& pos_weight,
+                                  const std::string& reduction);
+// (grad_input, grad_target).
+py::tuple bce_with_logits_backward(const py::array& grad_output, const py::array& input, const py::array& target,
+                                   const std::optional<py::array>& weight,
+                                   const std::optional<py::array>& pos_weight, const std::string& reduction);
 
 }  // namespace fastcnn::ops

@@ -12,3 +12,5 @@ from .conv import Conv2d, ConvTranspose2d
 from .pool import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 from .norm import BatchNorm
 from .dropout import Dropout
+from .softmax import LogSoftmax, Softmax
+from .loss import BinaryCrossEntropyWithLogits, MseLoss, NllLoss
