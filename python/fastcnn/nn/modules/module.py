@@ -13,6 +13,7 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
+from ...serialization import to_numpy
 from ...tensor import Tensor, _as_dtype, _check_device, _to_array
 
 
@@ -60,17 +61,6 @@ class RemovableHandle:
 
 
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
-
-
-def _as_array(value) -> np.ndarray:
-    """A state_dict value (fastcnn Tensor, NumPy array, or a torch tensor by duck typing) as an array."""
-    if isinstance(value, Tensor):
-        return value.data
-    if isinstance(value, np.ndarray):
-        return value
-    if hasattr(value, "detach") and hasattr(value, "cpu") and hasattr(value, "numpy"):
-        return np.asarray(value.detach().cpu().numpy())
-    return np.asarray(value)
 
 
 class Module:
@@ -348,7 +338,7 @@ class Module:
         for key, target in own.items():
             if key not in state_dict:
                 continue
-            value = _as_array(state_dict[key])
+            value = to_numpy(state_dict[key])
             if value.shape != target.data.shape:
                 errors.append(f"size mismatch for {key}: copying a param with shape {value.shape} from checkpoint, "
                               f"the shape in current model is {target.data.shape}.")
