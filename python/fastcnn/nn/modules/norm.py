@@ -1,5 +1,7 @@
-"""BatchNorm1d and BatchNorm2d, as torch.nn's: weight/bias parameters (affine), running_mean,
-running_var and num_batches_tracked buffers (track_running_stats), and torch's momentum rule:
+"""BatchNorm1d and BatchNorm2d, as torch.nn's.
+
+Parameters weight and bias (affine; bias=False drops the shift, as torch 2.13 allows); buffers
+running_mean, running_var and num_batches_tracked (track_running_stats); torch's momentum rule:
 running = (1 - momentum) * running + momentum * batch statistic, where momentum=None means a
 cumulative average (momentum = 1 / num_batches_tracked)."""
 from __future__ import annotations
@@ -18,7 +20,7 @@ class _BatchNorm(Module):
     expected_dims: tuple = ()
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, device=None, dtype=None):
+                 track_running_stats: bool = True, device=None, dtype=None, *, bias: bool = True):
         super().__init__()
         _check_device(device)
         self.num_features = num_features
@@ -26,12 +28,8 @@ class _BatchNorm(Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        if affine:
-            self.weight = new_parameter(num_features, dtype=dtype)
-            self.bias = new_parameter(num_features, dtype=dtype)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        self.register_parameter("weight", new_parameter(num_features, dtype=dtype) if affine else None)
+        self.register_parameter("bias", new_parameter(num_features, dtype=dtype) if affine and bias else None)
         if track_running_stats:
             self.register_buffer("running_mean", functions.zeros(num_features, dtype=dtype))
             self.register_buffer("running_var", functions.ones(num_features, dtype=dtype))
@@ -50,8 +48,9 @@ class _BatchNorm(Module):
 
     def reset_parameters(self):
         self.reset_running_stats()
-        if self.affine:
+        if self.weight is not None:
             init.ones_(self.weight)
+        if self.bias is not None:
             init.zeros_(self.bias)
 
     def forward(self, input):
@@ -72,7 +71,7 @@ class _BatchNorm(Module):
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
