@@ -84,7 +84,7 @@ Shape pooled_shape(const Shape& input_shape, const cpu::PoolGeometry& g) {
   return shape;
 }
 
-// grad_output must have the forward output's shape and input's dtype (checked against grad_output).
+// grad_output: float, with the shape the forward produced; returns its dtype.
 DType check_pool_grad(const char* op, const py::array& grad_output, const Shape& expected) {
   const DType dtype = check_float(op, "grad_output", grad_output);
   check_shape(op, "grad_output", grad_output, expected);
