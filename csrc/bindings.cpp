@@ -59,6 +59,8 @@ PYBIND11_MODULE(_C, m) {
         "weight"_a, "bias"_a, "training"_a, "momentum"_a, "eps"_a);
   m.def("batch_norm_backward", &fastcnn::ops::batch_norm_backward, "grad_output"_a, "input"_a, "save_mean"_a,
         "save_invstd"_a, "weight"_a, "training"_a, "need_input"_a, "need_weight"_a, "need_bias"_a);
+  m.def("dropout_forward", &fastcnn::ops::dropout_forward, "input"_a, "p"_a, "seed"_a, "channelwise"_a);
+  m.def("dropout_backward", &fastcnn::ops::dropout_backward, "grad_output"_a, "p"_a, "seed"_a, "channelwise"_a);
 
   // --- softmax and losses ---
   m.def("softmax_forward", &fastcnn::ops::softmax_forward, "input"_a, "dim"_a, "log"_a = false);
