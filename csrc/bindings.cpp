@@ -33,4 +33,8 @@ PYBIND11_MODULE(_C, m) {
   // --- normalisation and dropout ---
 
   // --- softmax and losses ---
+
+  // --- machine peak ---
+  m.def("measure_fma_peak", &fastcnn::ops::measure_fma_peak, "seconds"_a = 0.5);
+  m.def("measure_stream_bandwidth", &fastcnn::ops::measure_stream_bandwidth, "bytes"_a, "seconds"_a = 0.5);
 }

@@ -29,4 +29,9 @@ py::array bmm(const py::array& a, const py::array& b, bool transpose_a, bool tra
 
 // --- softmax and losses (ops/softmax.cpp, ops/loss.cpp) ---
 
+// --- machine peak (ops/peak.cpp) ---
+// fp32 FMA GFLOP/s and STREAM-triad GB/s of this machine on every OpenMP thread (cpu/peak.h).
+double measure_fma_peak(double seconds);
+double measure_stream_bandwidth(int64_t bytes, double seconds);
+
 }  // namespace fastcnn::ops
