@@ -150,7 +150,7 @@ def format_times(entry) -> str:
     return f"{entry['min_ms']:.3f}/{entry['median_ms']:.3f}" if entry else "-"
 
 
-def format_row(result: dict, notes: list) -> str:
+def format_row(result: dict) -> str:
     ours, theirs = result.get("fastcnn"), result.get("torch")
     cells = [result["case"], format_times(ours), format_times(theirs)]
     cells.append(f"{result['ratio']:.2f}" if "ratio" in result else "-")
@@ -158,11 +158,8 @@ def format_row(result: dict, notes: list) -> str:
     cells.append(f"{ours['gbs']:.1f}" if ours and "gbs" in ours and result.get("bound") == "bw" else "")
     shares = [f"{entry['peak_percent']:.0f}" if entry and "peak_percent" in entry else "-" for entry in (ours, theirs)]
     cells.append(f"{'/'.join(shares)}% {result['bound']}" if "bound" in result else "")
-    for name in ("fastcnn", "torch"):
-        if result.get(f"{name}_note"):
-            notes.append((name, result["case"], result[f"{name}_note"]))
-            if name == "fastcnn":
-                cells[1] = result[f"{name}_note"].split(":")[0]
+    if result.get("fastcnn_note"):
+        cells[1] = result["fastcnn_note"].split(":")[0]
     return "  ".join(cell.ljust(width) if i == 0 else cell.rjust(width)
                      for i, (cell, (_, width)) in enumerate(zip(cells, COLUMNS)))
 
@@ -268,9 +265,12 @@ def main() -> None:
         built = {name: build(case, backend) for name, backend in backends.items()}
         closures = {name: closure for name, (closure, _) in built.items() if closure is not None}
         result = summarise(case, time_interleaved(closures, repeats), info["peaks"])
-        result.update({f"{name}_note": note for name, (_, note) in built.items() if note})
+        for name, (_, note) in built.items():
+            if note:
+                result[f"{name}_note"] = note
+                notes.append((name, case.name, note))
         results[case.name] = result
-        print(format_row(result, notes), flush=True)
+        print(format_row(result), flush=True)
     print_notes(notes)
 
     ran = [case for case in cases if {"fastcnn", "torch"} & results[case.name].keys()]

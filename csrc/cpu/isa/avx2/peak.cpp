@@ -2,33 +2,29 @@
 // flight; 12 plus the two operands fit the 16 registers without spilling.
 #include <immintrin.h>
 
+#include "cpu/isa/fma_burst.h"
 #include "cpu/isa/peak.h"
 
 namespace fastcnn::cpu::isa {
 
 namespace {
 
-constexpr int kAccumulators = 12;
-
-float run(int64_t iterations) {
-  __m256 acc[kAccumulators];
-  for (int i = 0; i < kAccumulators; ++i) acc[i] = _mm256_set1_ps(0.001f * static_cast<float>(i));
-  // acc <- acc * 0.999999 + 1e-7 converges to 0.1: no overflow and no denormals, however long it runs.
-  const __m256 scale = _mm256_set1_ps(0.999999f), shift = _mm256_set1_ps(1e-7f);
-  for (int64_t it = 0; it < iterations; ++it) {
-#pragma GCC unroll 12
-    for (int i = 0; i < kAccumulators; ++i) acc[i] = _mm256_fmadd_ps(acc[i], scale, shift);
+struct Avx2 {
+  using Vector = __m256;
+  static Vector broadcast(float value) { return _mm256_set1_ps(value); }
+  static Vector fmadd(Vector a, Vector b, Vector c) { return _mm256_fmadd_ps(a, b, c); }
+  static Vector add(Vector a, Vector b) { return _mm256_add_ps(a, b); }
+  static float sum(Vector a) {
+    const __m128 half = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    const __m128 quarter = _mm_add_ps(half, _mm_movehl_ps(half, half));
+    return _mm_cvtss_f32(_mm_add_ss(quarter, _mm_movehdup_ps(quarter)));
   }
-  for (int i = 1; i < kAccumulators; ++i) acc[0] = _mm256_add_ps(acc[0], acc[i]);
-  alignas(32) float lanes[8];
-  _mm256_store_ps(lanes, acc[0]);
-  float sum = 0.0f;
-  for (float lane : lanes) sum += lane;
-  return sum;
-}
+};
+
+constexpr int kAccumulators = 12;
 
 }  // namespace
 
-FmaBurst fma_burst_avx2() { return {run, kAccumulators * 8 * 2}; }
+FmaBurst fma_burst_avx2() { return {fma_burst<Avx2, kAccumulators>, kAccumulators * 8 * 2}; }
 
 }  // namespace fastcnn::cpu::isa
