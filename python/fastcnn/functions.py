@@ -201,7 +201,7 @@ def unsqueeze(input, dim):
 def squeeze(input, dim=None):
     if dim is None:
         return reshape(input, tuple(n for n in input.shape if n != 1))
-    dim = dim % max(input.ndim, 1)
+    dim = dim % builtins.max(input.ndim, 1)
     if input.ndim == 0 or input.shape[dim] != 1:
         return input
     return reshape(input, input.shape[:dim] + input.shape[dim + 1:])

@@ -145,7 +145,7 @@ def _topological_order(root: "Tensor"):
             continue
         visited.add(id(node))
         stack.append((node, True))
-        for parent in node.inputs:
+        for parent in getattr(node, "inputs", ()):
             if parent is not None and parent.grad_fn is not None and id(parent.grad_fn) not in visited:
                 stack.append((parent.grad_fn, False))
     order.reverse()

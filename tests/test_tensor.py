@@ -1,0 +1,140 @@
+"""Tensor creation, dtypes, conversion and the autograd engine's bookkeeping."""
+import numpy as np
+import pytest
+
+import fastcnn
+
+
+def test_tensor_dtypes_follow_torch():
+    assert fastcnn.tensor([1.0, 2.0]).dtype == fastcnn.float32
+    assert fastcnn.tensor(np.zeros(2)).dtype == fastcnn.float64
+    assert fastcnn.tensor([1, 2]).dtype == fastcnn.int64
+    assert fastcnn.tensor([1, 2], dtype=fastcnn.float64).dtype == fastcnn.float64
+    assert fastcnn.tensor([True]).dtype == fastcnn.bool_
+    assert fastcnn.zeros(2, 3).dtype == fastcnn.float32
+    assert fastcnn.randn(2, 3).shape == (2, 3)
+
+
+def test_tensor_copies_non_contiguous_and_read_only_arrays():
+    base = np.arange(12, dtype=np.float32).reshape(3, 4)
+    view = base[:, ::2]
+    read_only = base.copy()
+    read_only.flags.writeable = False
+    for source in (view, read_only):
+        t = fastcnn.tensor(source)
+        assert t.data.flags.c_contiguous and t.data.flags.writeable
+        np.testing.assert_array_equal(t.numpy(), source)
+    base[0, 0] = 100
+    assert fastcnn.tensor(base).numpy()[0, 0] == 100 and view[0, 0] == 100
+
+
+def test_integer_tensors_cannot_require_grad():
+    with pytest.raises(TypeError, match="requires_grad_"):
+        fastcnn.tensor([1, 2], requires_grad=True)
+
+
+def test_item_shape_ndim_and_detach():
+    x = fastcnn.tensor([[3.5]], requires_grad=True)
+    assert x.item() == 3.5 and x.ndim == 2 and x.shape == (1, 1)
+    with pytest.raises(RuntimeError, match="detach"):
+        x.numpy()
+    assert x.detach().numpy()[0, 0] == 3.5
+    assert not x.detach().requires_grad
+    with pytest.raises(ValueError, match="item"):
+        fastcnn.zeros(2).item()
+
+
+def test_gradients_accumulate_across_backward_calls():
+    x = fastcnn.tensor([1.0, 2.0], requires_grad=True)
+    (x * 3).sum().backward()
+    (x * x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3 + 2, 3 + 4])
+
+
+def test_reused_tensor_gets_summed_gradient():
+    x = fastcnn.tensor([2.0, -1.0], requires_grad=True)
+    y = x * x + x * 3 + x
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * x.data + 4)
+
+
+def test_diamond_graph_visits_each_node_once():
+    x = fastcnn.tensor([1.5], requires_grad=True)
+    a = x.exp()
+    b = a * 2
+    c = a * 3
+    (b + c).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 5 * np.exp(1.5), rtol=1e-6)
+
+
+def test_broadcast_gradient_is_reduced_to_operand_shape():
+    x = fastcnn.randn(4, 1, 3, requires_grad=True)
+    y = fastcnn.randn(5, 1, requires_grad=True)
+    (x * y).sum().backward()
+    assert x.grad.shape == (4, 1, 3) and y.grad.shape == (5, 1)
+    np.testing.assert_allclose(x.grad.numpy(), np.broadcast_to(y.data.sum(), (4, 1, 3)), rtol=1e-5)
+    np.testing.assert_allclose(y.grad.numpy(), np.full((5, 1), x.data.sum()), rtol=1e-5)
+
+
+def test_no_grad_records_nothing():
+    x = fastcnn.ones(2, requires_grad=True)
+    with fastcnn.no_grad():
+        y = x * 2
+    assert not y.requires_grad and y.grad_fn is None
+    assert fastcnn.is_grad_enabled()
+
+
+def test_backward_needs_scalar_or_gradient():
+    x = fastcnn.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="scalar"):
+        (x * 2).backward()
+    (x * 2).backward(fastcnn.tensor([1.0, 0.5]))
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 1.0])
+
+
+def test_second_backward_through_freed_graph_raises():
+    x = fastcnn.ones(2, requires_grad=True)
+    y = (x * x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        y.backward()
+    z = (x * x).sum()
+    z.backward(retain_graph=True)
+    z.backward()
+
+
+def test_in_place_on_leaf_requiring_grad_is_refused():
+    x = fastcnn.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="in-place"):
+        x.zero_()
+    with fastcnn.no_grad():
+        x.zero_()
+    assert x.detach().numpy().sum() == 0
+
+
+def test_config_and_threads():
+    config = fastcnn.config()
+    for key in ("version", "openmp", "num_threads", "cpu_isa", "cuda_compiled", "cuda_available"):
+        assert key in config
+    assert config["version"] == fastcnn.__version__
+    assert config["cpu_isa"] in ("generic", "avx2", "avx512")
+    previous = fastcnn.get_num_threads()
+    fastcnn.set_num_threads(1)
+    assert fastcnn.get_num_threads() == 1
+    fastcnn.set_num_threads(previous)
+    with pytest.raises(ValueError, match="set_num_threads"):
+        fastcnn.set_num_threads(0)
+
+
+def test_manual_seed_reproduces_draws():
+    fastcnn.manual_seed(7)
+    a = fastcnn.randn(5).numpy()
+    fastcnn.manual_seed(7)
+    np.testing.assert_array_equal(a, fastcnn.randn(5).numpy())
+
+
+def test_unsupported_device_is_a_clear_error():
+    with pytest.raises(RuntimeError, match="cuda"):
+        fastcnn.ones(2).to("cuda")
+    assert fastcnn.ones(2).to("cpu").dtype == fastcnn.float32
+    assert fastcnn.ones(2).to(fastcnn.float64).dtype == fastcnn.float64

@@ -1,0 +1,128 @@
+"""Elementwise arithmetic, reductions, shape ops and indexing: forward and backward against
+NumPy, central finite differences (float64) and torch."""
+import numpy as np
+import pytest
+
+import fastcnn
+from checks import check_gradients, torch_parity
+
+rng = np.random.default_rng(0)
+
+
+def positive(*shape):
+    return rng.uniform(0.5, 2.0, size=shape)
+
+
+def normal(*shape):
+    return rng.standard_normal(shape)
+
+
+# name: (fastcnn function, torch function (or None), inputs, NumPy reference of the forward)
+CASES = {
+    "add_broadcast": (lambda a, b: a + b, lambda a, b: a + b, [normal(2, 3, 4), normal(3, 1)], np.add),
+    "sub_broadcast": (lambda a, b: a - b, lambda a, b: a - b, [normal(4), normal(2, 4)], np.subtract),
+    "mul_broadcast": (lambda a, b: a * b, lambda a, b: a * b, [normal(2, 1, 5), normal(3, 1)], np.multiply),
+    "div": (lambda a, b: a / b, lambda a, b: a / b, [normal(3, 4), positive(4)], np.divide),
+    "scalar_ops": (lambda a: (2 - a) * 3 / 4 + 1, lambda a: (2 - a) * 3 / 4 + 1, [normal(5)],
+                   lambda a: (2 - a) * 3 / 4 + 1),
+    "rdiv": (lambda a: 1 / a, lambda a: 1 / a, [positive(6)], lambda a: 1 / a),
+    "pow_scalar": (lambda a: a ** 3, lambda a: a ** 3, [normal(3, 3)], lambda a: a ** 3),
+    "pow_tensor": (lambda a, b: a ** b, lambda a, b: a ** b, [positive(4), normal(4)], np.power),
+    "exp": (lambda a: a.exp(), lambda a: a.exp(), [normal(3, 2)], np.exp),
+    "log": (lambda a: a.log(), lambda a: a.log(), [positive(7)], np.log),
+    "sqrt": (lambda a: a.sqrt(), lambda a: a.sqrt(), [positive(2, 5)], np.sqrt),
+    "abs": (lambda a: a.abs(), lambda a: a.abs(), [normal(9) + 0.1], np.abs),
+    "neg": (lambda a: -a, lambda a: -a, [normal(2, 2)], np.negative),
+    "clamp": (lambda a: a.clamp(-0.5, 0.7), lambda a: a.clamp(-0.5, 0.7), [normal(4, 5)],
+              lambda a: np.clip(a, -0.5, 0.7)),
+    "where": (lambda a, b: fastcnn.where(a > 0, a, b), None, [normal(3, 4), normal(4)],
+              lambda a, b: np.where(a > 0, a, b)),
+    "sum_all": (lambda a: a.sum(), lambda a: a.sum(), [normal(3, 4)], np.sum),
+    "sum_dims": (lambda a: a.sum((0, 2), keepdim=True), lambda a: a.sum((0, 2), keepdim=True), [normal(2, 3, 4)],
+                 lambda a: a.sum((0, 2), keepdims=True)),
+    "mean_dim": (lambda a: a.mean(1), lambda a: a.mean(1), [normal(2, 5, 3)], lambda a: a.mean(1)),
+    "max_dim": (lambda a: a.max(1)[0], lambda a: a.max(1)[0], [normal(4, 6)], lambda a: a.max(1)),
+    "max_all": (lambda a: a.max(), lambda a: a.max(), [normal(3, 5)], np.max),
+    "min_dim_keep": (lambda a: a.min(-1, keepdim=True)[0], lambda a: a.min(-1, keepdim=True)[0], [normal(3, 4)],
+                     lambda a: a.min(-1, keepdims=True)),
+    "var_dim": (lambda a: a.var(1), lambda a: a.var(1), [normal(3, 6)], lambda a: a.var(1, ddof=1)),
+    "var_biased": (lambda a: a.var((0, 1), unbiased=False), lambda a: a.var((0, 1), unbiased=False),
+                   [normal(3, 4, 2)], lambda a: a.var((0, 1))),
+    "reshape": (lambda a: a.reshape(4, -1) * 2, lambda a: a.reshape(4, -1) * 2, [normal(2, 2, 3)],
+                lambda a: a.reshape(4, -1) * 2),
+    "permute": (lambda a: a.permute(2, 0, 1), lambda a: a.permute(2, 0, 1), [normal(2, 3, 4)],
+                lambda a: a.transpose(2, 0, 1)),
+    "transpose": (lambda a: a.transpose(0, 1), lambda a: a.transpose(0, 1), [normal(3, 5)], lambda a: a.T),
+    "flatten": (lambda a: a.flatten(1), lambda a: a.flatten(1), [normal(2, 3, 4)], lambda a: a.reshape(2, -1)),
+    "unsqueeze_squeeze": (lambda a: a.unsqueeze(1).squeeze(1) * a, lambda a: a.unsqueeze(1).squeeze(1) * a,
+                          [normal(3, 2)], lambda a: a * a),
+    "cat": (lambda a, b: fastcnn.cat([a, b, a], 1), None, [normal(2, 3), normal(2, 1)],
+            lambda a, b: np.concatenate([a, b, a], 1)),
+    "stack": (lambda a, b: fastcnn.stack([a, b], 2), None, [normal(2, 3), normal(2, 3)],
+              lambda a, b: np.stack([a, b], 2)),
+    "index_slice": (lambda a: a[1:, ::2], lambda a: a[1:, ::2], [normal(4, 5)], lambda a: a[1:, ::2]),
+    "index_repeated": (lambda a: a[[0, 2, 0]], None, [normal(3, 2)], lambda a: a[[0, 2, 0]]),
+    "matmul_chain": (lambda a, b: (a @ b) @ b.T, lambda a, b: (a @ b) @ b.T, [normal(3, 4), normal(4, 4)],
+                     lambda a, b: (a @ b) @ b.T),
+    "expand": (lambda a: a.expand(3, 4), lambda a: a.expand(3, 4), [normal(1, 4)],
+               lambda a: np.broadcast_to(a, (3, 4))),
+    "split": (lambda a: fastcnn.split(a, 2, 1)[1] * 3, lambda a: a.split(2, 1)[1] * 3, [normal(2, 5)],
+              lambda a: a[:, 2:4] * 3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_forward_matches_numpy(name):
+    ours, _, inputs, reference = CASES[name]
+    out = ours(*[fastcnn.tensor(x) for x in inputs])
+    np.testing.assert_allclose(out.numpy(), reference(*inputs), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_gradient_finite_differences(name):
+    ours, _, inputs, _ = CASES[name]
+    check_gradients(ours, inputs)
+
+
+@pytest.mark.parametrize("name", sorted(name for name, case in CASES.items() if case[1] is not None))
+def test_matches_torch(name):
+    pytest.importorskip("torch")
+    ours, theirs, inputs, _ = CASES[name]
+    torch_parity(ours, theirs, [x.astype(np.float32) for x in inputs], atol=1e-5, rtol=1e-4)
+
+
+def test_max_ties_share_the_gradient():
+    x = fastcnn.tensor([1.0, 3.0, 3.0], requires_grad=True)
+    x.max().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [0, 0.5, 0.5])
+
+
+def test_max_with_dim_returns_indices():
+    values, indices = fastcnn.tensor([[1.0, 5.0, 2.0], [7.0, 0.0, 1.0]]).max(1)
+    np.testing.assert_array_equal(values.numpy(), [5.0, 7.0])
+    np.testing.assert_array_equal(indices.numpy(), [1, 0])
+
+
+def test_comparisons_give_bool_tensors():
+    x = fastcnn.tensor([1.0, 2.0, 3.0])
+    assert (x > 1.5).dtype == fastcnn.bool_
+    assert ((x > 1.5) & (x < 2.5)).numpy().tolist() == [False, True, False]
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: fastcnn.ones(2, 3).reshape(4, -1), "reshape"),
+    (lambda: fastcnn.ones(2, 3).permute(0, 0), "permute"),
+    (lambda: fastcnn.cat([fastcnn.ones(2, 3), fastcnn.ones(3, 3)], 1), "cat"),
+    (lambda: fastcnn.stack([fastcnn.ones(2), fastcnn.ones(3)]), "stack"),
+    (lambda: fastcnn.ones(2, 3) @ fastcnn.ones(2, 3), "matmul"),
+    (lambda: fastcnn.ones(2, 3).sum(3), "sum"),
+    (lambda: fastcnn.ones(2).expand(3, 3), "expand"),
+])
+def test_bad_shapes_raise_value_error(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_matmul_dtype_mismatch_is_type_error():
+    with pytest.raises(TypeError, match="matmul: other has dtype float64"):
+        fastcnn.ones(2, 2) @ fastcnn.ones(2, 2, dtype=fastcnn.float64)
