@@ -20,19 +20,19 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-isa::FmaBurst best_fma_burst() {
+const FmaBurst& best_fma_burst() {
 #if defined(FASTCNN_X86)
   switch (active_isa()) {
-    case Isa::avx512: return isa::fma_burst_avx512();
-    case Isa::avx2: return isa::fma_burst_avx2();
+    case Isa::avx512: return avx512::fma_burst;
+    case Isa::avx2: return avx2::fma_burst;
     default: break;
   }
 #endif
-  return isa::fma_burst_generic();
+  return generic::fma_burst;
 }
 
 // One window: every thread runs `iterations` rounds; returns FLOP/s for the window.
-double fma_window(const isa::FmaBurst& burst, int64_t iterations, volatile float& sink) {
+double fma_window(const FmaBurst& burst, int64_t iterations, volatile float& sink) {
   const Clock::time_point start = Clock::now();
   int64_t threads = 0;
   float sum = 0.0f;
@@ -49,7 +49,7 @@ double fma_window(const isa::FmaBurst& burst, int64_t iterations, volatile float
 }  // namespace
 
 double measure_fma_peak(double seconds) {
-  const isa::FmaBurst burst = best_fma_burst();
+  const FmaBurst& burst = best_fma_burst();
   volatile float sink = 0.0f;
   // Grow the window until it lasts a twentieth of the budget (at least a millisecond), so
   // thread start-up is negligible; the growing doubles as warm-up for the vector units' clocks.

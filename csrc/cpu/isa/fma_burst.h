@@ -4,10 +4,10 @@
 // broadcast, fmadd (a * b + c), add and sum (of the lanes).
 #include <cstdint>
 
-namespace fastcnn::cpu::isa {
+namespace fastcnn::cpu {
 
 template <typename Ops, int kAccumulators>
-float fma_burst(int64_t iterations) {
+float run_fma_burst(int64_t iterations) {
   typename Ops::Vector acc[kAccumulators];
   for (int i = 0; i < kAccumulators; ++i) acc[i] = Ops::broadcast(0.001f * static_cast<float>(i));
   // acc <- acc * 0.999999 + 1e-7 converges to 0.1: no overflow and no denormals, however long it runs.
@@ -21,4 +21,4 @@ float fma_burst(int64_t iterations) {
   return Ops::sum(acc[0]);
 }
 
-}  // namespace fastcnn::cpu::isa
+}  // namespace fastcnn::cpu

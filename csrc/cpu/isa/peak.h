@@ -5,17 +5,21 @@
 // and returns a sum of the accumulators so the compiler cannot drop the loop.
 #include <cstdint>
 
-namespace fastcnn::cpu::isa {
+namespace fastcnn::cpu {
 
 struct FmaBurst {
   float (*run)(int64_t iterations);
   int64_t flops_per_iteration;  // accumulators x fp32 lanes x 2 (a multiply and an add)
 };
 
-FmaBurst fma_burst_generic();
-#if defined(FASTCNN_X86)
-FmaBurst fma_burst_avx2();
-FmaBurst fma_burst_avx512();
-#endif
+namespace generic {
+extern const FmaBurst fma_burst;
+}  // namespace generic
+namespace avx2 {
+extern const FmaBurst fma_burst;
+}  // namespace avx2
+namespace avx512 {
+extern const FmaBurst fma_burst;
+}  // namespace avx512
 
-}  // namespace fastcnn::cpu::isa
+}  // namespace fastcnn::cpu

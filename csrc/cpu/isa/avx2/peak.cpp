@@ -5,7 +5,7 @@
 #include "cpu/isa/fma_burst.h"
 #include "cpu/isa/peak.h"
 
-namespace fastcnn::cpu::isa {
+namespace fastcnn::cpu::avx2 {
 
 namespace {
 
@@ -25,6 +25,6 @@ constexpr int kAccumulators = 12;
 
 }  // namespace
 
-FmaBurst fma_burst_avx2() { return {fma_burst<Avx2, kAccumulators>, kAccumulators * 8 * 2}; }
+extern const FmaBurst fma_burst = {run_fma_burst<Avx2, kAccumulators>, kAccumulators * 8 * 2};
 
-}  // namespace fastcnn::cpu::isa
+}  // namespace fastcnn::cpu::avx2

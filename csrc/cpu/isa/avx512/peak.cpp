@@ -5,7 +5,7 @@
 #include "cpu/isa/fma_burst.h"
 #include "cpu/isa/peak.h"
 
-namespace fastcnn::cpu::isa {
+namespace fastcnn::cpu::avx512 {
 
 namespace {
 
@@ -21,6 +21,6 @@ constexpr int kAccumulators = 16;
 
 }  // namespace
 
-FmaBurst fma_burst_avx512() { return {fma_burst<Avx512, kAccumulators>, kAccumulators * 16 * 2}; }
+extern const FmaBurst fma_burst = {run_fma_burst<Avx512, kAccumulators>, kAccumulators * 16 * 2};
 
-}  // namespace fastcnn::cpu::isa
+}  // namespace fastcnn::cpu::avx512

@@ -2,7 +2,7 @@
 // x86-64, NEON on aarch64). 32 independent lanes hide the add latency on either.
 #include "cpu/isa/peak.h"
 
-namespace fastcnn::cpu::isa {
+namespace fastcnn::cpu::generic {
 
 namespace {
 
@@ -23,6 +23,6 @@ float run(int64_t iterations) {
 
 }  // namespace
 
-FmaBurst fma_burst_generic() { return {run, kLanes * 2}; }
+extern const FmaBurst fma_burst = {run, kLanes * 2};
 
-}  // namespace fastcnn::cpu::isa
+}  // namespace fastcnn::cpu::generic
