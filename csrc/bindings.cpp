@@ -77,4 +77,8 @@ PYBIND11_MODULE(_C, m) {
         "pos_weight"_a, "reduction"_a);
   m.def("bce_with_logits_backward", &fastcnn::ops::bce_with_logits_backward, "grad_output"_a, "input"_a,
         "target"_a, "weight"_a, "pos_weight"_a, "reduction"_a);
+
+  // --- machine peak ---
+  m.def("measure_fma_peak", &fastcnn::ops::measure_fma_peak, "seconds"_a = 0.5);
+  m.def("measure_stream_bandwidth", &fastcnn::ops::measure_stream_bandwidth, "bytes"_a, "seconds"_a = 0.5);
 }

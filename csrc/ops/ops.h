@@ -112,4 +112,9 @@ py::tuple bce_with_logits_backward(const py::array& grad_output, const py::array
                                    const std::optional<py::array>& weight,
                                    const std::optional<py::array>& pos_weight, const std::string& reduction);
 
+// --- machine peak (ops/peak.cpp) ---
+// fp32 FMA GFLOP/s and STREAM-triad GB/s of this machine on every OpenMP thread (cpu/peak.h).
+double measure_fma_peak(double seconds);
+double measure_stream_bandwidth(int64_t bytes, double seconds);
+
 }  // namespace fastcnn::ops
