@@ -11,6 +11,7 @@ import itertools
 
 import numpy as np
 
+from ..nn.modules.module import zero_gradients
 from ..serialization import to_numpy
 from ..tensor import Tensor, enable_grad
 
@@ -64,14 +65,7 @@ class Optimizer:
         self.param_groups.append(group)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for group in self.param_groups:
-            for param in group["params"]:
-                if param.grad is None:
-                    continue
-                if set_to_none:
-                    param.grad = None
-                else:
-                    param.grad.data[...] = 0
+        zero_gradients((param for group in self.param_groups for param in group["params"]), set_to_none)
 
     def step(self, closure=None):
         """Runs closure (which recomputes the loss) if given, updates every parameter with a
