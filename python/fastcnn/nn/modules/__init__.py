@@ -1,1 +1,18 @@
+"""The nn modules, one family per file (STYLE.md)."""
+from .module import Module, Parameter
+from .container import ModuleDict, ModuleList, Sequential
+from .linear import Flatten, Identity, Linear
+from .conv import Conv2d, ConvTranspose2d
+from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
+from .norm import BatchNorm1d, BatchNorm2d
+from .dropout import Dropout
+from .activation import GELU, LeakyReLU, LogSoftmax, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Tanh
+from .loss import CrossEntropyLoss, MSELoss, NLLLoss
+
+__all__ = ["Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Linear", "Identity", "Flatten",
+           "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
+           "BatchNorm1d", "BatchNorm2d", "Dropout", "ReLU", "ReLU6", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "SiLU",
+           "Softmax", "LogSoftmax", "CrossEntropyLoss", "NLLLoss", "MSELoss"]
 from .capsule import MarginLoss, PrimaryCapsules, RoutingCapsules
+
+__all__ += ["MarginLoss", "PrimaryCapsules", "RoutingCapsules"]
