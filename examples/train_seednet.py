@@ -17,7 +17,7 @@ from fastcnn import data, models, nn, optim
 from fastcnn.training import evaluate, train_epoch
 
 
-def train(epochs: int = 10, batch_size: int = 32, learning_rate: float = 3e-3, seed: int = 0,
+def train(epochs: int = 6, batch_size: int = 32, learning_rate: float = 3e-3, seed: int = 0,
           verbose: bool = True) -> dict:
     """Trains from scratch; returns the test accuracy and the training time in seconds."""
     fastcnn.manual_seed(seed)
@@ -43,7 +43,7 @@ def train(epochs: int = 10, batch_size: int = 32, learning_rate: float = 3e-3, s
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--seed", type=int, default=0)
     arguments = parser.parse_args()
     train(epochs=arguments.epochs, seed=arguments.seed)
