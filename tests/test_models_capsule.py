@@ -30,7 +30,8 @@ def test_seednet_forward_shapes(in_channels, size, num_classes):
     logits = model(fastcnn.tensor(_images(2, in_channels, size), dtype=np.float32))
     assert tuple(logits.shape) == (2, num_classes)
     model.eval()
-    probabilities = model.predict_proba(fastcnn.tensor(_images(3, in_channels, size), dtype=np.float32)).numpy()
+    probabilities = model.predict_proba(fastcnn.tensor(_images(3, in_channels, size), dtype=np.float32))
+    probabilities = probabilities.detach().numpy()
     np.testing.assert_allclose(probabilities.sum(1), 1.0, rtol=1e-5)
     assert tuple(model.capsules.coupling.shape) == (3, 32, 16)
 
@@ -44,10 +45,13 @@ def test_seednet_has_every_seed_layer():
     assert model.atrous[0].dilation == (2, 2) and model.dropout.p == 0.5
 
 
+# The routing is detached (its coupling is a constant for autograd), so finite differences of a whole
+# model match autograd only with one routing iteration, where the coupling is uniform; the detached
+# gradient of longer routing is checked in test_capsule.py.
 def _tiny_seednet():
     fastcnn.manual_seed(1)
     model = models.seednet(num_classes=3, in_channels=1, width=8, primary_capsules=4, primary_dim=4,
-                           class_capsules=3, class_dim=4).double().eval()
+                           class_capsules=3, class_dim=4, routing_iterations=1).double().eval()
     with fastcnn.no_grad():
         model.attention.gamma.fill_(0.5)  # a fresh layer is the identity; open the attention path
     return model
@@ -70,7 +74,7 @@ def test_capsnet_forward_shapes(in_channels, size, reconstruction):
     model = models.capsnet(10, in_channels, size, reconstruction=reconstruction)
     x = fastcnn.tensor(_images(2, in_channels, size), dtype=np.float32)
     output = model(x, fastcnn.tensor([3, 7]))
-    lengths = output[0] if reconstruction else output
+    lengths = (output[0] if reconstruction else output).detach()
     assert tuple(lengths.shape) == (2, 10)
     assert np.all((lengths.numpy() > 0) & (lengths.numpy() < 1))
     if reconstruction:
@@ -94,7 +98,7 @@ class _CapsNetObjective(nn.Module):
 def test_capsnet_gradients_finite_differences():
     fastcnn.manual_seed(2)
     images = _images(2, 1, 5, seed=2)
-    objective = _CapsNetObjective(models.capsnet(3, 1, 5, routing_iterations=2).double(), [0, 2], images)
+    objective = _CapsNetObjective(models.capsnet(3, 1, 5, routing_iterations=1).double(), [0, 2], images)
     check_gradients(objective, [images], max_points=12)
     objective.zero_grad()
     check_parameter_gradients(objective, [images], ["model.conv.0.weight", "model.primary.conv.weight",
@@ -103,7 +107,7 @@ def test_capsnet_gradients_finite_differences():
 
 
 def test_capsnet_loss_is_margin_plus_weighted_squared_error():
-    lengths = fastcnn.tensor([[0.95, 0.3], [0.2, 0.5]])
+    lengths = fastcnn.tensor(np.array([[0.95, 0.3], [0.2, 0.5]]))
     target = fastcnn.tensor([0, 1])
     images = fastcnn.tensor(np.zeros((2, 1, 2, 2)))
     reconstruction = fastcnn.tensor(np.full((2, 1, 2, 2), 0.5))
@@ -117,7 +121,7 @@ def test_capsnet_loss_is_margin_plus_weighted_squared_error():
     (lambda: models.capsnet(10, 1, 8), (2, 1, 9, 9), r"CapsNet: expected input \(batch, 1, 8, 8\), got \(2, 1, 9, 9\)"),
     (lambda: models.capsnet(10, 1, 8), (2, 8, 8), r"CapsNet: expected input \(batch, 1, 8, 8\)"),
     (lambda: models.seednet(10, 1), (2, 1, 3, 3), "SpatialPyramidPooling: level 4 is larger than the 3x3"),
-    (lambda: models.seednet(10, 1), (2, 3, 8, 8), "3"),
+    (lambda: models.seednet(10, 1), (2, 3, 8, 8), r"conv2d: input has 3 channels but weight expects 1"),
 ])
 def test_models_reject_bad_input(build, shape, message):
     with pytest.raises(ValueError, match=message):

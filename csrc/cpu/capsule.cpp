@@ -205,22 +205,22 @@ void margin_loss_backward_input(const T* grad_losses, const T* lengths, const in
 template void squash_forward<float>(const float*, float*, int64_t, int64_t, int64_t, float);
 template void squash_backward_input<float>(const float*, const float*, float*, int64_t, int64_t, int64_t, float);
 template void routing_coupling<float>(const float*, float*, int64_t, int64_t, int64_t, int64_t, int64_t);
-template void routing_weighted_sum_forward<float>(const float*, const float*, float*, int64_t, int64_t, int64_t, int64_t);
-template void routing_weighted_sum_backward_input<float>(const float*, const float*, float*, int64_t, int64_t, int64_t,
-                                                          int64_t);
-template void margin_loss_forward<float>(const float*, const int64_t*, float*, int64_t, int64_t, float, float,
-                                        float);
-template void margin_loss_backward_input<float>(const float*, const float*, const int64_t*, float*, int64_t,
-                                               int64_t, float, float, float);
+template void routing_weighted_sum_forward<float>(const float*, const float*, float*, int64_t, int64_t, int64_t,
+                                                int64_t);
+template void routing_weighted_sum_backward_input<float>(const float*, const float*, float*, int64_t, int64_t,
+                                                       int64_t, int64_t);
+template void margin_loss_forward<float>(const float*, const int64_t*, float*, int64_t, int64_t, float, float, float);
+template void margin_loss_backward_input<float>(const float*, const float*, const int64_t*, float*, int64_t, int64_t,
+                                              float, float, float);
 template void squash_forward<double>(const double*, double*, int64_t, int64_t, int64_t, double);
 template void squash_backward_input<double>(const double*, const double*, double*, int64_t, int64_t, int64_t, double);
 template void routing_coupling<double>(const double*, double*, int64_t, int64_t, int64_t, int64_t, int64_t);
-template void routing_weighted_sum_forward<double>(const double*, const double*, double*, int64_t, int64_t, int64_t, int64_t);
-template void routing_weighted_sum_backward_input<double>(const double*, const double*, double*, int64_t, int64_t, int64_t,
-                                                          int64_t);
-template void margin_loss_forward<double>(const double*, const int64_t*, double*, int64_t, int64_t, double, double,
-                                        double);
-template void margin_loss_backward_input<double>(const double*, const double*, const int64_t*, double*, int64_t,
-                                               int64_t, double, double, double);
+template void routing_weighted_sum_forward<double>(const double*, const double*, double*, int64_t, int64_t, int64_t,
+                                                int64_t);
+template void routing_weighted_sum_backward_input<double>(const double*, const double*, double*, int64_t, int64_t,
+                                                       int64_t, int64_t);
+template void margin_loss_forward<double>(const double*, const int64_t*, double*, int64_t, int64_t, double, double, double);
+template void margin_loss_backward_input<double>(const double*, const double*, const int64_t*, double*, int64_t, int64_t,
+                                              double, double, double);
 
 }  // namespace fastcnn::cpu
