@@ -206,21 +206,23 @@ template void squash_forward<float>(const float*, float*, int64_t, int64_t, int6
 template void squash_backward_input<float>(const float*, const float*, float*, int64_t, int64_t, int64_t, float);
 template void routing_coupling<float>(const float*, float*, int64_t, int64_t, int64_t, int64_t, int64_t);
 template void routing_weighted_sum_forward<float>(const float*, const float*, float*, int64_t, int64_t, int64_t,
-                                                int64_t);
+                                                  int64_t);
 template void routing_weighted_sum_backward_input<float>(const float*, const float*, float*, int64_t, int64_t,
-                                                       int64_t, int64_t);
+                                                         int64_t, int64_t);
 template void margin_loss_forward<float>(const float*, const int64_t*, float*, int64_t, int64_t, float, float, float);
 template void margin_loss_backward_input<float>(const float*, const float*, const int64_t*, float*, int64_t, int64_t,
-                                              float, float, float);
+                                                float, float, float);
 template void squash_forward<double>(const double*, double*, int64_t, int64_t, int64_t, double);
-template void squash_backward_input<double>(const double*, const double*, double*, int64_t, int64_t, int64_t, double);
+template void squash_backward_input<double>(const double*, const double*, double*, int64_t, int64_t, int64_t,
+                                            double);
 template void routing_coupling<double>(const double*, double*, int64_t, int64_t, int64_t, int64_t, int64_t);
-template void routing_weighted_sum_forward<double>(const double*, const double*, double*, int64_t, int64_t, int64_t,
-                                                int64_t);
+template void routing_weighted_sum_forward<double>(const double*, const double*, double*, int64_t, int64_t,
+                                                   int64_t, int64_t);
 template void routing_weighted_sum_backward_input<double>(const double*, const double*, double*, int64_t, int64_t,
-                                                       int64_t, int64_t);
-template void margin_loss_forward<double>(const double*, const int64_t*, double*, int64_t, int64_t, double, double, double);
-template void margin_loss_backward_input<double>(const double*, const double*, const int64_t*, double*, int64_t, int64_t,
-                                              double, double, double);
+                                                          int64_t, int64_t);
+template void margin_loss_forward<double>(const double*, const int64_t*, double*, int64_t, int64_t, double,
+                                          double, double);
+template void margin_loss_backward_input<double>(const double*, const double*, const int64_t*, double*, int64_t,
+                                                 int64_t, double, double, double);
 
 }  // namespace fastcnn::cpu
