@@ -49,8 +49,13 @@ void check_margin_arguments(const py::array& lengths, const py::array& target) {
                          shape_string(lengths) + ", target " + shape_string(target) + ")");
 }
 
+struct RoutingSizes {
+  DType dtype;
+  int64_t batch, in_capsules, out_capsules, out_dim;
+};
+
 // predictions (N, I, J, D) and, when given, coupling (N, I, J) of the same dtype.
-DType check_routing_arguments(const py::array& predictions, const py::array* coupling) {
+RoutingSizes check_routing_arguments(const py::array& predictions, const py::array* coupling) {
   const char* op = "dynamic_routing";
   const DType dtype = check_float(op, "predictions", predictions);
   check_ndim(op, "predictions", predictions, {4});
@@ -60,59 +65,53 @@ DType check_routing_arguments(const py::array& predictions, const py::array* cou
     check_same_dtype(op, "predictions", predictions, "coupling", *coupling);
     check_shape(op, "coupling", *coupling, {predictions.shape(0), predictions.shape(1), predictions.shape(2)});
   }
-  return dtype;
+  return {dtype, predictions.shape(0), predictions.shape(1), predictions.shape(2), predictions.shape(3)};
 }
 
 }  // namespace
 
 py::array routing_coupling(const py::array& predictions, int64_t iterations) {
-  const DType dtype = check_routing_arguments(predictions, nullptr);
+  const RoutingSizes size = check_routing_arguments(predictions, nullptr);
   check_positive("dynamic_routing", "iterations", iterations);
-  return dispatch_float(dtype, [&](auto tag) -> py::array {
+  return dispatch_float(size.dtype, [&](auto tag) -> py::array {
     using T = decltype(tag);
-    const int64_t batch = predictions.shape(0), in_capsules = predictions.shape(1);
-    const int64_t out_capsules = predictions.shape(2), out_dim = predictions.shape(3);
-    auto coupling = new_array<T>({batch, in_capsules, out_capsules});
+    auto coupling = new_array<T>({size.batch, size.in_capsules, size.out_capsules});
     const T* u_hat = data_of<T>(predictions);
     T* c = coupling.mutable_data();
     py::gil_scoped_release release;
-    cpu::routing_coupling<T>(u_hat, c, batch, in_capsules, out_capsules, out_dim, iterations);
+    cpu::routing_coupling<T>(u_hat, c, size.batch, size.in_capsules, size.out_capsules, size.out_dim, iterations);
     return coupling;
   });
 }
 
 py::array routing_weighted_sum_forward(const py::array& predictions, const py::array& coupling) {
-  const DType dtype = check_routing_arguments(predictions, &coupling);
-  return dispatch_float(dtype, [&](auto tag) -> py::array {
+  const RoutingSizes size = check_routing_arguments(predictions, &coupling);
+  return dispatch_float(size.dtype, [&](auto tag) -> py::array {
     using T = decltype(tag);
-    const int64_t batch = predictions.shape(0), in_capsules = predictions.shape(1);
-    const int64_t out_capsules = predictions.shape(2), out_dim = predictions.shape(3);
-    auto output = new_array<T>({batch, out_capsules, out_dim});
+    auto output = new_array<T>({size.batch, size.out_capsules, size.out_dim});
     const T* u_hat = data_of<T>(predictions);
     const T* c = data_of<T>(coupling);
     T* s = output.mutable_data();
     py::gil_scoped_release release;
-    cpu::routing_weighted_sum_forward<T>(u_hat, c, s, batch, in_capsules, out_capsules, out_dim);
+    cpu::routing_weighted_sum_forward<T>(u_hat, c, s, size.batch, size.in_capsules, size.out_capsules, size.out_dim);
     return output;
   });
 }
 
 py::array routing_weighted_sum_backward(const py::array& grad_output, const py::array& predictions,
                                         const py::array& coupling) {
-  const DType dtype = check_routing_arguments(predictions, &coupling);
+  const RoutingSizes size = check_routing_arguments(predictions, &coupling);
   check_same_dtype("dynamic_routing", "predictions", predictions, "grad_output", grad_output);
-  check_shape("dynamic_routing", "grad_output", grad_output,
-              {predictions.shape(0), predictions.shape(2), predictions.shape(3)});
-  return dispatch_float(dtype, [&](auto tag) -> py::array {
+  check_shape("dynamic_routing", "grad_output", grad_output, {size.batch, size.out_capsules, size.out_dim});
+  return dispatch_float(size.dtype, [&](auto tag) -> py::array {
     using T = decltype(tag);
-    const int64_t batch = predictions.shape(0), in_capsules = predictions.shape(1);
-    const int64_t out_capsules = predictions.shape(2), out_dim = predictions.shape(3);
     auto grad_predictions = new_array<T>(shape_of(predictions));
     const T* grad = data_of<T>(grad_output);
     const T* c = data_of<T>(coupling);
     T* out = grad_predictions.mutable_data();
     py::gil_scoped_release release;
-    cpu::routing_weighted_sum_backward_input<T>(grad, c, out, batch, in_capsules, out_capsules, out_dim);
+    cpu::routing_weighted_sum_backward_input<T>(grad, c, out, size.batch, size.in_capsules, size.out_capsules,
+                                                size.out_dim);
     return grad_predictions;
   });
 }
