@@ -51,6 +51,15 @@ def test_squash_is_smooth_at_zero(dtype):
     check_gradients(F.squash, [np.array([[0.0, 0.0, 0.0], [1e-5, -2e-5, 0.0]])], eps=1e-9, atol=1e-9)
 
 
+def test_capsule_lengths():
+    v = _vectors((3, 4, 5), seed=5)
+    v[0, 0] = 0
+    output, (grad,), weights = run_with_grad(F.capsule_lengths, [v], dtype=np.float64)
+    np.testing.assert_allclose(output, np.sqrt((v ** 2).sum(-1) + 1e-8), rtol=1e-12)
+    assert np.all(np.isfinite(grad)) and np.all(grad[0, 0] == 0)
+    check_gradients(F.capsule_lengths, [v[1:]])
+
+
 def _lengths(shape, seed=0):
     # Capsule lengths in (0, 1), kept clear of the margins 0.1 and 0.9 where the loss has kinks.
     lengths = np.random.default_rng(seed).uniform(0.01, 0.99, size=shape)
