@@ -31,7 +31,7 @@ def accuracy(model, images, labels, batch_size: int = 512) -> float:
     return correct / len(labels)
 
 
-def train(epochs: int = 10, batch_size: int = 32, learning_rate: float = 5e-3, reconstruction: bool = True,
+def train(epochs: int = 10, batch_size: int = 64, learning_rate: float = 5e-3, reconstruction: bool = True,
           seed: int = 0, verbose: bool = True) -> dict:
     """Trains from scratch; returns the test accuracy and the training time in seconds."""
     fastcnn.manual_seed(seed)
