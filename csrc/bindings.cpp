@@ -33,4 +33,10 @@ PYBIND11_MODULE(_C, m) {
   // --- normalisation and dropout ---
 
   // --- softmax and losses ---
+
+  // --- recurrent ---
+  m.def("convlstm_gates_forward", &fastcnn::ops::convlstm_gates_forward, "gates"_a, "cell"_a,
+        "peephole"_a = py::none());
+  m.def("convlstm_gates_backward", &fastcnn::ops::convlstm_gates_backward, "gates"_a, "cell"_a, "peephole"_a,
+        "grad_state"_a);
 }

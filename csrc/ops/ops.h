@@ -29,4 +29,13 @@ py::array bmm(const py::array& a, const py::array& b, bool transpose_a, bool tra
 
 // --- softmax and losses (ops/softmax.cpp, ops/loss.cpp) ---
 
+// --- recurrent (ops/recurrent.cpp) ---
+// ConvLSTM gate math after the cell's convolution: gates (N, 4K, H, W) in the order input, forget,
+// cell, output; cell (N, K, H, W); peephole (3, K, H, W) or None. Returns the state
+// (2, N, K, H, W) = stack(H', C'); the backward returns (grad_gates, grad_cell, grad_peephole or None).
+py::array convlstm_gates_forward(const py::array& gates, const py::array& cell,
+                                 const std::optional<py::array>& peephole);
+py::tuple convlstm_gates_backward(const py::array& gates, const py::array& cell,
+                                  const std::optional<py::array>& peephole, const py::array& grad_state);
+
 }  // namespace fastcnn::ops

@@ -8,3 +8,4 @@ from .reduce import Max, Mean, Min, Sum, Var, normalize_dims
 from .shape import Cat, Expand, Index, Pad, Permute, Reshape, Stack
 from .activation import Gelu, GeluTanh, LeakyRelu, Relu, Relu6, Sigmoid, Silu, Tanh
 from .linalg import Linear, Matmul
+from .recurrent import ConvLSTMGates
