@@ -36,7 +36,7 @@ def copy_last_frame_mse(frames):
     return F.mse_loss(frames[:, :-1], frames[:, 1:]).item()
 
 
-def train(train_sequences=384, test_sequences=256, seq_len=8, canvas=14, hidden=(12,), kernel_size=5, epochs=6,
+def train(train_sequences=384, test_sequences=256, seq_len=8, canvas=14, hidden=(12,), kernel_size=5, epochs=8,
           batch_size=16, lr=0.01, seed=0, log=print):
     """Trains the predictor and returns a dict with test_mse, baseline_mse, improvement
     (1 - test_mse / baseline_mse) and seconds (training wall time)."""
@@ -68,7 +68,7 @@ def train(train_sequences=384, test_sequences=256, seq_len=8, canvas=14, hidden=
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--train-sequences", type=int, default=384)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
