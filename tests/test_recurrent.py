@@ -138,21 +138,19 @@ def test_convlstm_matches_reference(batch_first, hidden, kernel, layers):
         np.testing.assert_allclose(states[layer][1].detach().numpy(), c, rtol=1e-10, atol=1e-12)
 
 
-def test_convlstm_returns_last_layer_and_accepts_state():
+def test_convlstm_returns_last_layer_and_carries_state():
     fastcnn.manual_seed(2)
     model = nn.ConvLSTM(1, [3, 2], 3, num_layers=2)
     x = fastcnn.randn(2, 5, 1, 4, 7)
     output, (h, c) = model(x)
     assert tuple(output.shape) == (2, 5, 2, 4, 7) and tuple(h.shape) == tuple(c.shape) == (2, 2, 4, 7)
     np.testing.assert_allclose(output[:, -1].detach().numpy(), h.detach().numpy())
-    _, all_states = nn.ConvLSTM(1, [3, 2], 3, num_layers=2, return_all_layers=True)(x)
-    first, second = model(x[:, :2], None), None
-    states = nn.ConvLSTM(1, [3, 2], 3, num_layers=2, return_all_layers=True)
-    states.load_state_dict(model.state_dict())
-    _, carried = states(x[:, :2])
-    second, _ = model(x[:, 2:], carried)
-    np.testing.assert_allclose(second.detach().numpy(), output[:, 2:].detach().numpy(), rtol=1e-5, atol=1e-6)
-    assert len(all_states) == 2
+    every_layer = nn.ConvLSTM(1, [3, 2], 3, num_layers=2, return_all_layers=True)
+    every_layer.load_state_dict(model.state_dict())
+    outputs, states = every_layer(x[:, :2])
+    assert len(outputs) == len(states) == 2 and tuple(outputs[0].shape) == (2, 2, 3, 4, 7)
+    rest, _ = model(x[:, 2:], states)
+    np.testing.assert_allclose(rest.detach().numpy(), output[:, 2:].detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_convlstm_input_gradient_finite_differences():
