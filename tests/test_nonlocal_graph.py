@@ -26,8 +26,9 @@ def _conv(module):
     return module[0] if isinstance(module, nn.Sequential) else module
 
 
-def _weights(block):
-    return lambda module: (module.weight.detach().numpy(), None if module.bias is None else module.bias.detach().numpy())
+def __params(module):
+    """(weight, bias) of a Conv2d as arrays."""
+    return module.weight.detach().numpy(), None if module.bias is None else module.bias.detach().numpy()
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -36,13 +37,12 @@ def _weights(block):
 def test_non_local_matches_reference(mode, sub_sample, shape):
     block = _block(mode, sub_sample)
     x = np.random.default_rng(1).standard_normal(shape)
-    params = _weights(block)
     theta = phi = concat = None
     if mode != "gaussian":
-        theta, phi = params(block.theta), params(_conv(block.phi))
+        theta, phi = _params(block.theta), _params(_conv(block.phi))
     if mode == "concatenation":
         concat = block.concat_project.weight.detach().numpy()[0, :, 0, 0]
-    expected = reference.non_local(x, mode, *params(_conv(block.g)), *params(block.W), theta, phi, concat,
+    expected = reference.non_local(x, mode, *_params(_conv(block.g)), *_params(block.W), theta, phi, concat,
                                    sub_sample)
     np.testing.assert_allclose(block(fastcnn.tensor(x)).detach().numpy(), expected, rtol=1e-10, atol=1e-12)
 

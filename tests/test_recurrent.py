@@ -88,6 +88,7 @@ def _torch_cell(torch):
     return cell
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
 @pytest.mark.parametrize("case", CELL_CASES)
 @pytest.mark.parametrize("peephole", [False, True])
 def test_cell_matches_torch(case, peephole):

@@ -423,6 +423,13 @@ def _attention_dropout_mask(weights, p):
 
 
 # --- recurrent, non-local and graph (csrc/cpu/recurrent.cpp) ----------------------------------------
+def check_feature_map(op: str, input, channels: int):
+    """input must be a float (B, channels, H, W) Tensor."""
+    check_tensor(op, "input", input)
+    if input.ndim != 4 or input.shape[1] != channels:
+        raise ValueError(f"{op}: input must be (B, {channels}, H, W), got {tuple(input.shape)}")
+
+
 def convlstm_cell(input, hidden, cell, weight, bias=None, peephole=None):
     """One ConvLSTM step (Shi et al. 2015): the four gate convolutions as one 'same' convolution
     of cat(input, hidden) with weight (4 * hidden_channels, in_channels + hidden_channels, kH, kW),

@@ -134,10 +134,7 @@ class FeatureMapGraph(Module):
         return knn_adjacency(nodes, self.k)
 
     def forward(self, input):
-        F.check_tensor("FeatureMapGraph", "input", input)
-        if input.ndim != 4 or input.shape[1] != self.in_channels:
-            raise ValueError(f"FeatureMapGraph: input must be (B, {self.in_channels}, H, W), "
-                             f"got {tuple(input.shape)}")
+        F.check_feature_map("FeatureMapGraph", input, self.in_channels)
         batch, channels, height, width = input.shape
         nodes = input.reshape(batch, channels, height * width).transpose(1, 2)
         adjacency = self.adjacency(nodes, height, width)

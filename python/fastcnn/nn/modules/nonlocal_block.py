@@ -83,10 +83,7 @@ class NonLocalBlock2d(Module):
         return F.relu(from_theta + from_phi) / phi.shape[-1]
 
     def forward(self, input):
-        F.check_tensor("NonLocalBlock2d", "input", input)
-        if input.ndim != 4 or input.shape[1] != self.in_channels:
-            raise ValueError(f"NonLocalBlock2d: input must be (B, {self.in_channels}, H, W), "
-                             f"got {tuple(input.shape)}")
+        F.check_feature_map("NonLocalBlock2d", input, self.in_channels)
         batch, _, height, width = input.shape
         values = self.g(input).reshape(batch, self.inter_channels, -1).transpose(1, 2)
         attended = (self.pairwise(input) @ values).transpose(1, 2).reshape(batch, self.inter_channels, height, width)

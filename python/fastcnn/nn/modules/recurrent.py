@@ -56,9 +56,7 @@ class ConvLSTMCell(Module):
         return zeros, functions.zeros_like(zeros)
 
     def forward(self, input, state=None):
-        F.check_tensor("ConvLSTMCell", "input", input)
-        if input.ndim != 4 or input.shape[1] != self.in_channels:
-            raise ValueError(f"ConvLSTMCell: input must be (B, {self.in_channels}, H, W), got {tuple(input.shape)}")
+        F.check_feature_map("ConvLSTMCell", input, self.in_channels)
         if self.spatial_size is not None and tuple(input.shape[2:]) != self.spatial_size:
             raise ValueError(f"ConvLSTMCell: the peepholes cover {self.spatial_size} maps but the input is "
                              f"{tuple(input.shape)}")
