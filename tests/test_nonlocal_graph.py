@@ -26,7 +26,7 @@ def _conv(module):
     return module[0] if isinstance(module, nn.Sequential) else module
 
 
-def __params(module):
+def _params(module):
     """(weight, bias) of a Conv2d as arrays."""
     return module.weight.detach().numpy(), None if module.bias is None else module.bias.detach().numpy()
 
