@@ -174,8 +174,8 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     _pool_input(op, input)
     kernel_size = pair(op, "kernel_size", kernel_size)
     sink = []
-    output = ops.MaxPool2d.apply(input, kernel_size, _pool_stride(op, kernel_size, stride), pair(op, "padding", padding),
-                                 pair(op, "dilation", dilation), bool(ceil_mode),
+    output = ops.MaxPool2d.apply(input, kernel_size, _pool_stride(op, kernel_size, stride),
+                                 pair(op, "padding", padding), pair(op, "dilation", dilation), bool(ceil_mode),
                                  _needs_indices(input, return_indices), indices_sink=sink)
     return _with_indices(output, sink, return_indices)
 
