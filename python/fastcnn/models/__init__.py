@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from .. import nn
+from .convlstm import ConvLSTMPredictor, convlstm_predictor
 
 
 def digits_cnn(num_classes: int = 10, dropout: float = 0.25) -> nn.Sequential:
@@ -24,4 +25,4 @@ def digits_cnn(num_classes: int = 10, dropout: float = 0.25) -> nn.Sequential:
     ]))
 
 
-__all__ = ["digits_cnn"]
+__all__ = ["digits_cnn", "ConvLSTMPredictor", "convlstm_predictor"]
