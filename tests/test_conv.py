@@ -19,6 +19,7 @@ CASES = [
     (1, 4, 7, 9, 4, (3, 3), 1, "same", 2, 4),      # 'same', dilated depthwise
     (2, 3, 6, 5, 2, (3, 3), 1, "valid", 1, 1),
     (1, 2, 5, 5, 3, (5, 5), 1, 0, 1, 1),           # kernel as large as the input
+    (2, 64, 15, 13, 20, (5, 5), 1, 2, 1, 1),       # deep enough that the GEMM goes by column blocks
 ]
 
 

@@ -43,19 +43,20 @@ ColumnRange valid_columns(int64_t offset, int64_t stride, int64_t W, int64_t Q) 
   return {begin, std::max(begin, end)};
 }
 
-// Calls fn(tap, p, h, columns, offset) for every kernel tap (tap = r*S + s) and output row p:
+// Calls fn(tap, p, h, columns, offset) for every kernel tap (tap = r*S + s) and output row p
+// in [p_begin, p_end):
 // h is the input row the tap reads (-1 in the padding, with an empty column range), and
 // output column q of the row reads input column q*stride_w + offset for q in columns.
 // Every algorithm below walks the taps through this one function.
 template <typename Fn>
-void for_each_tap_row(const ConvShape& g, Fn&& fn) {
-  const int64_t H = g.in_height, W = g.in_width, P = g.out_height, Q = g.out_width;
+void for_each_tap_row(const ConvShape& g, int64_t p_begin, int64_t p_end, Fn&& fn) {
+  const int64_t H = g.in_height, W = g.in_width, Q = g.out_width;
   for (int64_t r = 0; r < g.kernel_height; ++r)
     for (int64_t s = 0; s < g.kernel_width; ++s) {
       const int64_t tap = r * g.kernel_width + s;
       const int64_t offset = s * g.dilation_width - g.pad_left;
       const ColumnRange columns = valid_columns(offset, g.stride_width, W, Q);
-      for (int64_t p = 0; p < P; ++p) {
+      for (int64_t p = p_begin; p < p_end; ++p) {
         const int64_t h = p * g.stride_height - g.pad_top + r * g.dilation_height;
         const bool inside = h >= 0 && h < H;
         fn(tap, p, inside ? h : int64_t(-1), inside ? columns : ColumnRange{0, 0}, offset);
@@ -70,41 +71,66 @@ bool is_pointwise(const ConvShape& g) {
          g.pad_top == 0 && g.pad_left == 0 && g.out_height == g.in_height && g.out_width == g.in_width;
 }
 
-// col[(c*R*S + tap)][p*Q + q] = in[c][h][w] (0 in the padding), for `channels` channels.
+// dst[q - q_begin] = row[q*stride + offset] for q in [q_begin, q_end) inside `columns`, else 0.
 template <typename T>
-void im2col(const ConvShape& g, const T* in, int64_t channels, T* col) {
+void copy_row_segment(const T* row, int64_t q_begin, int64_t q_end, ColumnRange columns, int64_t stride,
+                      int64_t offset, T* dst) {
+  const int64_t begin = std::clamp(columns.begin, q_begin, q_end), end = std::clamp(columns.end, begin, q_end);
+  std::fill(dst, dst + (begin - q_begin), T(0));
+  if (stride == 1) {
+    std::copy(row + begin + offset, row + end + offset, dst + (begin - q_begin));
+  } else {
+    for (int64_t q = begin; q < end; ++q) dst[q - q_begin] = row[q * stride + offset];
+  }
+  std::fill(dst + (end - q_begin), dst + (q_end - q_begin), T(0));
+}
+
+// Columns [n0, n1) of col[(c*R*S + tap)][p*Q + q] = in[c][h][w] (0 in the padding) for `channels`
+// channels. Row-major (rows of n1 - n0) when nr is 0, else gemm.h's packed-B layout with panels
+// of nr columns, so the forward GEMM reads the block without another copy. Blocks of columns
+// keep the result in L2 for the GEMM that consumes it.
+template <typename T>
+void im2col(const ConvShape& g, const T* in, int64_t channels, int64_t n0, int64_t n1, int64_t nr, T* col) {
   const int64_t H = g.in_height, W = g.in_width, Q = g.out_width, sw = g.stride_width;
-  const int64_t taps = g.kernel_height * g.kernel_width, plane = g.out_height * Q;
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && channels * taps * plane > kParallelWork)
+  const int64_t taps = g.kernel_height * g.kernel_width, depth = channels * taps, width = n1 - n0;
+  if (nr > 0 && width % nr != 0) {
+    T* last_panel = col + (width / nr) * nr * depth;  // lanes past n1 must be 0, not stale data
+    std::fill(last_panel, last_panel + nr * depth, T(0));
+  }
+#pragma omp parallel for schedule(static) if (!in_parallel_region() && depth * width > kParallelWork)
   for (int64_t c = 0; c < channels; ++c) {
     const T* src = in + c * H * W;
-    T* dst_channel = col + c * taps * plane;
-    for_each_tap_row(g, [&](int64_t tap, int64_t p, int64_t h, ColumnRange columns, int64_t offset) {
-      T* dst = dst_channel + tap * plane + p * Q;
-      std::fill(dst, dst + columns.begin, T(0));
-      if (sw == 1) {
-        std::copy(src + h * W + columns.begin + offset, src + h * W + columns.end + offset, dst + columns.begin);
-      } else {
-        for (int64_t q = columns.begin; q < columns.end; ++q) dst[q] = src[h * W + q * sw + offset];
+    for_each_tap_row(g, n0 / Q, (n1 - 1) / Q + 1,
+                     [&](int64_t tap, int64_t p, int64_t h, ColumnRange columns, int64_t offset) {
+      const int64_t k = c * taps + tap;
+      const T* row = src + std::max<int64_t>(h, 0) * W;
+      const int64_t q_begin = std::max(n0 - p * Q, int64_t(0)), q_end = std::min(n1 - p * Q, Q);
+      for (int64_t q = q_begin; q < q_end;) {
+        const int64_t n = p * Q + q - n0;
+        const int64_t run = nr == 0 ? q_end - q : std::min(q_end - q, nr - n % nr);
+        T* dst = nr == 0 ? col + k * width + n : col + (n / nr) * nr * depth + k * nr + n % nr;
+        copy_row_segment(row, q, q + run, columns, sw, offset, dst);
+        q += run;
       }
-      std::fill(dst + columns.end, dst + Q, T(0));
     });
   }
 }
 
-// The adjoint of im2col: in[c][h][w] += col[...] for every column entry that read (c, h, w).
+// The adjoint of im2col on a row-major block of columns [n0, n1): in[c][h][w] += col[...] for
+// every column entry that read (c, h, w).
 template <typename T>
-void col2im(const ConvShape& g, const T* col, int64_t channels, T* in) {
+void col2im(const ConvShape& g, const T* col, int64_t channels, int64_t n0, int64_t n1, T* in) {
   const int64_t H = g.in_height, W = g.in_width, Q = g.out_width, sw = g.stride_width;
-  const int64_t taps = g.kernel_height * g.kernel_width, plane = g.out_height * Q;
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && channels * taps * plane > kParallelWork)
+  const int64_t taps = g.kernel_height * g.kernel_width, width = n1 - n0;
+#pragma omp parallel for schedule(static) if (!in_parallel_region() && channels * taps * width > kParallelWork)
   for (int64_t c = 0; c < channels; ++c) {
     T* dst = in + c * H * W;
-    std::fill(dst, dst + H * W, T(0));
-    const T* src_channel = col + c * taps * plane;
-    for_each_tap_row(g, [&](int64_t tap, int64_t p, int64_t h, ColumnRange columns, int64_t offset) {
-      const T* src = src_channel + tap * plane + p * Q;
-      for (int64_t q = columns.begin; q < columns.end; ++q) dst[h * W + q * sw + offset] += src[q];
+    for_each_tap_row(g, n0 / Q, (n1 - 1) / Q + 1,
+                     [&](int64_t tap, int64_t p, int64_t h, ColumnRange columns, int64_t offset) {
+      const T* src = col + (c * taps + tap) * width;
+      const int64_t q_begin = std::max(n0 - p * Q, int64_t(0)), q_end = std::min(n1 - p * Q, Q);
+      const int64_t begin = std::clamp(columns.begin, q_begin, q_end), end = std::clamp(columns.end, begin, q_end);
+      for (int64_t q = begin; q < end; ++q) dst[h * W + q * sw + offset] += src[p * Q + q - n0];
     });
   }
 }
@@ -133,7 +159,7 @@ void depthwise_forward(const ConvShape& g, const T* input, const T* weight, cons
     const T* w = weight + k * taps;
     T* dst = output + nk * PQ;
     std::fill(dst, dst + PQ, bias != nullptr ? bias[k] : T(0));
-    for_each_tap_row(g, [&](int64_t tap, int64_t p, int64_t h, ColumnRange columns, int64_t offset) {
+    for_each_tap_row(g, 0, g.out_height, [&](int64_t tap, int64_t p, int64_t h, ColumnRange columns, int64_t offset) {
       if (h < 0) return;
       const T value = w[tap];
       T* row = dst + p * Q;
@@ -160,7 +186,7 @@ void depthwise_backward_input(const ConvShape& g, const T* grad_output, const T*
     for (int64_t k = c * M; k < (c + 1) * M; ++k) {
       const T* src = grad_output + (n * K + k) * PQ;
       const T* w = weight + k * taps;
-      for_each_tap_row(g, [&](int64_t tap, int64_t p, int64_t h, ColumnRange columns, int64_t offset) {
+      for_each_tap_row(g, 0, g.out_height, [&](int64_t tap, int64_t p, int64_t h, ColumnRange columns, int64_t offset) {
         const T value = w[tap];
         const T* row = src + p * Q;
         for (int64_t q = columns.begin; q < columns.end; ++q) dst[h * W + q * sw + offset] += value * row[q];
@@ -181,7 +207,7 @@ void depthwise_backward_weight(const ConvShape& g, const T* grad_output, const T
     for (int64_t n = 0; n < N; ++n) {
       const T* src = input + (n * C + k / M) * HW;
       const T* grad = grad_output + (n * K + k) * PQ;
-      for_each_tap_row(g, [&](int64_t tap, int64_t p, int64_t h, ColumnRange columns, int64_t offset) {
+      for_each_tap_row(g, 0, g.out_height, [&](int64_t tap, int64_t p, int64_t h, ColumnRange columns, int64_t offset) {
         const T* row = grad + p * Q;
         T sum = 0;
         for (int64_t q = columns.begin; q < columns.end; ++q) sum += row[q] * src[h * W + q * sw + offset];
@@ -224,6 +250,7 @@ void conv2d_forward(const ConvShape& g, const T* input, const T* weight, const T
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   const int64_t HW = g.in_height * g.in_width, PQ = g.out_height * g.out_width;
   const int64_t depth = C * g.kernel_height * g.kernel_width;
+  const int64_t block = std::min(PQ, gemm_block_columns<T>(depth)), nr = gemm_kernel<T>().nr;
   const bool pointwise = is_pointwise(g);
   // The weights are packed once per call and shared by every image.
   static thread_local Workspace<T> weight_space;
@@ -232,18 +259,17 @@ void conv2d_forward(const ConvShape& g, const T* input, const T* weight, const T
   for (int64_t group = 0; group < G; ++group)
     pack_a<T>(false, K, depth, T(1), weight + group * K * depth, depth, packed_weight + group * weight_panels);
   for_each_image(g.batch, [&](int64_t n) {
-    static thread_local Workspace<T> col_space, b_space;
-    T* packed_columns = b_space.get(packed_b_size<T>(depth, PQ));
+    static thread_local Workspace<T> columns_space;
+    T* packed_columns = columns_space.get(packed_b_size<T>(depth, block));
     for (int64_t group = 0; group < G; ++group) {
-      const T* columns = input + (n * G + group) * C * HW;
-      if (!pointwise) {
-        T* col = col_space.get(depth * PQ);
-        im2col(g, columns, C, col);
-        columns = col;
+      const T* in = input + (n * G + group) * C * HW;
+      for (int64_t n0 = 0; n0 < PQ; n0 += block) {
+        const int64_t n1 = std::min(PQ, n0 + block);
+        if (pointwise) pack_b<T>(false, depth, n1 - n0, in + n0, PQ, packed_columns);
+        else im2col(g, in, C, n0, n1, nr, packed_columns);
+        gemm_packed<T>(K, n1 - n0, depth, packed_weight + group * weight_panels, packed_columns,
+                       output + (n * G + group) * K * PQ + n0, PQ, false);
       }
-      pack_b<T>(false, depth, PQ, columns, PQ, packed_columns);
-      gemm_packed<T>(K, PQ, depth, packed_weight + group * weight_panels, packed_columns,
-                     output + (n * G + group) * K * PQ, PQ, false);
     }
     if (bias != nullptr) conv_bias_forward<T>(1, G * K, PQ, bias, output + n * G * K * PQ);
   });
@@ -255,6 +281,7 @@ void conv2d_backward_input(const ConvShape& g, const T* grad_output, const T* we
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   const int64_t HW = g.in_height * g.in_width, PQ = g.out_height * g.out_width;
   const int64_t depth = C * g.kernel_height * g.kernel_width;
+  const int64_t block = std::min(PQ, gemm_block_columns<T>(std::max(depth, K)));
   const bool pointwise = is_pointwise(g);
   // W^T per group, packed once per call.
   static thread_local Workspace<T> weight_space;
@@ -263,14 +290,25 @@ void conv2d_backward_input(const ConvShape& g, const T* grad_output, const T* we
   for (int64_t group = 0; group < G; ++group)
     pack_a<T>(true, depth, K, T(1), weight + group * K * depth, depth, packed_weight + group * weight_panels);
   for_each_image(g.batch, [&](int64_t n) {
-    static thread_local Workspace<T> col_space, b_space;
-    T* packed_grad = b_space.get(packed_b_size<T>(K, PQ));
+    static thread_local Workspace<T> col_space, grad_space;
+    T* packed_grad = grad_space.get(packed_b_size<T>(K, block));
+    T* col = col_space.get(depth * block);
     for (int64_t group = 0; group < G; ++group) {
-      pack_b<T>(false, K, PQ, grad_output + (n * G + group) * K * PQ, PQ, packed_grad);
+      const T* grad = grad_output + (n * G + group) * K * PQ;
       T* grad_in = grad_input + (n * G + group) * C * HW;
-      T* col = pointwise ? grad_in : col_space.get(depth * PQ);
-      gemm_packed<T>(depth, PQ, K, packed_weight + group * weight_panels, packed_grad, col, PQ, false);
-      if (!pointwise) col2im(g, col, C, grad_in);
+      if (!pointwise) std::fill(grad_in, grad_in + C * HW, T(0));
+      for (int64_t n0 = 0; n0 < PQ; n0 += block) {
+        const int64_t n1 = std::min(PQ, n0 + block);
+        pack_b<T>(false, K, n1 - n0, grad + n0, PQ, packed_grad);
+        // grad_col = W^T grad_out; for 1x1 convolutions that already is the input gradient.
+        if (pointwise) {
+          gemm_packed<T>(depth, n1 - n0, K, packed_weight + group * weight_panels, packed_grad, grad_in + n0, PQ,
+                         false);
+        } else {
+          gemm_packed<T>(depth, n1 - n0, K, packed_weight + group * weight_panels, packed_grad, col, n1 - n0, false);
+          col2im(g, col, C, n0, n1, grad_in);
+        }
+      }
     }
   });
 }
@@ -281,24 +319,27 @@ void conv2d_backward_weight(const ConvShape& g, const T* grad_output, const T* i
   const int64_t N = g.batch, G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   const int64_t HW = g.in_height * g.in_width, PQ = g.out_height * g.out_width;
   const int64_t depth = C * g.kernel_height * g.kernel_width, weight_size = G * K * depth;
+  // Blocks of output positions: the im2col block and its packed transpose share L2.
+  const int64_t block = std::min(PQ, gemm_block_columns<T>(2 * depth));
   if (grad_bias != nullptr) conv_bias_backward<T>(N, G * K, PQ, grad_output, grad_bias);
   if (is_depthwise(g)) return depthwise_backward_weight(g, grad_output, input, grad_weight);
   const bool pointwise = is_pointwise(g);
-  // grad_W[group] += grad_out[n, group] (K x PQ) col[n, group]^T (PQ x depth), summed over images.
+  // grad_W[group] += grad_out[n, group] (K x PQ) col[n, group]^T (PQ x depth), over images and blocks.
   auto accumulate_image = [&](int64_t n, T* grad_w) {
-    static thread_local Workspace<T> col_space, a_space, b_space;
-    T* packed_grad = a_space.get(packed_a_size<T>(K, PQ));
-    T* packed_columns = b_space.get(packed_b_size<T>(PQ, depth));
+    static thread_local Workspace<T> col_space, grad_space, columns_space;
+    T* packed_grad = grad_space.get(packed_a_size<T>(K, block));
+    T* packed_columns = columns_space.get(packed_b_size<T>(block, depth));
+    T* col = col_space.get(depth * block);
     for (int64_t group = 0; group < G; ++group) {
-      const T* columns = input + (n * G + group) * C * HW;
-      if (!pointwise) {
-        T* col = col_space.get(depth * PQ);
-        im2col(g, columns, C, col);
-        columns = col;
+      const T* in = input + (n * G + group) * C * HW;
+      for (int64_t n0 = 0; n0 < PQ; n0 += block) {
+        const int64_t n1 = std::min(PQ, n0 + block);
+        const T* columns = pointwise ? in + n0 : col;
+        if (!pointwise) im2col(g, in, C, n0, n1, 0, col);
+        pack_a<T>(false, K, n1 - n0, T(1), grad_output + (n * G + group) * K * PQ + n0, PQ, packed_grad);
+        pack_b<T>(true, n1 - n0, depth, columns, pointwise ? PQ : n1 - n0, packed_columns);
+        gemm_packed<T>(K, depth, n1 - n0, packed_grad, packed_columns, grad_w + group * K * depth, depth, true);
       }
-      pack_a<T>(false, K, PQ, T(1), grad_output + (n * G + group) * K * PQ, PQ, packed_grad);
-      pack_b<T>(true, PQ, depth, columns, PQ, packed_columns);
-      gemm_packed<T>(K, depth, PQ, packed_grad, packed_columns, grad_w + group * K * depth, depth, true);
     }
   };
   std::fill(grad_weight, grad_weight + weight_size, T(0));

@@ -1,16 +1,17 @@
-// Packed, cache-blocked GEMM (the Goto / BLIS scheme).
+// Packed, cache-blocked GEMM (the Goto / BLIS scheme, mirrored for row-major C).
 //
 // op(A) and op(B) are first copied into panels (cpu/gemm.h) so the micro-kernel reads both
 // operands sequentially; the micro-kernel (cpu/isa/<isa>/gemm_kernel.cpp) keeps an mr x nr
 // tile of C in registers. Around it, three loops block for the caches:
-//   for each depth block of KC            (C tiles are loaded/stored once per KC steps)
-//     for each nr-column panel of B       B micro-panel, KC x nr, stays in L1 ...
-//       for each mr-row panel of A        ... while the A block, MC x KC, streams from L2.
+//   for each depth block of KC              (C tiles are loaded/stored once per KC steps)
+//     for each mr-row panel of A            A micro-panel, mr x KC, stays in L1 ...
+//       for each nr-column panel of B       ... while the B block, KC x NB, streams from L2,
+//                                           and the C tile walks along its rows (prefetchable).
 // Block sizes from the cache sizes of the target (Sapphire Rapids: 48 KiB L1d and 2 MiB L2 per
-// core): the B micro-panel takes half of L1 (KC = 24 KiB / (nr * sizeof(T)), 192 floats for the
-// AVX-512 kernel), the A block half of L2 (MC = 1 MiB / (KC * sizeof(T)), ~1350 rows); the other
-// halves hold the streaming operand and C. Threads share the work as independent tiles of C
-// (row blocks x column chunks), so no barrier sits inside the product.
+// core): the A micro-panel takes at most half of L1 (KC = 24 KiB / (mr * sizeof(T)), capped at
+// 512; 512 for the 12-row AVX-512 kernel), the B block half of L2 (NB = 1 MiB / (KC * sizeof(T)),
+// 512 columns); the other halves hold the streaming B micro-panel and C. Threads share the work
+// as independent tiles of C (row chunks x column blocks), so no barrier sits inside the product.
 #include "cpu/gemm.h"
 
 #include <algorithm>
@@ -67,6 +68,12 @@ int64_t packed_b_size(int64_t K, int64_t N) {
 }
 
 template <typename T>
+int64_t gemm_block_columns(int64_t K) {
+  const int64_t nr = gemm_kernel<T>().nr;
+  return std::max<int64_t>(1, kL2Bytes / 2 / (std::max<int64_t>(K, 1) * nr * int64_t(sizeof(T)))) * nr;
+}
+
+template <typename T>
 void pack_a(bool transpose, int64_t M, int64_t K, T alpha, const T* A, int64_t lda, T* packed) {
   const int64_t mr = gemm_kernel<T>().mr;
   const int64_t panels = ceil_div(M, mr);
@@ -115,33 +122,33 @@ void gemm_packed(int64_t M, int64_t N, int64_t K, const T* packed_a, const T* pa
   }
   const GemmKernel<T>& kernel = gemm_kernel<T>();
   const int64_t mr = kernel.mr, nr = kernel.nr;
-  const int64_t kc_block = std::max<int64_t>(16, kL1Bytes / 2 / (nr * int64_t(sizeof(T))));
-  const int64_t mc_block = std::max<int64_t>(1, kL2Bytes / 2 / (kc_block * int64_t(sizeof(T))) / mr) * mr;
+  const int64_t kc_block = std::min<int64_t>(512, kL1Bytes / 2 / (mr * int64_t(sizeof(T))));
+  const int64_t nb_panels = std::max<int64_t>(1, kL2Bytes / 2 / (kc_block * nr * int64_t(sizeof(T))));
 
-  // Tasks: row blocks of MC x column chunks, enough of them (4 per thread) to balance load.
+  // Tasks: column blocks of NB x row chunks, enough of them (4 per thread) to balance load.
   const bool parallel = !in_parallel_region() && M * N * K > kParallelWork;
   const int threads = parallel ? get_num_threads() : 1;
-  const int64_t row_blocks = ceil_div(M, mc_block);
-  const int64_t col_panels = ceil_div(N, nr);
-  const int64_t col_chunks = std::min(col_panels, std::max<int64_t>(1, ceil_div(4 * threads, row_blocks)));
-  const int64_t chunk_panels = ceil_div(col_panels, col_chunks);
-  const int64_t tasks = row_blocks * ceil_div(col_panels, chunk_panels);
+  const int64_t col_panels = ceil_div(N, nr), row_panels = ceil_div(M, mr);
+  const int64_t col_blocks = ceil_div(col_panels, nb_panels);
+  const int64_t row_chunks = std::min(row_panels, std::max<int64_t>(1, ceil_div(4 * threads, col_blocks)));
+  const int64_t chunk_panels = ceil_div(row_panels, row_chunks);
+  const int64_t tasks = col_blocks * ceil_div(row_panels, chunk_panels);
 
 #pragma omp parallel for schedule(static) if (parallel && tasks > 1)
   for (int64_t task = 0; task < tasks; ++task) {
     T tile[16 * 32];  // the largest mr x nr of any kernel: edge tiles are computed here
-    const int64_t row_begin = (task % row_blocks) * mc_block, row_end = std::min(M, row_begin + mc_block);
-    const int64_t panel_begin = (task / row_blocks) * chunk_panels;
-    const int64_t panel_end = std::min(col_panels, panel_begin + chunk_panels);
+    const int64_t col_begin = (task % col_blocks) * nb_panels, col_end = std::min(col_panels, col_begin + nb_panels);
+    const int64_t row_begin = (task / col_blocks) * chunk_panels;
+    const int64_t row_end = std::min(row_panels, row_begin + chunk_panels);
     for (int64_t depth0 = 0; depth0 < K; depth0 += kc_block) {
       const int64_t depth = std::min(kc_block, K - depth0);
       const bool add = accumulate || depth0 > 0;
-      for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
-        const int64_t col = panel * nr, cols = std::min(nr, N - col);
-        const T* b = packed_b + panel * nr * K + depth0 * nr;
-        for (int64_t row = row_begin; row < row_end; row += mr) {
-          const int64_t rows = std::min(mr, M - row);
-          const T* a = packed_a + (row / mr) * mr * K + depth0 * mr;
+      for (int64_t row_panel = row_begin; row_panel < row_end; ++row_panel) {
+        const int64_t row = row_panel * mr, rows = std::min(mr, M - row);
+        const T* a = packed_a + row_panel * mr * K + depth0 * mr;
+        for (int64_t col_panel = col_begin; col_panel < col_end; ++col_panel) {
+          const int64_t col = col_panel * nr, cols = std::min(nr, N - col);
+          const T* b = packed_b + col_panel * nr * K + depth0 * nr;
           T* c = C + row * ldc + col;
           if (rows == mr && cols == nr) {
             kernel.run(depth, a, b, c, ldc, add);
@@ -186,6 +193,7 @@ void gemm_batched(int64_t batch, bool transpose_a, bool transpose_b, int64_t M, 
 #define FASTCNN_INSTANTIATE_GEMM(T)                                                                                 \
   template int64_t packed_a_size<T>(int64_t, int64_t);                                                             \
   template int64_t packed_b_size<T>(int64_t, int64_t);                                                             \
+  template int64_t gemm_block_columns<T>(int64_t);                                                                 \
   template void pack_a<T>(bool, int64_t, int64_t, T, const T*, int64_t, T*);                                       \
   template void pack_b<T>(bool, int64_t, int64_t, const T*, int64_t, T*);                                          \
   template void gemm_packed<T>(int64_t, int64_t, int64_t, const T*, const T*, T*, int64_t, bool);                  \

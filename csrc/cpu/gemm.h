@@ -24,6 +24,12 @@ int64_t packed_a_size(int64_t M, int64_t K);
 template <typename T>
 int64_t packed_b_size(int64_t K, int64_t N);
 
+// How many columns of B to pack at a time so that the packed K x columns block stays in L2
+// while gemm_packed consumes it (a multiple of nr). Callers that build B themselves (the im2col
+// convolutions) go block by block.
+template <typename T>
+int64_t gemm_block_columns(int64_t K);
+
 // Pack op(A) scaled by alpha / op(B). Parallel over panels unless already inside a parallel region.
 template <typename T>
 void pack_a(bool transpose, int64_t M, int64_t K, T alpha, const T* A, int64_t lda, T* packed);
