@@ -76,13 +76,17 @@ template <typename T>
 void copy_row_segment(const T* row, int64_t q_begin, int64_t q_end, ColumnRange columns, int64_t stride,
                       int64_t offset, T* dst) {
   const int64_t begin = std::clamp(columns.begin, q_begin, q_end), end = std::clamp(columns.end, begin, q_end);
-  std::fill(dst, dst + (begin - q_begin), T(0));
+  // Plain loops, not std::copy / fill: the segments are short (at most one panel) and a libc
+  // call per segment costs more than the copy.
+  for (int64_t q = q_begin; q < begin; ++q) dst[q - q_begin] = T(0);
   if (stride == 1) {
-    std::copy(row + begin + offset, row + end + offset, dst + (begin - q_begin));
+    const T* in = row + begin + offset;
+    T* out = dst + (begin - q_begin);
+    for (int64_t i = 0; i < end - begin; ++i) out[i] = in[i];
   } else {
     for (int64_t q = begin; q < end; ++q) dst[q - q_begin] = row[q * stride + offset];
   }
-  std::fill(dst + (end - q_begin), dst + (q_end - q_begin), T(0));
+  for (int64_t q = end; q < q_end; ++q) dst[q - q_begin] = T(0);
 }
 
 // Columns [n0, n1) of col[(c*R*S + tap)][p*Q + q] = in[c][h][w] (0 in the padding) for `channels`
@@ -105,12 +109,19 @@ void im2col(const ConvShape& g, const T* in, int64_t channels, int64_t n0, int64
       const int64_t k = c * taps + tap;
       const T* row = src + std::max<int64_t>(h, 0) * W;
       const int64_t q_begin = std::max(n0 - p * Q, int64_t(0)), q_end = std::min(n1 - p * Q, Q);
-      for (int64_t q = q_begin; q < q_end;) {
-        const int64_t n = p * Q + q - n0;
-        const int64_t run = nr == 0 ? q_end - q : std::min(q_end - q, nr - n % nr);
-        T* dst = nr == 0 ? col + k * width + n : col + (n / nr) * nr * depth + k * nr + n % nr;
-        copy_row_segment(row, q, q + run, columns, sw, offset, dst);
+      const int64_t n = p * Q + q_begin - n0;
+      if (nr == 0) {
+        copy_row_segment(row, q_begin, q_end, columns, sw, offset, col + k * width + n);
+        return;
+      }
+      // Split the row where it crosses into the next panel (one division per row, not per run).
+      int64_t lane = n % nr;
+      T* dst = col + (n / nr) * nr * depth + k * nr;
+      for (int64_t q = q_begin; q < q_end; dst += nr * depth) {
+        const int64_t run = std::min(q_end - q, nr - lane);
+        copy_row_segment(row, q, q + run, columns, sw, offset, dst + lane);
         q += run;
+        lane = 0;
       }
     });
   }
