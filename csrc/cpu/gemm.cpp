@@ -87,8 +87,9 @@ void pack_a(bool transpose, int64_t M, int64_t K, T alpha, const T* A, int64_t l
       for (int64_t k = 0; k < K; ++k)
         for (int64_t i = 0; i < rows; ++i) dst[k * mr + i] = alpha * A[k * lda + row0 + i];
     } else {
-      for (int64_t i = 0; i < rows; ++i)
-        for (int64_t k = 0; k < K; ++k) dst[k * mr + i] = alpha * A[(row0 + i) * lda + k];
+      // k outer: the mr source rows are read as mr sequential streams and dst is written in order.
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t i = 0; i < rows; ++i) dst[k * mr + i] = alpha * A[(row0 + i) * lda + k];
     }
   }
 }
@@ -103,8 +104,13 @@ void pack_b(bool transpose, int64_t K, int64_t N, const T* B, int64_t ldb, T* pa
     const int64_t col0 = panel * nr, cols = std::min(nr, N - col0);
     if (cols < nr) std::fill(dst, dst + nr * K, T(0));
     if (transpose) {
-      for (int64_t j = 0; j < cols; ++j)
-        for (int64_t k = 0; k < K; ++k) dst[k * nr + j] = B[(col0 + j) * ldb + k];
+      // A transposing copy in slices of 8 depths: each source row gives one 32-byte run per
+      // slice while the slice of dst (8 x nr) stays in L1.
+      for (int64_t k0 = 0; k0 < K; k0 += 8) {
+        const int64_t k1 = std::min(K, k0 + 8);
+        for (int64_t j = 0; j < cols; ++j)
+          for (int64_t k = k0; k < k1; ++k) dst[k * nr + j] = B[(col0 + j) * ldb + k];
+      }
     } else {
       for (int64_t k = 0; k < K; ++k) std::memcpy(dst + k * nr, B + k * ldb + col0, cols * sizeof(T));
     }

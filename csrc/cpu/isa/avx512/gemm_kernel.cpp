@@ -21,6 +21,10 @@ void kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc
   for (int i = 0; i < MR; ++i) acc0[i] = acc1[i] = acc2[i] = _mm512_setzero_ps();
 #pragma GCC unroll 4
   for (int64_t p = 0; p < depth; ++p) {
+    // B streams from L2 (cpu/gemm.cpp): ask for it 8 steps ahead.
+    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * NR), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * NR + 16), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * NR + 32), _MM_HINT_T0);
     const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), b2 = _mm512_loadu_ps(b + 32);
     for (int i = 0; i < MR; ++i) {
       const __m512 a_value = _mm512_set1_ps(a[i]);
