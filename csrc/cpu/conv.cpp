@@ -155,6 +155,96 @@ void for_each_image(int64_t N, Body&& body) {
   for (int64_t n = 0; n < N; ++n) body(n);
 }
 
+// --- stride 1: implicit GEMM ------------------------------------------------------------------
+// With the input zero-padded to Hp x Wp (Hp = P + dh*(R-1), Wp = Q + dw*(S-1)) and the output
+// computed on the padded-width grid n = p*Wp + q (columns q >= Q are dropped afterwards), im2col
+// row (c, r, s) is the contiguous window padded[c*Hp*Wp + r*dh*Wp + s*dw + n]. gemm_rows reads
+// those windows in place, so the only copies are the padded input and the output rows: 1/(R*S)
+// of the im2col traffic.
+
+bool is_implicit(const ConvShape& g) { return g.stride_height == 1 && g.stride_width == 1 && !is_pointwise(g); }
+
+// padded[c][hp][wp] = in[c][hp - pad_top][wp - pad_left] inside the input, else 0. Negative pads
+// crop; rows or columns past Hp / Wp are not needed.
+template <typename T>
+void pad_planes(const T* in, int64_t channels, int64_t H, int64_t W, int64_t Hp, int64_t Wp, int64_t pad_top,
+                int64_t pad_left, T* padded) {
+  const int64_t begin = std::clamp<int64_t>(pad_left, 0, Wp), end = std::clamp<int64_t>(W + pad_left, begin, Wp);
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t hp = 0; hp < Hp; ++hp) {
+      T* dst = padded + (c * Hp + hp) * Wp;
+      const int64_t h = hp - pad_top;
+      if (h < 0 || h >= H) {
+        std::fill(dst, dst + Wp, T(0));
+        continue;
+      }
+      const T* src = in + (c * H + h) * W - pad_left;
+      std::fill(dst, dst + begin, T(0));
+      std::copy(src + begin, src + end, dst + begin);
+      std::fill(dst + end, dst + Wp, T(0));
+    }
+}
+
+// out = conv(in) for a stride-1 geometry, the weights of each group packed as gemm.h's A.
+template <typename T>
+void implicit_conv(const ConvShape& g, const T* input, const T* packed_weight, int64_t weight_panels, T* output) {
+  const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
+  const int64_t H = g.in_height, W = g.in_width, P = g.out_height, Q = g.out_width;
+  const int64_t R = g.kernel_height, S = g.kernel_width, dh = g.dilation_height, dw = g.dilation_width;
+  const int64_t Hp = P + dh * (R - 1), Wp = Q + dw * (S - 1), grid = P * Wp, depth = C * R * S;
+  // gemm_rows reads up to nr - 1 values past a window's end: keep that much zeroed slack.
+  const int64_t padded_size = C * Hp * Wp + dw * (S - 1) + gemm_kernel<T>().nr;
+  static thread_local Workspace<int64_t> offset_space;
+  int64_t* offsets = offset_space.get(depth);
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t s = 0; s < S; ++s) offsets[(c * R + r) * S + s] = (c * Hp + r * dh) * Wp + s * dw;
+  for_each_image(g.batch, [&](int64_t n) {
+    static thread_local Workspace<T> padded_space, grid_space;
+    T* padded = padded_space.get(padded_size);
+    T* result = grid_space.get(K * grid);
+    std::fill(padded + C * Hp * Wp, padded + padded_size, T(0));
+    for (int64_t group = 0; group < G; ++group) {
+      pad_planes(input + (n * G + group) * C * H * W, C, H, W, Hp, Wp, g.pad_top, g.pad_left, padded);
+      gemm_rows<T>(K, grid, depth, packed_weight + group * weight_panels, padded, offsets, result, grid, false);
+      T* out = output + (n * G + group) * K * P * Q;
+      for (int64_t kp = 0; kp < K * P; ++kp)
+        std::copy(result + kp * Wp, result + kp * Wp + Q, out + kp * Q);
+    }
+  });
+}
+
+// For stride 1 the input gradient is itself a stride-1 convolution: of grad_output, padded by
+// d*(R-1) - pad, with the kernel flipped and its channel axes swapped,
+//   grad_in[c][h][w] = sum_{k, r', s'} W[k][c][R-1-r'][S-1-s'] grad_out[k][h - (dh*(R-1) - pad_top) + r'*dh][...],
+// so it runs on implicit_conv too.
+template <typename T>
+void implicit_backward_input(const ConvShape& g, const T* grad_output, const T* weight, T* grad_input) {
+  const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
+  const int64_t R = g.kernel_height, S = g.kernel_width, taps = R * S, depth = K * taps;
+  ConvShape adjoint = g;
+  adjoint.in_channels = g.out_channels;
+  adjoint.in_height = g.out_height;
+  adjoint.in_width = g.out_width;
+  adjoint.out_channels = g.in_channels;
+  adjoint.out_height = g.in_height;
+  adjoint.out_width = g.in_width;
+  adjoint.pad_top = g.dilation_height * (R - 1) - g.pad_top;
+  adjoint.pad_left = g.dilation_width * (S - 1) - g.pad_left;
+  static thread_local Workspace<T> flipped_space, weight_space;
+  T* flipped = flipped_space.get(C * depth);
+  const int64_t weight_panels = packed_a_size<T>(C, depth);
+  T* packed_weight = weight_space.get(G * weight_panels);
+  for (int64_t group = 0; group < G; ++group) {
+    const T* w = weight + group * K * C * taps;
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t tap = 0; tap < taps; ++tap) flipped[(c * K + k) * taps + tap] = w[(k * C + c) * taps + taps - 1 - tap];
+    pack_a<T>(false, C, depth, T(1), flipped, depth, packed_weight + group * weight_panels);
+  }
+  implicit_conv(adjoint, grad_output, packed_weight, weight_panels, grad_input);
+}
+
 // --- depthwise: direct loops, one (image, channel) plane per iteration ---------------------------
 // Output channel k reads input channel k / M, where M = K / C is the channel multiplier.
 
@@ -269,6 +359,11 @@ void conv2d_forward(const ConvShape& g, const T* input, const T* weight, const T
   T* packed_weight = weight_space.get(G * weight_panels);
   for (int64_t group = 0; group < G; ++group)
     pack_a<T>(false, K, depth, T(1), weight + group * K * depth, depth, packed_weight + group * weight_panels);
+  if (is_implicit(g)) {
+    implicit_conv(g, input, packed_weight, weight_panels, output);
+    if (bias != nullptr) conv_bias_forward<T>(g.batch, G * K, PQ, bias, output);
+    return;
+  }
   for_each_image(g.batch, [&](int64_t n) {
     static thread_local Workspace<T> columns_space;
     T* packed_columns = columns_space.get(packed_b_size<T>(depth, block));
@@ -294,6 +389,7 @@ void conv2d_backward_input(const ConvShape& g, const T* grad_output, const T* we
   const int64_t depth = C * g.kernel_height * g.kernel_width;
   const int64_t block = std::min(PQ, gemm_block_columns<T>(std::max(depth, K)));
   const bool pointwise = is_pointwise(g);
+  if (is_implicit(g)) return implicit_backward_input(g, grad_output, weight, grad_input);
   // W^T per group, packed once per call.
   static thread_local Workspace<T> weight_space;
   const int64_t weight_panels = packed_a_size<T>(depth, K);

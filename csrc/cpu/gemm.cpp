@@ -117,9 +117,11 @@ void pack_b(bool transpose, int64_t K, int64_t N, const T* B, int64_t ldb, T* pa
   }
 }
 
-template <typename T>
-void gemm_packed(int64_t M, int64_t N, int64_t K, const T* packed_a, const T* packed_b, T* C, int64_t ldc,
-                 bool accumulate) {
+// The blocked loops shared by gemm_packed and gemm_rows; micro(depth, a, col, depth0, c, ldc, add)
+// runs the micro-kernel on the B columns starting at `col`, depths [depth0, depth0 + depth).
+template <typename T, typename Micro>
+void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* packed_a, Micro&& micro, T* C, int64_t ldc,
+                  bool accumulate) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     if (!accumulate)
@@ -142,7 +144,7 @@ void gemm_packed(int64_t M, int64_t N, int64_t K, const T* packed_a, const T* pa
 
 #pragma omp parallel for schedule(static) if (parallel && tasks > 1)
   for (int64_t task = 0; task < tasks; ++task) {
-    T tile[16 * 32];  // the largest mr x nr of any kernel: edge tiles are computed here
+    T tile[16 * 48];  // the largest mr x nr of any kernel: edge tiles are computed here
     const int64_t col_begin = (task % col_blocks) * nb_panels, col_end = std::min(col_panels, col_begin + nb_panels);
     const int64_t row_begin = (task / col_blocks) * chunk_panels;
     const int64_t row_end = std::min(row_panels, row_begin + chunk_panels);
@@ -154,19 +156,39 @@ void gemm_packed(int64_t M, int64_t N, int64_t K, const T* packed_a, const T* pa
         const T* a = packed_a + row_panel * mr * K + depth0 * mr;
         for (int64_t col_panel = col_begin; col_panel < col_end; ++col_panel) {
           const int64_t col = col_panel * nr, cols = std::min(nr, N - col);
-          const T* b = packed_b + col_panel * nr * K + depth0 * nr;
           T* c = C + row * ldc + col;
           if (rows == mr && cols == nr) {
-            kernel.run(depth, a, b, c, ldc, add);
+            micro(depth, a, col, depth0, c, ldc, add);
             continue;
           }
-          kernel.run(depth, a, b, tile, nr, false);
+          micro(depth, a, col, depth0, tile, nr, false);
           for (int64_t i = 0; i < rows; ++i)
             for (int64_t j = 0; j < cols; ++j) c[i * ldc + j] = add ? c[i * ldc + j] + tile[i * nr + j] : tile[i * nr + j];
         }
       }
     }
   }
+}
+
+template <typename T>
+void gemm_packed(int64_t M, int64_t N, int64_t K, const T* packed_a, const T* packed_b, T* C, int64_t ldc,
+                 bool accumulate) {
+  const GemmKernel<T>& kernel = gemm_kernel<T>();
+  const int64_t nr = kernel.nr;
+  gemm_blocked<T>(M, N, K, packed_a, [&](int64_t depth, const T* a, int64_t col, int64_t depth0, T* c, int64_t ldc_,
+                                         bool add) {
+    kernel.run(depth, a, packed_b + col * K + depth0 * nr, c, ldc_, add);
+  }, C, ldc, accumulate);
+}
+
+template <typename T>
+void gemm_rows(int64_t M, int64_t N, int64_t K, const T* packed_a, const T* b, const int64_t* b_offsets, T* C,
+               int64_t ldc, bool accumulate) {
+  const GemmKernel<T>& kernel = gemm_kernel<T>();
+  gemm_blocked<T>(M, N, K, packed_a, [&](int64_t depth, const T* a, int64_t col, int64_t depth0, T* c, int64_t ldc_,
+                                         bool add) {
+    kernel.run_rows(depth, a, b + col, b_offsets + depth0, c, ldc_, add);
+  }, C, ldc, accumulate);
 }
 
 template <typename T>
@@ -203,6 +225,7 @@ void gemm_batched(int64_t batch, bool transpose_a, bool transpose_b, int64_t M, 
   template void pack_a<T>(bool, int64_t, int64_t, T, const T*, int64_t, T*);                                       \
   template void pack_b<T>(bool, int64_t, int64_t, const T*, int64_t, T*);                                          \
   template void gemm_packed<T>(int64_t, int64_t, int64_t, const T*, const T*, T*, int64_t, bool);                  \
+  template void gemm_rows<T>(int64_t, int64_t, int64_t, const T*, const T*, const int64_t*, T*, int64_t, bool);    \
   template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, int64_t, T, T*,     \
                         int64_t);                                                                                  \
   template void gemm_batched<T>(int64_t, bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, int64_t,     \

@@ -42,6 +42,13 @@ template <typename T>
 void gemm_packed(int64_t M, int64_t N, int64_t K, const T* packed_a, const T* packed_b, T* C, int64_t ldc,
                  bool accumulate);
 
+// C = packed_a * B (+ C when accumulate) where row k of B is the N values starting at
+// b + b_offsets[k]; up to nr - 1 values past the end of each row are read (and ignored), so the
+// caller keeps them readable. The stride-1 convolutions read im2col rows from the input this way.
+template <typename T>
+void gemm_rows(int64_t M, int64_t N, int64_t K, const T* packed_a, const T* b, const int64_t* b_offsets, T* C,
+               int64_t ldc, bool accumulate);
+
 template <typename T>
 void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
           const T* B, int64_t ldb, T beta, T* C, int64_t ldc);

@@ -8,6 +8,10 @@
 // are zero-padded past the matrix edges, so the kernel never branches on shape. C is row-major
 // with row stride ldc and must hold the whole MR x NR tile (the driver uses a scratch tile at
 // the edges).
+//
+// The rows variant reads B unpacked: row p of the tile's B is the NR values starting at
+// b + b_offsets[p]. The stride-1 convolutions use it to read their im2col rows, which are
+// shifted windows of the padded input, straight from the input (implicit GEMM).
 #include <cstdint>
 
 namespace fastcnn::cpu {
@@ -16,10 +20,15 @@ template <typename T>
 using GemmMicroKernel = void (*)(int64_t depth, const T* a, const T* b, T* c, int64_t ldc, bool accumulate);
 
 template <typename T>
+using GemmRowsMicroKernel = void (*)(int64_t depth, const T* a, const T* b, const int64_t* b_offsets, T* c,
+                                     int64_t ldc, bool accumulate);
+
+template <typename T>
 struct GemmKernel {
   int mr;
   int nr;
   GemmMicroKernel<T> run;
+  GemmRowsMicroKernel<T> run_rows;
 };
 
 namespace generic {

@@ -11,11 +11,14 @@ namespace {
 
 constexpr int MR = 6, NR = 16;
 
-void kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+// next_b(p) is the start of B's row p: the packed panel or a row of the input.
+template <typename NextB>
+inline void tile(int64_t depth, const float* a, NextB next_b, float* c, int64_t ldc, bool accumulate) {
   __m256 acc0[MR], acc1[MR];
   for (int i = 0; i < MR; ++i) acc0[i] = acc1[i] = _mm256_setzero_ps();
 #pragma GCC unroll 4
   for (int64_t p = 0; p < depth; ++p) {
+    const float* b = next_b(p);
     const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
     for (int i = 0; i < MR; ++i) {
       const __m256 a_value = _mm256_broadcast_ss(a + i);
@@ -23,7 +26,6 @@ void kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc
       acc1[i] = _mm256_fmadd_ps(a_value, b1, acc1[i]);
     }
     a += MR;
-    b += NR;
   }
   for (int i = 0; i < MR; ++i) {
     float* row = c + i * ldc;
@@ -36,8 +38,17 @@ void kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc
   }
 }
 
+void kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+  tile(depth, a, [b](int64_t p) { return b + p * NR; }, c, ldc, accumulate);
+}
+
+void kernel_rows(int64_t depth, const float* a, const float* b, const int64_t* b_offsets, float* c, int64_t ldc,
+                 bool accumulate) {
+  tile(depth, a, [b, b_offsets](int64_t p) { return b + b_offsets[p]; }, c, ldc, accumulate);
+}
+
 }  // namespace
 
-const GemmKernel<float> sgemm = {MR, NR, kernel};
+const GemmKernel<float> sgemm = {MR, NR, kernel, kernel_rows};
 
 }  // namespace fastcnn::cpu::avx2

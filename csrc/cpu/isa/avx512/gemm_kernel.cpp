@@ -13,7 +13,9 @@ namespace {
 
 constexpr int MR = 8, NR = 48;
 
-void kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+// next_b(p) is the start of B's row p: the packed panel or a row of the input.
+template <typename NextB>
+inline void tile(int64_t depth, const float* a, NextB next_b, float* c, int64_t ldc, bool accumulate) {
   // The C tile is read only after the k loop: fetching it now hides the miss behind the FMAs.
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NR; j += 16) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + j), _MM_HINT_T0);
@@ -21,10 +23,7 @@ void kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc
   for (int i = 0; i < MR; ++i) acc0[i] = acc1[i] = acc2[i] = _mm512_setzero_ps();
 #pragma GCC unroll 4
   for (int64_t p = 0; p < depth; ++p) {
-    // B streams from L2 (cpu/gemm.cpp): ask for it 8 steps ahead.
-    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * NR), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * NR + 16), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * NR + 32), _MM_HINT_T0);
+    const float* b = next_b(p);
     const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), b2 = _mm512_loadu_ps(b + 32);
     for (int i = 0; i < MR; ++i) {
       const __m512 a_value = _mm512_set1_ps(a[i]);
@@ -33,7 +32,6 @@ void kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc
       acc2[i] = _mm512_fmadd_ps(a_value, b2, acc2[i]);
     }
     a += MR;
-    b += NR;
   }
   for (int i = 0; i < MR; ++i) {
     float* row = c + i * ldc;
@@ -48,8 +46,24 @@ void kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc
   }
 }
 
+void kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+  tile(depth, a, [b](int64_t p) {
+    // The packed panel streams from L2 (cpu/gemm.cpp): ask for it 8 steps ahead.
+    const float* ahead = b + (p + 8) * NR;
+    _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(ahead + 16), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(ahead + 32), _MM_HINT_T0);
+    return b + p * NR;
+  }, c, ldc, accumulate);
+}
+
+void kernel_rows(int64_t depth, const float* a, const float* b, const int64_t* b_offsets, float* c, int64_t ldc,
+                 bool accumulate) {
+  tile(depth, a, [b, b_offsets](int64_t p) { return b + b_offsets[p]; }, c, ldc, accumulate);
+}
+
 }  // namespace
 
-const GemmKernel<float> sgemm = {MR, NR, kernel};
+const GemmKernel<float> sgemm = {MR, NR, kernel, kernel_rows};
 
 }  // namespace fastcnn::cpu::avx512
