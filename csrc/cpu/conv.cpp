@@ -185,6 +185,23 @@ void pad_planes(const T* in, int64_t channels, int64_t H, int64_t W, int64_t Hp,
     }
 }
 
+// The padded copy of `channels` input planes and the zeroed slack after it: the last window
+// reaches dw*(S-1) past the planes, and gemm_rows reads up to nr - 1 values past a window.
+template <typename T>
+int64_t padded_window_size(const ConvShape& g, int64_t channels) {
+  const int64_t Hp = g.out_height + g.dilation_height * (g.kernel_height - 1);
+  const int64_t Wp = g.out_width + g.dilation_width * (g.kernel_width - 1);
+  return channels * Hp * Wp + g.dilation_width * (g.kernel_width - 1) + gemm_kernel<T>().nr;
+}
+
+template <typename T>
+void pad_for_windows(const ConvShape& g, const T* in, int64_t channels, int64_t size, T* padded) {
+  const int64_t Hp = g.out_height + g.dilation_height * (g.kernel_height - 1);
+  const int64_t Wp = g.out_width + g.dilation_width * (g.kernel_width - 1);
+  pad_planes(in, channels, g.in_height, g.in_width, Hp, Wp, g.pad_top, g.pad_left, padded);
+  std::fill(padded + channels * Hp * Wp, padded + size, T(0));
+}
+
 // out = conv(in) for a stride-1 geometry, the weights of each group packed as gemm.h's A.
 template <typename T>
 void implicit_conv(const ConvShape& g, const T* input, const T* packed_weight, int64_t weight_panels, T* output) {
@@ -192,8 +209,7 @@ void implicit_conv(const ConvShape& g, const T* input, const T* packed_weight, i
   const int64_t H = g.in_height, W = g.in_width, P = g.out_height, Q = g.out_width;
   const int64_t R = g.kernel_height, S = g.kernel_width, dh = g.dilation_height, dw = g.dilation_width;
   const int64_t Hp = P + dh * (R - 1), Wp = Q + dw * (S - 1), grid = P * Wp, depth = C * R * S;
-  // gemm_rows reads up to nr - 1 values past a window's end: keep that much zeroed slack.
-  const int64_t padded_size = C * Hp * Wp + dw * (S - 1) + gemm_kernel<T>().nr;
+  const int64_t padded_size = padded_window_size<T>(g, C);
   static thread_local Workspace<int64_t> offset_space;
   int64_t* offsets = offset_space.get(depth);
   for (int64_t c = 0; c < C; ++c)
@@ -203,9 +219,8 @@ void implicit_conv(const ConvShape& g, const T* input, const T* packed_weight, i
     static thread_local Workspace<T> padded_space, grid_space;
     T* padded = padded_space.get(padded_size);
     T* result = grid_space.get(K * grid);
-    std::fill(padded + C * Hp * Wp, padded + padded_size, T(0));
     for (int64_t group = 0; group < G; ++group) {
-      pad_planes(input + (n * G + group) * C * H * W, C, H, W, Hp, Wp, g.pad_top, g.pad_left, padded);
+      pad_for_windows(g, input + (n * G + group) * C * H * W, C, padded_size, padded);
       gemm_rows<T>(K, grid, depth, packed_weight + group * weight_panels, padded, offsets, result, grid, false);
       T* out = output + (n * G + group) * K * P * Q;
       for (int64_t kp = 0; kp < K * P; ++kp)
@@ -426,26 +441,49 @@ void conv2d_backward_weight(const ConvShape& g, const T* grad_output, const T* i
   const int64_t N = g.batch, G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   const int64_t HW = g.in_height * g.in_width, PQ = g.out_height * g.out_width;
   const int64_t depth = C * g.kernel_height * g.kernel_width, weight_size = G * K * depth;
-  // Blocks of output positions: the im2col block and its packed transpose share L2.
-  const int64_t block = std::min(PQ, gemm_block_columns<T>(2 * depth));
+  // Blocks of output positions whose im2col block stays in L2.
+  const int64_t block = std::min(PQ, gemm_block_columns<T>(depth));
   if (grad_bias != nullptr) conv_bias_backward<T>(N, G * K, PQ, grad_output, grad_bias);
   if (is_depthwise(g)) return depthwise_backward_weight(g, grad_output, input, grad_weight);
-  const bool pointwise = is_pointwise(g);
-  // grad_W[group] += grad_out[n, group] (K x PQ) col[n, group]^T (PQ x depth), over images and blocks.
+  // grad_W[group] += grad_out[n, group] (K x PQ) col[n, group]^T (PQ x depth), summed over
+  // images: dot products along the output positions (gemm_dots), with col's rows read from the
+  // input planes (1x1), the padded input (stride 1) or im2col blocks.
+  const bool pointwise = is_pointwise(g), implicit = is_implicit(g);
+  const int64_t P = g.out_height, Q = g.out_width;
+  const int64_t R = g.kernel_height, S = g.kernel_width, dh = g.dilation_height, dw = g.dilation_width;
+  const int64_t Hp = P + dh * (R - 1), Wp = Q + dw * (S - 1), grid = P * Wp;
+  static thread_local Workspace<int64_t> offset_space;
+  int64_t* offsets = offset_space.get(depth);
+  for (int64_t k = 0; k < depth; ++k) {
+    const int64_t c = k / (R * S), r = k / S % R, s = k % S;
+    offsets[k] = pointwise ? k * HW : (c * Hp + r * dh) * Wp + s * dw;
+  }
   auto accumulate_image = [&](int64_t n, T* grad_w) {
-    static thread_local Workspace<T> col_space, grad_space, columns_space;
-    T* packed_grad = grad_space.get(packed_a_size<T>(K, block));
-    T* packed_columns = columns_space.get(packed_b_size<T>(block, depth));
-    T* col = col_space.get(depth * block);
+    static thread_local Workspace<T> col_space, grad_space;
+    static thread_local Workspace<int64_t> row_space;
     for (int64_t group = 0; group < G; ++group) {
       const T* in = input + (n * G + group) * C * HW;
-      for (int64_t n0 = 0; n0 < PQ; n0 += block) {
-        const int64_t n1 = std::min(PQ, n0 + block);
-        const T* columns = pointwise ? in + n0 : col;
-        if (!pointwise) im2col(g, in, C, n0, n1, 0, col);
-        pack_a<T>(false, K, n1 - n0, T(1), grad_output + (n * G + group) * K * PQ + n0, PQ, packed_grad);
-        pack_b<T>(true, n1 - n0, depth, columns, pointwise ? PQ : n1 - n0, packed_columns);
-        gemm_packed<T>(K, depth, n1 - n0, packed_grad, packed_columns, grad_w + group * K * depth, depth, true);
+      const T* grad = grad_output + (n * G + group) * K * PQ;
+      T* grad_w_group = grad_w + group * K * depth;
+      if (pointwise) {
+        gemm_dots<T>(K, depth, PQ, grad, PQ, in, offsets, grad_w_group, depth, true);
+      } else if (implicit) {
+        // grad_out on the padded-width grid, zero in the dropped columns.
+        const int64_t padded_size = padded_window_size<T>(g, C);
+        T* padded = col_space.get(padded_size);
+        T* grad_grid = grad_space.get(K * grid);
+        pad_for_windows(g, in, C, padded_size, padded);
+        pad_planes(grad, K * P, 1, Q, 1, Wp, 0, 0, grad_grid);
+        gemm_dots<T>(K, depth, grid, grad_grid, grid, padded, offsets, grad_w_group, depth, true);
+      } else {
+        T* col = col_space.get(depth * block);
+        for (int64_t n0 = 0; n0 < PQ; n0 += block) {
+          const int64_t n1 = std::min(PQ, n0 + block);
+          im2col(g, in, C, n0, n1, 0, col);
+          int64_t* rows = row_space.get(depth);
+          for (int64_t k = 0; k < depth; ++k) rows[k] = k * (n1 - n0);
+          gemm_dots<T>(K, depth, n1 - n0, grad + n0, PQ, col, rows, grad_w_group, depth, true);
+        }
       }
     }
   };

@@ -192,6 +192,34 @@ void gemm_rows(int64_t M, int64_t N, int64_t K, const T* packed_a, const T* b, c
 }
 
 template <typename T>
+void gemm_dots(int64_t M, int64_t N, int64_t L, const T* a, int64_t lda, const T* b, const int64_t* b_offsets, T* C,
+               int64_t ldc, bool accumulate) {
+  if (M <= 0 || N <= 0) return;
+  const GemmKernel<T>& kernel = gemm_kernel<T>();
+  const int64_t dm = kernel.dm, dn = kernel.dn;
+  // Depth chunks sized so that the dn rows of B stay in half of L1 while every row tile of A
+  // streams past them (1024 floats for the AVX-512 kernel); long chunks also amortise the
+  // horizontal reductions that end each tile's dot products.
+  const int64_t chunk = std::max<int64_t>(64, kL1Bytes / 2 / (dn * int64_t(sizeof(T))) / 16 * 16);
+  const int64_t row_tiles = ceil_div(M, dm), col_tiles = ceil_div(N, dn);
+  const bool parallel = !in_parallel_region() && M * N * L > kParallelWork;
+  // Threads own column tiles, so each runs the chunk loop on its own without barriers.
+#pragma omp parallel for schedule(static) if (parallel && col_tiles > 1)
+  for (int64_t col_tile = 0; col_tile < col_tiles; ++col_tile) {
+    const int64_t col = col_tile * dn;
+    const int cols = int(std::min(dn, N - col));
+    for (int64_t depth0 = 0; depth0 < std::max<int64_t>(L, 1); depth0 += chunk) {
+      const int64_t length = std::min(chunk, L - depth0);
+      for (int64_t row_tile = 0; row_tile < row_tiles; ++row_tile) {
+        const int64_t row = row_tile * dm;
+        kernel.dots(length, int(std::min(dm, M - row)), cols, a + row * lda + depth0, lda, b + depth0,
+                    b_offsets + col, C + row * ldc + col, ldc, accumulate || depth0 > 0);
+      }
+    }
+  }
+}
+
+template <typename T>
 void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
           const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
@@ -226,6 +254,8 @@ void gemm_batched(int64_t batch, bool transpose_a, bool transpose_b, int64_t M, 
   template void pack_b<T>(bool, int64_t, int64_t, const T*, int64_t, T*);                                          \
   template void gemm_packed<T>(int64_t, int64_t, int64_t, const T*, const T*, T*, int64_t, bool);                  \
   template void gemm_rows<T>(int64_t, int64_t, int64_t, const T*, const T*, const int64_t*, T*, int64_t, bool);    \
+  template void gemm_dots<T>(int64_t, int64_t, int64_t, const T*, int64_t, const T*, const int64_t*, T*, int64_t,   \
+                             bool);                                                                                \
   template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, int64_t, T, T*,     \
                         int64_t);                                                                                  \
   template void gemm_batched<T>(int64_t, bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, int64_t,     \

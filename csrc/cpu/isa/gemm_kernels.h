@@ -12,6 +12,11 @@
 // The rows variant reads B unpacked: row p of the tile's B is the NR values starting at
 // b + b_offsets[p]. The stride-1 convolutions use it to read their im2col rows, which are
 // shifted windows of the padded input, straight from the input (implicit GEMM).
+//
+// The dots kernel serves products whose depth is the contiguous axis of both operands (the
+// convolutions' weight gradients): C[i][j] = (accumulate ? C[i][j] : 0) +
+// sum_{p < length} a[i * lda + p] * b[b_offsets[j] + p] for i < rows <= dm, j < cols <= dn, as
+// dm x dn dot products held in registers and reduced once at the end.
 #include <cstdint>
 
 namespace fastcnn::cpu {
@@ -24,11 +29,18 @@ using GemmRowsMicroKernel = void (*)(int64_t depth, const T* a, const T* b, cons
                                      int64_t ldc, bool accumulate);
 
 template <typename T>
+using GemmDotsKernel = void (*)(int64_t length, int rows, int cols, const T* a, int64_t lda, const T* b,
+                                const int64_t* b_offsets, T* c, int64_t ldc, bool accumulate);
+
+template <typename T>
 struct GemmKernel {
   int mr;
   int nr;
   GemmMicroKernel<T> run;
   GemmRowsMicroKernel<T> run_rows;
+  int dm;
+  int dn;
+  GemmDotsKernel<T> dots;
 };
 
 namespace generic {

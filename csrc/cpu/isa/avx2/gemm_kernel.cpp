@@ -47,8 +47,41 @@ void kernel_rows(int64_t depth, const float* a, const float* b, const int64_t* b
   tile(depth, a, [b, b_offsets](int64_t p) { return b + b_offsets[p]; }, c, ldc, accumulate);
 }
 
+// Dot products: a 3 x 3 tile in 9 accumulators (3 + 1 more registers for operands).
+constexpr int DM = 3, DN = 3;
+
+void dots(int64_t length, int rows, int cols, const float* a, int64_t lda, const float* b, const int64_t* b_offsets,
+          float* c, int64_t ldc, bool accumulate) {
+  const float* a_row[DM];
+  const float* b_row[DN];
+  // Rows past the edge repeat row 0: computed, never stored.
+  for (int i = 0; i < DM; ++i) a_row[i] = a + (i < rows ? i : 0) * lda;
+  for (int j = 0; j < DN; ++j) b_row[j] = b + b_offsets[j < cols ? j : 0];
+  __m256 acc[DM][DN];
+  for (int i = 0; i < DM; ++i)
+    for (int j = 0; j < DN; ++j) acc[i][j] = _mm256_setzero_ps();
+  int64_t p = 0;
+  for (; p + 8 <= length; p += 8) {
+    __m256 a_value[DM];
+    for (int i = 0; i < DM; ++i) a_value[i] = _mm256_loadu_ps(a_row[i] + p);
+    for (int j = 0; j < DN; ++j) {
+      const __m256 b_value = _mm256_loadu_ps(b_row[j] + p);
+      for (int i = 0; i < DM; ++i) acc[i][j] = _mm256_fmadd_ps(a_value[i], b_value, acc[i][j]);
+    }
+  }
+  for (int i = 0; i < rows; ++i)
+    for (int j = 0; j < cols; ++j) {
+      alignas(32) float lanes[8];
+      _mm256_store_ps(lanes, acc[i][j]);
+      float sum = 0;
+      for (int lane = 0; lane < 8; ++lane) sum += lanes[lane];
+      for (int64_t q = p; q < length; ++q) sum += a_row[i][q] * b_row[j][q];
+      c[i * ldc + j] = accumulate ? c[i * ldc + j] + sum : sum;
+    }
+}
+
 }  // namespace
 
-const GemmKernel<float> sgemm = {MR, NR, kernel, kernel_rows};
+const GemmKernel<float> sgemm = {MR, NR, kernel, kernel_rows, DM, DN, dots};
 
 }  // namespace fastcnn::cpu::avx2

@@ -62,8 +62,44 @@ void kernel_rows(int64_t depth, const float* a, const float* b, const int64_t* b
   tile(depth, a, [b, b_offsets](int64_t p) { return b + b_offsets[p]; }, c, ldc, accumulate);
 }
 
+// Dot products: a 4 x 6 tile in 24 accumulators; each 16-wide step loads 4 + 6 vectors for 24
+// FMAs, and the tail uses masked loads.
+constexpr int DM = 4, DN = 6;
+
+template <bool kMasked>
+inline void dot_step(const float* const* a_row, const float* const* b_row, int64_t p, __mmask16 mask,
+                     __m512 (&acc)[DM][DN]) {
+  __m512 a_value[DM];
+  for (int i = 0; i < DM; ++i)
+    a_value[i] = kMasked ? _mm512_maskz_loadu_ps(mask, a_row[i] + p) : _mm512_loadu_ps(a_row[i] + p);
+  for (int j = 0; j < DN; ++j) {
+    const __m512 b_value = kMasked ? _mm512_maskz_loadu_ps(mask, b_row[j] + p) : _mm512_loadu_ps(b_row[j] + p);
+    for (int i = 0; i < DM; ++i) acc[i][j] = _mm512_fmadd_ps(a_value[i], b_value, acc[i][j]);
+  }
+}
+
+void dots(int64_t length, int rows, int cols, const float* a, int64_t lda, const float* b, const int64_t* b_offsets,
+          float* c, int64_t ldc, bool accumulate) {
+  const float* a_row[DM];
+  const float* b_row[DN];
+  // Rows past the edge repeat row 0: computed, never stored.
+  for (int i = 0; i < DM; ++i) a_row[i] = a + (i < rows ? i : 0) * lda;
+  for (int j = 0; j < DN; ++j) b_row[j] = b + b_offsets[j < cols ? j : 0];
+  __m512 acc[DM][DN];
+  for (int i = 0; i < DM; ++i)
+    for (int j = 0; j < DN; ++j) acc[i][j] = _mm512_setzero_ps();
+  int64_t p = 0;
+  for (; p + 16 <= length; p += 16) dot_step<false>(a_row, b_row, p, 0, acc);
+  if (p < length) dot_step<true>(a_row, b_row, p, static_cast<__mmask16>((1u << (length - p)) - 1), acc);
+  for (int i = 0; i < rows; ++i)
+    for (int j = 0; j < cols; ++j) {
+      const float sum = _mm512_reduce_add_ps(acc[i][j]);
+      c[i * ldc + j] = accumulate ? c[i * ldc + j] + sum : sum;
+    }
+}
+
 }  // namespace
 
-const GemmKernel<float> sgemm = {MR, NR, kernel, kernel_rows};
+const GemmKernel<float> sgemm = {MR, NR, kernel, kernel_rows, DM, DN, dots};
 
 }  // namespace fastcnn::cpu::avx512

@@ -32,10 +32,23 @@ void kernel_rows(int64_t depth, const T* a, const T* b, const int64_t* b_offsets
   tile<T, MR, NR>(depth, a, [b, b_offsets](int64_t p) { return b + b_offsets[p]; }, c, ldc, accumulate);
 }
 
+template <typename T, int DM, int DN>
+void dots(int64_t length, int rows, int cols, const T* a, int64_t lda, const T* b, const int64_t* b_offsets, T* c,
+          int64_t ldc, bool accumulate) {
+  for (int i = 0; i < rows; ++i)
+    for (int j = 0; j < cols; ++j) {
+      const T* a_row = a + i * lda;
+      const T* b_row = b + b_offsets[j];
+      T sum = 0;
+      for (int64_t p = 0; p < length; ++p) sum += a_row[p] * b_row[p];
+      c[i * ldc + j] = accumulate ? c[i * ldc + j] + sum : sum;
+    }
+}
+
 }  // namespace
 
 // 4 x 16 floats and 4 x 8 doubles: 16 SSE registers of accumulators.
-const GemmKernel<float> sgemm = {4, 16, kernel<float, 4, 16>, kernel_rows<float, 4, 16>};
-const GemmKernel<double> dgemm = {4, 8, kernel<double, 4, 8>, kernel_rows<double, 4, 8>};
+const GemmKernel<float> sgemm = {4, 16, kernel<float, 4, 16>, kernel_rows<float, 4, 16>, 4, 4, dots<float, 4, 4>};
+const GemmKernel<double> dgemm = {4, 8, kernel<double, 4, 8>, kernel_rows<double, 4, 8>, 4, 4, dots<double, 4, 4>};
 
 }  // namespace fastcnn::cpu::generic
