@@ -141,15 +141,21 @@ def test_conv2d_native_entry_points_validate():
 
 @pytest.mark.parametrize("isa", ["generic", "avx2"])
 def test_conv2d_under_each_isa(isa):
-    """The lower kernel sets, forced by FASTCNN_ISA in a fresh process, give the same results."""
+    """The lower kernel sets (packed, rows and dots micro-kernels), forced by FASTCNN_ISA in a
+    fresh process, give the reference's output and gradients on every algorithm path."""
     script = (
         "import numpy as np, fastcnn, fastcnn.nn.functional as F, reference\n"
+        "from checks import run_with_grad\n"
         "rng = np.random.default_rng(0)\n"
         "x, w, b = rng.standard_normal((2, 5, 13, 11)), rng.standard_normal((7, 5, 3, 3)), rng.standard_normal(7)\n"
-        "for dtype, tol in ((np.float32, 1e-4), (np.float64, 1e-10)):\n"
-        "    out = F.conv2d(fastcnn.tensor(x, dtype=dtype), fastcnn.tensor(w, dtype=dtype), fastcnn.tensor(b, dtype=dtype),"
-        " stride=2, padding=1).numpy()\n"
-        "    expected = reference.conv2d(x, w, b, stride=(2, 2), padding=(1, 1, 1, 1))\n"
-        "    np.testing.assert_allclose(out, expected, rtol=tol, atol=tol)\n"
+        "for stride, padding in ((2, 1), (1, 1), (1, 0)):\n"
+        "    kernel = w[:, :, :1, :1] if padding == 0 else w\n"
+        "    for dtype, tol in ((np.float32, 2e-4), (np.float64, 1e-10)):\n"
+        "        out, grads, g = run_with_grad(lambda *t: F.conv2d(*t, stride=stride, padding=padding),"
+        " [x, kernel, b], dtype=dtype)\n"
+        "        expected, expected_grads = reference.conv2d(x, kernel, b, g.astype(np.float64), stride=(stride, stride),"
+        " padding=(padding,) * 4)\n"
+        "        for ours, theirs in zip([out] + grads, [expected] + list(expected_grads)):\n"
+        "            np.testing.assert_allclose(ours, theirs, rtol=tol, atol=tol)\n"
     )
     run_under_isa(isa, script)
