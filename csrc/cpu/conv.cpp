@@ -13,65 +13,25 @@
 //   general   — per image and group, im2col columns col[(c, r, s)][(p, q)] and one packed GEMM:
 //               out = W col;  grad_col = W^T grad_out, then col2im;  grad_W += grad_out col^T.
 //   pointwise — 1x1, stride 1, no padding: the input plane already is col, so no im2col/col2im.
-//   depthwise — groups = C: direct loops over the taps; as a GEMM its depth would be only R*S.
+//   stride 1  — implicit GEMM: im2col rows are windows of the padded input, read in place.
+//   depthwise — groups = C: direct kernels (conv_depthwise.cpp).
 // Images run one per thread when there are enough of them (the GEMMs then run serially);
 // otherwise the images run in turn and each GEMM, im2col and packing step is itself parallel.
 #include "cpu/conv.h"
 
 #include <algorithm>
 #include <cstring>
-#include <type_traits>
 
-#include "core/runtime.h"
 #include "core/workspace.h"
 #include "cpu/gemm.h"
-#include "cpu/isa/depthwise_kernels.h"
+#include "cpu/conv_depthwise.h"
+#include "cpu/conv_geometry.h"
 
 namespace fastcnn::cpu {
 
+using namespace conv_detail;
+
 namespace {
-
-// Below this many elements a loop runs on one thread.
-constexpr int64_t kParallelWork = 1 << 15;
-
-// Output columns q whose input column q*stride + offset lies inside [0, W): [begin, end).
-struct ColumnRange {
-  int64_t begin, end;
-};
-
-ColumnRange valid_columns(int64_t offset, int64_t stride, int64_t W, int64_t Q) {
-  const int64_t begin = std::min(Q, offset < 0 ? (-offset + stride - 1) / stride : 0);
-  const int64_t end = W - 1 - offset >= 0 ? std::min(Q, (W - 1 - offset) / stride + 1) : 0;
-  return {begin, std::max(begin, end)};
-}
-
-// Calls fn(tap, p, h, columns, offset) for every kernel tap (tap = r*S + s) and output row p
-// in [p_begin, p_end):
-// h is the input row the tap reads (-1 in the padding, with an empty column range), and
-// output column q of the row reads input column q*stride_w + offset for q in columns.
-// Every algorithm below walks the taps through this one function.
-template <typename Fn>
-void for_each_tap_row(const ConvShape& g, int64_t p_begin, int64_t p_end, Fn&& fn) {
-  const int64_t H = g.in_height, W = g.in_width, Q = g.out_width;
-  for (int64_t r = 0; r < g.kernel_height; ++r)
-    for (int64_t s = 0; s < g.kernel_width; ++s) {
-      const int64_t tap = r * g.kernel_width + s;
-      const int64_t offset = s * g.dilation_width - g.pad_left;
-      const ColumnRange columns = valid_columns(offset, g.stride_width, W, Q);
-      for (int64_t p = p_begin; p < p_end; ++p) {
-        const int64_t h = p * g.stride_height - g.pad_top + r * g.dilation_height;
-        const bool inside = h >= 0 && h < H;
-        fn(tap, p, inside ? h : int64_t(-1), inside ? columns : ColumnRange{0, 0}, offset);
-      }
-    }
-}
-
-bool is_depthwise(const ConvShape& g) { return g.groups > 1 && g.groups == g.in_channels; }
-
-bool is_pointwise(const ConvShape& g) {
-  return g.kernel_height == 1 && g.kernel_width == 1 && g.stride_height == 1 && g.stride_width == 1 &&
-         g.pad_top == 0 && g.pad_left == 0 && g.out_height == g.in_height && g.out_width == g.in_width;
-}
 
 // dst[q - q_begin] = row[q*stride + offset] for q in [q_begin, q_end) inside `columns`, else 0.
 template <typename T>
@@ -148,63 +108,12 @@ void col2im(const ConvShape& g, const T* col, int64_t channels, int64_t n0, int6
   }
 }
 
-// Runs body(n) for every image: one image per thread when there are at least as many images as
-// threads, else in turn (the kernels inside then use the threads).
-template <typename Body>
-void for_each_image(int64_t N, Body&& body) {
-  const bool per_thread = N > 1 && N >= get_num_threads() && !in_parallel_region();
-#pragma omp parallel for schedule(static) if (per_thread)
-  for (int64_t n = 0; n < N; ++n) body(n);
-}
-
 // --- stride 1: implicit GEMM ------------------------------------------------------------------
 // With the input zero-padded to Hp x Wp (Hp = P + dh*(R-1), Wp = Q + dw*(S-1)) and the output
 // computed on the padded-width grid n = p*Wp + q (columns q >= Q are dropped afterwards), im2col
 // row (c, r, s) is the contiguous window padded[c*Hp*Wp + r*dh*Wp + s*dw + n]. gemm_rows reads
 // those windows in place, so the only copies are the padded input and the output rows: 1/(R*S)
 // of the im2col traffic.
-
-bool is_stride1(const ConvShape& g) { return g.stride_height == 1 && g.stride_width == 1; }
-
-bool is_implicit(const ConvShape& g) { return is_stride1(g) && !is_pointwise(g); }
-
-// padded[c][hp][wp] = in[c][hp - pad_top][wp - pad_left] inside the input, else 0. Negative pads
-// crop; rows or columns past Hp / Wp are not needed.
-template <typename T>
-void pad_planes(const T* in, int64_t channels, int64_t H, int64_t W, int64_t Hp, int64_t Wp, int64_t pad_top,
-                int64_t pad_left, T* padded) {
-  const int64_t begin = std::clamp<int64_t>(pad_left, 0, Wp), end = std::clamp<int64_t>(W + pad_left, begin, Wp);
-  for (int64_t c = 0; c < channels; ++c)
-    for (int64_t hp = 0; hp < Hp; ++hp) {
-      T* dst = padded + (c * Hp + hp) * Wp;
-      const int64_t h = hp - pad_top;
-      if (h < 0 || h >= H) {
-        std::fill(dst, dst + Wp, T(0));
-        continue;
-      }
-      const T* src = in + (c * H + h) * W - pad_left;
-      std::fill(dst, dst + begin, T(0));
-      std::copy(src + begin, src + end, dst + begin);
-      std::fill(dst + end, dst + Wp, T(0));
-    }
-}
-
-// The padded copy of `channels` input planes and the zeroed slack after it: the last window
-// reaches dw*(S-1) past the planes, and gemm_rows reads up to nr - 1 values past a window.
-template <typename T>
-int64_t padded_window_size(const ConvShape& g, int64_t channels) {
-  const int64_t Hp = g.out_height + g.dilation_height * (g.kernel_height - 1);
-  const int64_t Wp = g.out_width + g.dilation_width * (g.kernel_width - 1);
-  return channels * Hp * Wp + g.dilation_width * (g.kernel_width - 1) + gemm_kernel<T>().nr;
-}
-
-template <typename T>
-void pad_for_windows(const ConvShape& g, const T* in, int64_t channels, int64_t size, T* padded) {
-  const int64_t Hp = g.out_height + g.dilation_height * (g.kernel_height - 1);
-  const int64_t Wp = g.out_width + g.dilation_width * (g.kernel_width - 1);
-  pad_planes(in, channels, g.in_height, g.in_width, Hp, Wp, g.pad_top, g.pad_left, padded);
-  std::fill(padded + channels * Hp * Wp, padded + size, T(0));
-}
 
 // out = conv(in) for a stride-1 geometry, the weights of each group packed as gemm.h's A.
 template <typename T>
@@ -264,195 +173,6 @@ void implicit_backward_input(const ConvShape& g, const T* grad_output, const T* 
   implicit_conv(adjoint, grad_output, packed_weight, weight_panels, grad_input);
 }
 
-// --- depthwise: direct loops, one (image, channel) plane per iteration ---------------------------
-// Output channel k reads input channel k / M, where M = K / C is the channel multiplier.
-// Stride 1 pads each plane once; every output row is then one call of the ISA's row kernel
-// (cpu/isa/depthwise_kernels.h) over shifted padded rows. Other strides use plain loops.
-
-DepthwiseRowKernel<float> select_depthwise_row() {
-#if defined(FASTCNN_X86)
-  switch (active_isa()) {
-    case Isa::avx512: return avx512::depthwise_row;
-    case Isa::avx2: return avx2::depthwise_row;
-    default: break;
-  }
-#endif
-  return generic::depthwise_row<float>;
-}
-
-template <typename T>
-DepthwiseRowKernel<T> depthwise_row_kernel() {
-  if constexpr (std::is_same_v<T, float>) {
-    static const DepthwiseRowKernel<float> kernel = select_depthwise_row();
-    return kernel;
-  } else {
-    return generic::depthwise_row<T>;
-  }
-}
-
-// out (P x Q) = init + sum over `planes` padded planes (Hp x Wp, Hp = P + dh*(R-1), ...) and
-// taps of weights[plane * R*S + tap] * window; g gives the sizes, dilation and kernel.
-template <typename T>
-void depthwise_rows(const ConvShape& g, const T* padded, int64_t planes, const T* weights, T init, T* out) {
-  const int64_t P = g.out_height, Q = g.out_width, R = g.kernel_height, S = g.kernel_width;
-  const int64_t dh = g.dilation_height, dw = g.dilation_width;
-  const int64_t Hp = P + dh * (R - 1), Wp = Q + dw * (S - 1);
-  static thread_local Workspace<const T*> row_space;
-  const T** rows = row_space.get(planes * R * S);
-  const DepthwiseRowKernel<T> kernel = depthwise_row_kernel<T>();
-  for (int64_t p = 0; p < P; ++p) {
-    for (int64_t plane = 0; plane < planes; ++plane)
-      for (int64_t r = 0; r < R; ++r)
-        for (int64_t s = 0; s < S; ++s)
-          rows[(plane * R + r) * S + s] = padded + (plane * Hp + p + r * dh) * Wp + s * dw;
-    kernel(Q, planes * R * S, rows, weights, init, out + p * Q);
-  }
-}
-
-template <typename T>
-void depthwise_forward_stride1(const ConvShape& g, const T* input, const T* weight, const T* bias, T* output) {
-  const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, M = K / C;
-  const int64_t H = g.in_height, W = g.in_width, PQ = g.out_height * g.out_width;
-  const int64_t taps = g.kernel_height * g.kernel_width;
-  const int64_t Hp = g.out_height + g.dilation_height * (g.kernel_height - 1);
-  const int64_t Wp = g.out_width + g.dilation_width * (g.kernel_width - 1);
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && N * K * PQ * taps > kParallelWork)
-  for (int64_t nk = 0; nk < N * K; ++nk) {
-    const int64_t n = nk / K, k = nk % K;
-    static thread_local Workspace<T> padded_space;
-    T* padded = padded_space.get(Hp * Wp);
-    pad_planes(input + (n * C + k / M) * H * W, 1, H, W, Hp, Wp, g.pad_top, g.pad_left, padded);
-    depthwise_rows(g, padded, 1, weight + k * taps, bias != nullptr ? bias[k] : T(0), output + nk * PQ);
-  }
-}
-
-// The input gradient of a stride-1 depthwise convolution is the depthwise convolution of
-// grad_output (padded by d*(R-1) - pad) with the flipped kernels of the channel's M outputs.
-template <typename T>
-void depthwise_backward_input_stride1(const ConvShape& g, const T* grad_output, const T* weight, T* grad_input) {
-  const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, M = K / C;
-  const int64_t P = g.out_height, Q = g.out_width, HW = g.in_height * g.in_width;
-  const int64_t R = g.kernel_height, S = g.kernel_width, taps = R * S;
-  ConvShape adjoint = g;
-  adjoint.in_height = P;
-  adjoint.in_width = Q;
-  adjoint.out_height = g.in_height;
-  adjoint.out_width = g.in_width;
-  adjoint.pad_top = g.dilation_height * (R - 1) - g.pad_top;
-  adjoint.pad_left = g.dilation_width * (S - 1) - g.pad_left;
-  const int64_t Hp = g.in_height + g.dilation_height * (R - 1), Wp = g.in_width + g.dilation_width * (S - 1);
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && N * K * P * Q * taps > kParallelWork)
-  for (int64_t nc = 0; nc < N * C; ++nc) {
-    const int64_t n = nc / C, c = nc % C;
-    static thread_local Workspace<T> padded_space, flipped_space;
-    T* padded = padded_space.get(M * Hp * Wp);
-    T* flipped = flipped_space.get(M * taps);
-    pad_planes(grad_output + (n * K + c * M) * P * Q, M, P, Q, Hp, Wp, adjoint.pad_top, adjoint.pad_left, padded);
-    for (int64_t j = 0; j < M; ++j)
-      for (int64_t tap = 0; tap < taps; ++tap) flipped[j * taps + tap] = weight[(c * M + j) * taps + taps - 1 - tap];
-    depthwise_rows(adjoint, padded, M, flipped, T(0), grad_input + nc * HW);
-  }
-}
-
-// grad_weight[k][tap] = sum over images of the dot product of grad_output's plane (on the
-// padded-width grid) with the tap's window of the padded input plane: gemm_dots with one row.
-template <typename T>
-void depthwise_backward_weight_stride1(const ConvShape& g, const T* grad_output, const T* input, T* grad_weight) {
-  const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, M = K / C;
-  const int64_t H = g.in_height, W = g.in_width, P = g.out_height, Q = g.out_width;
-  const int64_t R = g.kernel_height, S = g.kernel_width, taps = R * S;
-  const int64_t Wp = Q + g.dilation_width * (S - 1), grid = P * Wp;
-  const int64_t padded_size = padded_window_size<T>(g, 1);
-  static thread_local Workspace<int64_t> offset_space;
-  int64_t* window = offset_space.get(taps);
-  for (int64_t r = 0; r < R; ++r)
-    for (int64_t s = 0; s < S; ++s) window[r * S + s] = r * g.dilation_height * Wp + s * g.dilation_width;
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && N * K * P * Q * taps > kParallelWork)
-  for (int64_t k = 0; k < K; ++k) {
-    static thread_local Workspace<T> padded_space, grid_space;
-    T* padded = padded_space.get(padded_size);
-    T* grad_grid = grid_space.get(grid);
-    T* w = grad_weight + k * taps;
-    std::fill(w, w + taps, T(0));
-    for (int64_t n = 0; n < N; ++n) {
-      pad_for_windows(g, input + (n * C + k / M) * H * W, 1, padded_size, padded);
-      pad_planes(grad_output + (n * K + k) * P * Q, P, 1, Q, 1, Wp, 0, 0, grad_grid);
-      gemm_dots<T>(1, taps, grid, grad_grid, grid, padded, window, w, taps, true);
-    }
-  }
-}
-
-
-template <typename T>
-void depthwise_forward(const ConvShape& g, const T* input, const T* weight, const T* bias, T* output) {
-  const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, M = K / C;
-  const int64_t HW = g.in_height * g.in_width, W = g.in_width, Q = g.out_width, PQ = g.out_height * Q;
-  const int64_t taps = g.kernel_height * g.kernel_width, sw = g.stride_width;
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && N * K * PQ * taps > kParallelWork)
-  for (int64_t nk = 0; nk < N * K; ++nk) {
-    const int64_t n = nk / K, k = nk % K;
-    const T* src = input + (n * C + k / M) * HW;
-    const T* w = weight + k * taps;
-    T* dst = output + nk * PQ;
-    std::fill(dst, dst + PQ, bias != nullptr ? bias[k] : T(0));
-    for_each_tap_row(g, 0, g.out_height, [&](int64_t tap, int64_t p, int64_t h, ColumnRange columns, int64_t offset) {
-      if (h < 0) return;
-      const T value = w[tap];
-      T* row = dst + p * Q;
-      const T* in_row = src + h * W + offset;
-      if (sw == 1) {
-        for (int64_t q = columns.begin; q < columns.end; ++q) row[q] += value * in_row[q];
-      } else {
-        for (int64_t q = columns.begin; q < columns.end; ++q) row[q] += value * in_row[q * sw];
-      }
-    });
-  }
-}
-
-template <typename T>
-void depthwise_backward_input(const ConvShape& g, const T* grad_output, const T* weight, T* grad_input) {
-  const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, M = K / C;
-  const int64_t HW = g.in_height * g.in_width, W = g.in_width, Q = g.out_width, PQ = g.out_height * Q;
-  const int64_t taps = g.kernel_height * g.kernel_width, sw = g.stride_width;
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && N * K * PQ * taps > kParallelWork)
-  for (int64_t nc = 0; nc < N * C; ++nc) {
-    const int64_t n = nc / C, c = nc % C;
-    T* dst = grad_input + nc * HW;
-    std::fill(dst, dst + HW, T(0));
-    for (int64_t k = c * M; k < (c + 1) * M; ++k) {
-      const T* src = grad_output + (n * K + k) * PQ;
-      const T* w = weight + k * taps;
-      for_each_tap_row(g, 0, g.out_height, [&](int64_t tap, int64_t p, int64_t h, ColumnRange columns, int64_t offset) {
-        const T value = w[tap];
-        const T* row = src + p * Q;
-        for (int64_t q = columns.begin; q < columns.end; ++q) dst[h * W + q * sw + offset] += value * row[q];
-      });
-    }
-  }
-}
-
-template <typename T>
-void depthwise_backward_weight(const ConvShape& g, const T* grad_output, const T* input, T* grad_weight) {
-  const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, M = K / C;
-  const int64_t HW = g.in_height * g.in_width, W = g.in_width, Q = g.out_width, PQ = g.out_height * Q;
-  const int64_t taps = g.kernel_height * g.kernel_width, sw = g.stride_width;
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && N * K * PQ * taps > kParallelWork)
-  for (int64_t k = 0; k < K; ++k) {
-    T* w = grad_weight + k * taps;
-    std::fill(w, w + taps, T(0));
-    for (int64_t n = 0; n < N; ++n) {
-      const T* src = input + (n * C + k / M) * HW;
-      const T* grad = grad_output + (n * K + k) * PQ;
-      for_each_tap_row(g, 0, g.out_height, [&](int64_t tap, int64_t p, int64_t h, ColumnRange columns, int64_t offset) {
-        const T* row = grad + p * Q;
-        T sum = 0;
-        for (int64_t q = columns.begin; q < columns.end; ++q) sum += row[q] * src[h * W + q * sw + offset];
-        w[tap] += sum;
-      });
-    }
-  }
-}
-
 }  // namespace
 
 template <typename T>
@@ -482,8 +202,7 @@ void conv_bias_backward(int64_t batch, int64_t channels, int64_t plane, const T*
 
 template <typename T>
 void conv2d_forward(const ConvShape& g, const T* input, const T* weight, const T* bias, T* output) {
-  if (is_depthwise(g) && is_stride1(g)) return depthwise_forward_stride1(g, input, weight, bias, output);
-  if (is_depthwise(g)) return depthwise_forward(g, input, weight, bias, output);
+  if (is_depthwise(g)) return depthwise_conv2d_forward(g, input, weight, bias, output);
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   const int64_t HW = g.in_height * g.in_width, PQ = g.out_height * g.out_width;
   const int64_t depth = C * g.kernel_height * g.kernel_width;
@@ -519,8 +238,7 @@ void conv2d_forward(const ConvShape& g, const T* input, const T* weight, const T
 
 template <typename T>
 void conv2d_backward_input(const ConvShape& g, const T* grad_output, const T* weight, T* grad_input) {
-  if (is_depthwise(g) && is_stride1(g)) return depthwise_backward_input_stride1(g, grad_output, weight, grad_input);
-  if (is_depthwise(g)) return depthwise_backward_input(g, grad_output, weight, grad_input);
+  if (is_depthwise(g)) return depthwise_conv2d_backward_input(g, grad_output, weight, grad_input);
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   const int64_t HW = g.in_height * g.in_width, PQ = g.out_height * g.out_width;
   const int64_t depth = C * g.kernel_height * g.kernel_width;
@@ -566,8 +284,7 @@ void conv2d_backward_weight(const ConvShape& g, const T* grad_output, const T* i
   // Blocks of output positions whose im2col block stays in L2.
   const int64_t block = std::min(PQ, gemm_block_columns<T>(depth));
   if (grad_bias != nullptr) conv_bias_backward<T>(N, G * K, PQ, grad_output, grad_bias);
-  if (is_depthwise(g) && is_stride1(g)) return depthwise_backward_weight_stride1(g, grad_output, input, grad_weight);
-  if (is_depthwise(g)) return depthwise_backward_weight(g, grad_output, input, grad_weight);
+  if (is_depthwise(g)) return depthwise_conv2d_backward_weight(g, grad_output, input, grad_weight);
   // grad_W[group] += grad_out[n, group] (K x PQ) col[n, group]^T (PQ x depth), summed over
   // images: dot products along the output positions (gemm_dots), with col's rows read from the
   // input planes (1x1), the padded input (stride 1) or im2col blocks.

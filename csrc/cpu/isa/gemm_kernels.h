@@ -43,6 +43,14 @@ struct GemmKernel {
   GemmDotsKernel<T> dots;
 };
 
+// The row pointers of a dots tile; rows past the edge repeat row 0 (computed, never stored).
+template <typename T, int DM, int DN>
+inline void dot_tile_rows(int rows, int cols, const T* a, int64_t lda, const T* b, const int64_t* b_offsets,
+                          const T* (&a_row)[DM], const T* (&b_row)[DN]) {
+  for (int i = 0; i < DM; ++i) a_row[i] = a + (i < rows ? i : 0) * lda;
+  for (int j = 0; j < DN; ++j) b_row[j] = b + b_offsets[j < cols ? j : 0];
+}
+
 namespace generic {
 extern const GemmKernel<float> sgemm;
 extern const GemmKernel<double> dgemm;

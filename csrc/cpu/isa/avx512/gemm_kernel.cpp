@@ -82,9 +82,7 @@ void dots(int64_t length, int rows, int cols, const float* a, int64_t lda, const
           float* c, int64_t ldc, bool accumulate) {
   const float* a_row[DM];
   const float* b_row[DN];
-  // Rows past the edge repeat row 0: computed, never stored.
-  for (int i = 0; i < DM; ++i) a_row[i] = a + (i < rows ? i : 0) * lda;
-  for (int j = 0; j < DN; ++j) b_row[j] = b + b_offsets[j < cols ? j : 0];
+  dot_tile_rows<float, DM, DN>(rows, cols, a, lda, b, b_offsets, a_row, b_row);
   __m512 acc[DM][DN];
   for (int i = 0; i < DM; ++i)
     for (int j = 0; j < DN; ++j) acc[i][j] = _mm512_setzero_ps();

@@ -1,0 +1,110 @@
+#pragma once
+// Shared by the convolution kernels (conv.cpp, conv_depthwise.cpp): the geometry of the taps
+// (which output positions read which input pixels), the choice of algorithm, the padded copies
+// the stride-1 paths read from, and the per-image threading. Letters as in conv.cpp.
+#include <algorithm>
+#include <cstdint>
+
+#include "core/runtime.h"
+#include "cpu/conv.h"
+#include "cpu/gemm.h"
+
+namespace fastcnn::cpu::conv_detail {
+
+// Below this many elements a loop runs on one thread.
+inline constexpr int64_t kParallelWork = 1 << 15;
+
+// Output columns q whose input column q*stride + offset lies inside [0, W): [begin, end).
+struct ColumnRange {
+  int64_t begin, end;
+};
+
+inline ColumnRange valid_columns(int64_t offset, int64_t stride, int64_t W, int64_t Q) {
+  const int64_t begin = std::min(Q, offset < 0 ? (-offset + stride - 1) / stride : 0);
+  const int64_t end = W - 1 - offset >= 0 ? std::min(Q, (W - 1 - offset) / stride + 1) : 0;
+  return {begin, std::max(begin, end)};
+}
+
+// Calls fn(tap, p, h, columns, offset) for every kernel tap (tap = r*S + s) and output row p
+// in [p_begin, p_end): h is the input row the tap reads (-1 in the padding, with an empty column
+// range), and output column q of the row reads input column q*stride_w + offset for q in
+// columns. im2col, col2im and the strided depthwise loops all walk the taps through it.
+template <typename Fn>
+inline void for_each_tap_row(const ConvShape& g, int64_t p_begin, int64_t p_end, Fn&& fn) {
+  const int64_t H = g.in_height, W = g.in_width, Q = g.out_width;
+  for (int64_t r = 0; r < g.kernel_height; ++r)
+    for (int64_t s = 0; s < g.kernel_width; ++s) {
+      const int64_t tap = r * g.kernel_width + s;
+      const int64_t offset = s * g.dilation_width - g.pad_left;
+      const ColumnRange columns = valid_columns(offset, g.stride_width, W, Q);
+      for (int64_t p = p_begin; p < p_end; ++p) {
+        const int64_t h = p * g.stride_height - g.pad_top + r * g.dilation_height;
+        const bool inside = h >= 0 && h < H;
+        fn(tap, p, inside ? h : int64_t(-1), inside ? columns : ColumnRange{0, 0}, offset);
+      }
+    }
+}
+
+inline bool is_depthwise(const ConvShape& g) { return g.groups > 1 && g.groups == g.in_channels; }
+
+inline bool is_pointwise(const ConvShape& g) {
+  return g.kernel_height == 1 && g.kernel_width == 1 && g.stride_height == 1 && g.stride_width == 1 &&
+         g.pad_top == 0 && g.pad_left == 0 && g.out_height == g.in_height && g.out_width == g.in_width;
+}
+
+inline bool is_stride1(const ConvShape& g) { return g.stride_height == 1 && g.stride_width == 1; }
+
+inline bool is_implicit(const ConvShape& g) { return is_stride1(g) && !is_pointwise(g); }
+
+// Runs body(n) for every image: one image per thread when there are at least as many images as
+// threads, else in turn (the kernels inside then use the threads).
+template <typename Body>
+inline void for_each_image(int64_t N, Body&& body) {
+  const bool per_thread = N > 1 && N >= get_num_threads() && !in_parallel_region();
+#pragma omp parallel for schedule(static) if (per_thread)
+  for (int64_t n = 0; n < N; ++n) body(n);
+}
+
+// --- padded copies for the stride-1 paths ---------------------------------------------------------
+// Stride-1 kernels read the input zero-padded to Hp x Wp (Hp = P + dh*(R-1), Wp = Q + dw*(S-1)),
+// where every tap's window is in bounds, so no inner loop checks bounds.
+
+// padded[c][hp][wp] = in[c][hp - pad_top][wp - pad_left] inside the input, else 0. Negative pads
+// crop; rows or columns past Hp / Wp are not needed.
+template <typename T>
+inline void pad_planes(const T* in, int64_t channels, int64_t H, int64_t W, int64_t Hp, int64_t Wp, int64_t pad_top,
+                int64_t pad_left, T* padded) {
+  const int64_t begin = std::clamp<int64_t>(pad_left, 0, Wp), end = std::clamp<int64_t>(W + pad_left, begin, Wp);
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t hp = 0; hp < Hp; ++hp) {
+      T* dst = padded + (c * Hp + hp) * Wp;
+      const int64_t h = hp - pad_top;
+      if (h < 0 || h >= H) {
+        std::fill(dst, dst + Wp, T(0));
+        continue;
+      }
+      const T* src = in + (c * H + h) * W - pad_left;
+      std::fill(dst, dst + begin, T(0));
+      std::copy(src + begin, src + end, dst + begin);
+      std::fill(dst + end, dst + Wp, T(0));
+    }
+}
+
+// The padded copy of `channels` input planes and the zeroed slack after it: the last window
+// reaches dw*(S-1) past the planes, and gemm_rows reads up to nr - 1 values past a window.
+template <typename T>
+inline int64_t padded_window_size(const ConvShape& g, int64_t channels) {
+  const int64_t Hp = g.out_height + g.dilation_height * (g.kernel_height - 1);
+  const int64_t Wp = g.out_width + g.dilation_width * (g.kernel_width - 1);
+  return channels * Hp * Wp + g.dilation_width * (g.kernel_width - 1) + gemm_kernel<T>().nr;
+}
+
+template <typename T>
+inline void pad_for_windows(const ConvShape& g, const T* in, int64_t channels, int64_t size, T* padded) {
+  const int64_t Hp = g.out_height + g.dilation_height * (g.kernel_height - 1);
+  const int64_t Wp = g.out_width + g.dilation_width * (g.kernel_width - 1);
+  pad_planes(in, channels, g.in_height, g.in_width, Hp, Wp, g.pad_top, g.pad_left, padded);
+  std::fill(padded + channels * Hp * Wp, padded + size, T(0));
+}
+
+}  // namespace fastcnn::cpu::conv_detail
