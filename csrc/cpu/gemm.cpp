@@ -170,6 +170,27 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* packed_a, Micro&& mi
   }
 }
 
+// packed B from rows given by offsets, read transposed: op(B)[k][j] = b[b_offsets[j] + k].
+template <typename T>
+void pack_b_rows(int64_t K, int64_t N, const T* b, const int64_t* b_offsets, T* packed) {
+  const int64_t nr = gemm_kernel<T>().nr;
+  const int64_t panels = ceil_div(N, nr);
+#pragma omp parallel for schedule(static) if (!in_parallel_region() && N * K > kParallelWork)
+  for (int64_t panel = 0; panel < panels; ++panel) {
+    T* dst = packed + panel * nr * K;
+    const int64_t col0 = panel * nr, cols = std::min(nr, N - col0);
+    if (cols < nr) std::fill(dst, dst + nr * K, T(0));
+    // In slices of 8 depths, as pack_b's transposing copy.
+    for (int64_t k0 = 0; k0 < K; k0 += 8) {
+      const int64_t k1 = std::min(K, k0 + 8);
+      for (int64_t j = 0; j < cols; ++j) {
+        const T* row = b + b_offsets[col0 + j];
+        for (int64_t k = k0; k < k1; ++k) dst[k * nr + j] = row[k];
+      }
+    }
+  }
+}
+
 template <typename T>
 void gemm_packed(int64_t M, int64_t N, int64_t K, const T* packed_a, const T* packed_b, T* C, int64_t ldc,
                  bool accumulate) {
@@ -201,6 +222,17 @@ void gemm_dots(int64_t M, int64_t N, int64_t L, const T* a, int64_t lda, const T
   // streams past them (1024 floats for the AVX-512 kernel); long chunks also amortise the
   // horizontal reductions that end each tile's dot products.
   const int64_t chunk = std::max<int64_t>(64, kL1Bytes / 2 / (dn * int64_t(sizeof(T))) / 16 * 16);
+  if (L < chunk) {
+    // Short dot products would spend as long in their final reductions as in the FMAs: pack
+    // both operands (transposing B's rows) and take the register-blocked product instead.
+    static thread_local Workspace<T> a_space, b_space;
+    T* packed_a = a_space.get(packed_a_size<T>(M, L));
+    T* packed_b = b_space.get(packed_b_size<T>(L, N));
+    pack_a<T>(false, M, L, T(1), a, lda, packed_a);
+    pack_b_rows<T>(L, N, b, b_offsets, packed_b);
+    gemm_packed<T>(M, N, L, packed_a, packed_b, C, ldc, accumulate);
+    return;
+  }
   const int64_t row_tiles = ceil_div(M, dm), col_tiles = ceil_div(N, dn);
   const bool parallel = !in_parallel_region() && M * N * L > kParallelWork;
   // Threads own column tiles, so each runs the chunk loop on its own without barriers.
