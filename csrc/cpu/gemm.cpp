@@ -9,9 +9,15 @@
 //                                           and the C tile walks along its rows (prefetchable).
 // Block sizes from the cache sizes of the target (Sapphire Rapids: 48 KiB L1d and 2 MiB L2 per
 // core): the A micro-panel takes at most half of L1 (KC = 24 KiB / (mr * sizeof(T)), capped at
-// 512; 512 for the 12-row AVX-512 kernel), the B block half of L2 (NB = 1 MiB / (KC * sizeof(T)),
-// 512 columns); the other halves hold the streaming B micro-panel and C. Threads share the work
-// as independent tiles of C (row chunks x column blocks), so no barrier sits inside the product.
+// 512; 512 for the 8 x 48 AVX-512 kernel), the B block half of L2 (NB = 1 MiB / (KC * sizeof(T)),
+// 480 columns = 10 panels of 48); the other halves hold the streaming B micro-panel and C.
+// Threads share the work as independent tiles of C (row chunks x column blocks), so no barrier
+// sits inside the product.
+//
+// Beside the packed product: gemm_rows reads B's rows in place through offsets (implicit-GEMM
+// convolutions) and gemm_dots multiplies two operands that share their contiguous axis as dot
+// products (weight gradients), packing only when the dot products are too short to pay for
+// their final reductions.
 #include "cpu/gemm.h"
 
 #include <algorithm>
@@ -94,8 +100,13 @@ void pack_a(bool transpose, int64_t M, int64_t K, T alpha, const T* A, int64_t l
   }
 }
 
-template <typename T>
-void pack_b(bool transpose, int64_t K, int64_t N, const T* B, int64_t ldb, T* packed) {
+namespace {
+
+// Packs op(B)[k][j] = row_of(j)[k] into nr-column panels: a transposing copy in slices of 8
+// depths, so each source row gives one 32-byte run per slice while the slice of dst (8 x nr)
+// stays in L1.
+template <typename T, typename RowOf>
+void pack_b_transposed(int64_t K, int64_t N, RowOf row_of, T* packed) {
   const int64_t nr = gemm_kernel<T>().nr;
   const int64_t panels = ceil_div(N, nr);
 #pragma omp parallel for schedule(static) if (!in_parallel_region() && N * K > kParallelWork)
@@ -103,19 +114,33 @@ void pack_b(bool transpose, int64_t K, int64_t N, const T* B, int64_t ldb, T* pa
     T* dst = packed + panel * nr * K;
     const int64_t col0 = panel * nr, cols = std::min(nr, N - col0);
     if (cols < nr) std::fill(dst, dst + nr * K, T(0));
-    if (transpose) {
-      // A transposing copy in slices of 8 depths: each source row gives one 32-byte run per
-      // slice while the slice of dst (8 x nr) stays in L1.
-      for (int64_t k0 = 0; k0 < K; k0 += 8) {
-        const int64_t k1 = std::min(K, k0 + 8);
-        for (int64_t j = 0; j < cols; ++j)
-          for (int64_t k = k0; k < k1; ++k) dst[k * nr + j] = B[(col0 + j) * ldb + k];
+    for (int64_t k0 = 0; k0 < K; k0 += 8) {
+      const int64_t k1 = std::min(K, k0 + 8);
+      for (int64_t j = 0; j < cols; ++j) {
+        const T* row = row_of(col0 + j);
+        for (int64_t k = k0; k < k1; ++k) dst[k * nr + j] = row[k];
       }
-    } else {
-      for (int64_t k = 0; k < K; ++k) std::memcpy(dst + k * nr, B + k * ldb + col0, cols * sizeof(T));
     }
   }
 }
+
+}  // namespace
+
+template <typename T>
+void pack_b(bool transpose, int64_t K, int64_t N, const T* B, int64_t ldb, T* packed) {
+  if (transpose) return pack_b_transposed<T>(K, N, [B, ldb](int64_t j) { return B + j * ldb; }, packed);
+  const int64_t nr = gemm_kernel<T>().nr;
+  const int64_t panels = ceil_div(N, nr);
+#pragma omp parallel for schedule(static) if (!in_parallel_region() && N * K > kParallelWork)
+  for (int64_t panel = 0; panel < panels; ++panel) {
+    T* dst = packed + panel * nr * K;
+    const int64_t col0 = panel * nr, cols = std::min(nr, N - col0);
+    if (cols < nr) std::fill(dst, dst + nr * K, T(0));
+    for (int64_t k = 0; k < K; ++k) std::memcpy(dst + k * nr, B + k * ldb + col0, cols * sizeof(T));
+  }
+}
+
+namespace {
 
 // The blocked loops shared by gemm_packed and gemm_rows; micro(depth, a, col, depth0, c, ldc, add)
 // runs the micro-kernel on the B columns starting at `col`, depths [depth0, depth0 + depth).
@@ -170,26 +195,7 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* packed_a, Micro&& mi
   }
 }
 
-// packed B from rows given by offsets, read transposed: op(B)[k][j] = b[b_offsets[j] + k].
-template <typename T>
-void pack_b_rows(int64_t K, int64_t N, const T* b, const int64_t* b_offsets, T* packed) {
-  const int64_t nr = gemm_kernel<T>().nr;
-  const int64_t panels = ceil_div(N, nr);
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && N * K > kParallelWork)
-  for (int64_t panel = 0; panel < panels; ++panel) {
-    T* dst = packed + panel * nr * K;
-    const int64_t col0 = panel * nr, cols = std::min(nr, N - col0);
-    if (cols < nr) std::fill(dst, dst + nr * K, T(0));
-    // In slices of 8 depths, as pack_b's transposing copy.
-    for (int64_t k0 = 0; k0 < K; k0 += 8) {
-      const int64_t k1 = std::min(K, k0 + 8);
-      for (int64_t j = 0; j < cols; ++j) {
-        const T* row = b + b_offsets[col0 + j];
-        for (int64_t k = k0; k < k1; ++k) dst[k * nr + j] = row[k];
-      }
-    }
-  }
-}
+}  // namespace
 
 template <typename T>
 void gemm_packed(int64_t M, int64_t N, int64_t K, const T* packed_a, const T* packed_b, T* C, int64_t ldc,
@@ -229,7 +235,7 @@ void gemm_dots(int64_t M, int64_t N, int64_t L, const T* a, int64_t lda, const T
     T* packed_a = a_space.get(packed_a_size<T>(M, L));
     T* packed_b = b_space.get(packed_b_size<T>(L, N));
     pack_a<T>(false, M, L, T(1), a, lda, packed_a);
-    pack_b_rows<T>(L, N, b, b_offsets, packed_b);
+    pack_b_transposed<T>(L, N, [b, b_offsets](int64_t j) { return b + b_offsets[j]; }, packed_b);
     gemm_packed<T>(M, N, L, packed_a, packed_b, C, ldc, accumulate);
     return;
   }
