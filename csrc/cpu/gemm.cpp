@@ -79,28 +79,21 @@ int64_t gemm_block_columns(int64_t K) {
   return std::max<int64_t>(1, kL2Bytes / 2 / (std::max<int64_t>(K, 1) * nr * int64_t(sizeof(T)))) * nr;
 }
 
-template <typename T>
-void pack_a(bool transpose, int64_t M, int64_t K, T alpha, const T* A, int64_t lda, T* packed) {
-  const int64_t mr = gemm_kernel<T>().mr;
-  const int64_t panels = ceil_div(M, mr);
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && M * K > kParallelWork)
+namespace {
+
+// Calls fill(dst, first, size) for every panel of `width` rows (columns) out of `count`, in
+// parallel; a partial last panel is zeroed first, so its padding lanes hold 0.
+template <typename T, typename Fill>
+void for_each_panel(int64_t count, int64_t width, int64_t depth, T* packed, Fill&& fill) {
+  const int64_t panels = ceil_div(count, width);
+#pragma omp parallel for schedule(static) if (!in_parallel_region() && count * depth > kParallelWork)
   for (int64_t panel = 0; panel < panels; ++panel) {
-    T* dst = packed + panel * mr * K;
-    const int64_t row0 = panel * mr, rows = std::min(mr, M - row0);
-    if (rows < mr) std::fill(dst, dst + mr * K, T(0));
-    if (transpose) {
-      // op(A)[i][k] = A[k][i]: each k contributes a contiguous run of rows.
-      for (int64_t k = 0; k < K; ++k)
-        for (int64_t i = 0; i < rows; ++i) dst[k * mr + i] = alpha * A[k * lda + row0 + i];
-    } else {
-      // k outer: the mr source rows are read as mr sequential streams and dst is written in order.
-      for (int64_t k = 0; k < K; ++k)
-        for (int64_t i = 0; i < rows; ++i) dst[k * mr + i] = alpha * A[(row0 + i) * lda + k];
-    }
+    T* dst = packed + panel * width * depth;
+    const int64_t first = panel * width, size = std::min(width, count - first);
+    if (size < width) std::fill(dst, dst + width * depth, T(0));
+    fill(dst, first, size);
   }
 }
-
-namespace {
 
 // Packs op(B)[k][j] = row_of(j)[k] into nr-column panels: a transposing copy in slices of 8
 // depths, so each source row gives one 32-byte run per slice while the slice of dst (8 x nr)
@@ -108,12 +101,7 @@ namespace {
 template <typename T, typename RowOf>
 void pack_b_transposed(int64_t K, int64_t N, RowOf row_of, T* packed) {
   const int64_t nr = gemm_kernel<T>().nr;
-  const int64_t panels = ceil_div(N, nr);
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && N * K > kParallelWork)
-  for (int64_t panel = 0; panel < panels; ++panel) {
-    T* dst = packed + panel * nr * K;
-    const int64_t col0 = panel * nr, cols = std::min(nr, N - col0);
-    if (cols < nr) std::fill(dst, dst + nr * K, T(0));
+  for_each_panel(N, nr, K, packed, [&](T* dst, int64_t col0, int64_t cols) {
     for (int64_t k0 = 0; k0 < K; k0 += 8) {
       const int64_t k1 = std::min(K, k0 + 8);
       for (int64_t j = 0; j < cols; ++j) {
@@ -121,23 +109,30 @@ void pack_b_transposed(int64_t K, int64_t N, RowOf row_of, T* packed) {
         for (int64_t k = k0; k < k1; ++k) dst[k * nr + j] = row[k];
       }
     }
-  }
+  });
 }
 
 }  // namespace
 
 template <typename T>
+void pack_a(bool transpose, int64_t M, int64_t K, T alpha, const T* A, int64_t lda, T* packed) {
+  const int64_t mr = gemm_kernel<T>().mr;
+  for_each_panel(M, mr, K, packed, [&](T* dst, int64_t row0, int64_t rows) {
+    // k outer either way: dst is written in order; op(A) = A^T reads one contiguous run of
+    // rows per k, op(A) = A reads the mr source rows as mr sequential streams.
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t i = 0; i < rows; ++i)
+        dst[k * mr + i] = alpha * (transpose ? A[k * lda + row0 + i] : A[(row0 + i) * lda + k]);
+  });
+}
+
+template <typename T>
 void pack_b(bool transpose, int64_t K, int64_t N, const T* B, int64_t ldb, T* packed) {
   if (transpose) return pack_b_transposed<T>(K, N, [B, ldb](int64_t j) { return B + j * ldb; }, packed);
   const int64_t nr = gemm_kernel<T>().nr;
-  const int64_t panels = ceil_div(N, nr);
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && N * K > kParallelWork)
-  for (int64_t panel = 0; panel < panels; ++panel) {
-    T* dst = packed + panel * nr * K;
-    const int64_t col0 = panel * nr, cols = std::min(nr, N - col0);
-    if (cols < nr) std::fill(dst, dst + nr * K, T(0));
+  for_each_panel(N, nr, K, packed, [&](T* dst, int64_t col0, int64_t cols) {
     for (int64_t k = 0; k < K; ++k) std::memcpy(dst + k * nr, B + k * ldb + col0, cols * sizeof(T));
-  }
+  });
 }
 
 namespace {
