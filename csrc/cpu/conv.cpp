@@ -10,13 +10,16 @@
 // (c runs over the C / G channels of k's group; taps that land in the padding read zero.)
 //
 // Algorithms:
-//   general   — per image and group, im2col columns col[(c, r, s)][(p, q)] and one packed GEMM:
-//               out = W col;  grad_col = W^T grad_out, then col2im;  grad_W += grad_out col^T.
-//   pointwise — 1x1, stride 1, no padding: the input plane already is col, so no im2col/col2im.
-//   stride 1  — implicit GEMM: im2col rows are windows of the padded input, read in place.
+//   implicit GEMM — every convolution but 1x1 stride 1: im2col rows col[(c, r, s)][(p, q)] are
+//               windows of one copy of the input split into stride phases (conv_geometry.h);
+//               out = W col reads them in place (gemm_rows), grad_W += grad_out col^T takes dot
+//               products with them (gemm_dots). For stride 1 the input gradient is the same
+//               kind of convolution of grad_out with the flipped kernel; for larger strides it
+//               is grad_col = W^T grad_out (packed GEMM) followed by col2im.
+//   pointwise — 1x1, stride 1, no padding: the input planes already are col.
 //   depthwise — groups = C: direct kernels (conv_depthwise.cpp).
 // Images run one per thread when there are enough of them (the GEMMs then run serially);
-// otherwise the images run in turn and each GEMM, im2col and packing step is itself parallel.
+// otherwise the images run in turn and each GEMM and packing step is itself parallel.
 #include "cpu/conv.h"
 
 #include <algorithm>
@@ -33,64 +36,8 @@ using namespace conv_detail;
 
 namespace {
 
-// dst[q - q_begin] = row[q*stride + offset] for q in [q_begin, q_end) inside `columns`, else 0.
-template <typename T>
-void copy_row_segment(const T* row, int64_t q_begin, int64_t q_end, ColumnRange columns, int64_t stride,
-                      int64_t offset, T* dst) {
-  const int64_t begin = std::clamp(columns.begin, q_begin, q_end), end = std::clamp(columns.end, begin, q_end);
-  // Plain loops, not std::copy / fill: the segments are short (at most one panel) and a libc
-  // call per segment costs more than the copy.
-  for (int64_t q = q_begin; q < begin; ++q) dst[q - q_begin] = T(0);
-  if (stride == 1) {
-    const T* in = row + begin + offset;
-    T* out = dst + (begin - q_begin);
-    for (int64_t i = 0; i < end - begin; ++i) out[i] = in[i];
-  } else {
-    for (int64_t q = begin; q < end; ++q) dst[q - q_begin] = row[q * stride + offset];
-  }
-  for (int64_t q = end; q < q_end; ++q) dst[q - q_begin] = T(0);
-}
-
-// Columns [n0, n1) of col[(c*R*S + tap)][p*Q + q] = in[c][h][w] (0 in the padding) for `channels`
-// channels. Row-major (rows of n1 - n0) when nr is 0, else gemm.h's packed-B layout with panels
-// of nr columns, so the forward GEMM reads the block without another copy. Blocks of columns
-// keep the result in L2 for the GEMM that consumes it.
-template <typename T>
-void im2col(const ConvShape& g, const T* in, int64_t channels, int64_t n0, int64_t n1, int64_t nr, T* col) {
-  const int64_t H = g.in_height, W = g.in_width, Q = g.out_width, sw = g.stride_width;
-  const int64_t taps = g.kernel_height * g.kernel_width, depth = channels * taps, width = n1 - n0;
-  if (nr > 0 && width % nr != 0) {
-    T* last_panel = col + (width / nr) * nr * depth;  // lanes past n1 must be 0, not stale data
-    std::fill(last_panel, last_panel + nr * depth, T(0));
-  }
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && depth * width > kParallelWork)
-  for (int64_t c = 0; c < channels; ++c) {
-    const T* src = in + c * H * W;
-    for_each_tap_row(g, n0 / Q, (n1 - 1) / Q + 1,
-                     [&](int64_t tap, int64_t p, int64_t h, ColumnRange columns, int64_t offset) {
-      const int64_t k = c * taps + tap;
-      const T* row = src + std::max<int64_t>(h, 0) * W;
-      const int64_t q_begin = std::max(n0 - p * Q, int64_t(0)), q_end = std::min(n1 - p * Q, Q);
-      const int64_t n = p * Q + q_begin - n0;
-      if (nr == 0) {
-        copy_row_segment(row, q_begin, q_end, columns, sw, offset, col + k * width + n);
-        return;
-      }
-      // Split the row where it crosses into the next panel (one division per row, not per run).
-      int64_t lane = n % nr;
-      T* dst = col + (n / nr) * nr * depth + k * nr;
-      for (int64_t q = q_begin; q < q_end; dst += nr * depth) {
-        const int64_t run = std::min(q_end - q, nr - lane);
-        copy_row_segment(row, q, q + run, columns, sw, offset, dst + lane);
-        q += run;
-        lane = 0;
-      }
-    });
-  }
-}
-
-// The adjoint of im2col on a row-major block of columns [n0, n1): in[c][h][w] += col[...] for
-// every column entry that read (c, h, w).
+// col2im on a row-major block of columns [n0, n1) of col[(c*R*S + tap)][p*Q + q]: the adjoint of
+// im2col, in[c][h][w] += col[...] for every column entry that reads (c, h, w).
 template <typename T>
 void col2im(const ConvShape& g, const T* col, int64_t channels, int64_t n0, int64_t n1, T* in) {
   const int64_t H = g.in_height, W = g.in_width, Q = g.out_width, sw = g.stride_width;
@@ -108,36 +55,34 @@ void col2im(const ConvShape& g, const T* col, int64_t channels, int64_t n0, int6
   }
 }
 
-// --- stride 1: implicit GEMM ------------------------------------------------------------------
-// With the input zero-padded to Hp x Wp (Hp = P + dh*(R-1), Wp = Q + dw*(S-1)) and the output
-// computed on the padded-width grid n = p*Wp + q (columns q >= Q are dropped afterwards), im2col
-// row (c, r, s) is the contiguous window padded[c*Hp*Wp + r*dh*Wp + s*dw + n]. gemm_rows reads
-// those windows in place, so the only copies are the padded input and the output rows: 1/(R*S)
-// of the im2col traffic.
+// --- implicit GEMM ------------------------------------------------------------------------------
+// im2col rows are windows of one copy of the input (conv_geometry.h, "windows"): gemm_rows reads
+// them in place, so the copies are the input (once) and the output rows, not the R*S times
+// larger im2col matrix.
 
-// out = conv(in) for a stride-1 geometry, the weights of each group packed as gemm.h's A.
+// out = conv(in), the weights of each group packed as gemm.h's A.
 template <typename T>
 void implicit_conv(const ConvShape& g, const T* input, const T* packed_weight, int64_t weight_panels, T* output) {
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
-  const int64_t H = g.in_height, W = g.in_width, P = g.out_height, Q = g.out_width;
-  const int64_t R = g.kernel_height, S = g.kernel_width, dh = g.dilation_height, dw = g.dilation_width;
-  const int64_t Hp = P + dh * (R - 1), Wp = Q + dw * (S - 1), grid = P * Wp, depth = C * R * S;
-  const int64_t padded_size = padded_window_size<T>(g, C);
+  const int64_t HW = g.in_height * g.in_width, P = g.out_height, Q = g.out_width;
+  const int64_t R = g.kernel_height, S = g.kernel_width, depth = C * R * S;
+  const Windows windows = window_layout<T>(g, C);
+  const int64_t Wph = windows.phase_width, grid = windows.grid;
   static thread_local Workspace<int64_t> offset_space;
   int64_t* offsets = offset_space.get(depth);
   for (int64_t c = 0; c < C; ++c)
     for (int64_t r = 0; r < R; ++r)
-      for (int64_t s = 0; s < S; ++s) offsets[(c * R + r) * S + s] = (c * Hp + r * dh) * Wp + s * dw;
+      for (int64_t s = 0; s < S; ++s) offsets[(c * R + r) * S + s] = window_offset(g, windows, c, r, s);
   for_each_image(g.batch, [&](int64_t n) {
-    static thread_local Workspace<T> padded_space, grid_space;
-    T* padded = padded_space.get(padded_size);
+    static thread_local Workspace<T> copy_space, grid_space;
+    T* copy = copy_space.get(windows.size);
     T* result = grid_space.get(K * grid);
     for (int64_t group = 0; group < G; ++group) {
-      pad_for_windows(g, input + (n * G + group) * C * H * W, C, padded_size, padded);
-      gemm_rows<T>(K, grid, depth, packed_weight + group * weight_panels, padded, offsets, result, grid, false);
+      copy_windows(g, windows, input + (n * G + group) * C * HW, C, copy);
+      gemm_rows<T>(K, grid, depth, packed_weight + group * weight_panels, copy, offsets, result, grid, false);
       T* out = output + (n * G + group) * K * P * Q;
       for (int64_t kp = 0; kp < K * P; ++kp)
-        std::copy(result + kp * Wp, result + kp * Wp + Q, out + kp * Q);
+        std::copy(result + kp * Wph, result + kp * Wph + Q, out + kp * Q);
     }
   });
 }
@@ -206,8 +151,7 @@ void conv2d_forward(const ConvShape& g, const T* input, const T* weight, const T
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   const int64_t HW = g.in_height * g.in_width, PQ = g.out_height * g.out_width;
   const int64_t depth = C * g.kernel_height * g.kernel_width;
-  const int64_t block = std::min(PQ, gemm_block_columns<T>(depth)), nr = gemm_kernel<T>().nr;
-  const bool pointwise = is_pointwise(g);
+  const int64_t block = std::min(PQ, gemm_block_columns<T>(depth));
   // The weights are packed once per call and shared by every image.
   static thread_local Workspace<T> weight_space;
   const int64_t weight_panels = packed_a_size<T>(K, depth);
@@ -216,24 +160,21 @@ void conv2d_forward(const ConvShape& g, const T* input, const T* weight, const T
     pack_a<T>(false, K, depth, T(1), weight + group * K * depth, depth, packed_weight + group * weight_panels);
   if (is_implicit(g)) {
     implicit_conv(g, input, packed_weight, weight_panels, output);
-    if (bias != nullptr) conv_bias_forward<T>(g.batch, G * K, PQ, bias, output);
-    return;
+  } else {
+    // 1x1 stride 1: the input planes are B, packed by blocks of columns that stay in L2.
+    for_each_image(g.batch, [&](int64_t n) {
+      static thread_local Workspace<T> columns_space;
+      T* packed_columns = columns_space.get(packed_b_size<T>(depth, block));
+      for (int64_t group = 0; group < G; ++group)
+        for (int64_t n0 = 0; n0 < PQ; n0 += block) {
+          const int64_t n1 = std::min(PQ, n0 + block);
+          pack_b<T>(false, depth, n1 - n0, input + (n * G + group) * C * HW + n0, PQ, packed_columns);
+          gemm_packed<T>(K, n1 - n0, depth, packed_weight + group * weight_panels, packed_columns,
+                         output + (n * G + group) * K * PQ + n0, PQ, false);
+        }
+    });
   }
-  for_each_image(g.batch, [&](int64_t n) {
-    static thread_local Workspace<T> columns_space;
-    T* packed_columns = columns_space.get(packed_b_size<T>(depth, block));
-    for (int64_t group = 0; group < G; ++group) {
-      const T* in = input + (n * G + group) * C * HW;
-      for (int64_t n0 = 0; n0 < PQ; n0 += block) {
-        const int64_t n1 = std::min(PQ, n0 + block);
-        if (pointwise) pack_b<T>(false, depth, n1 - n0, in + n0, PQ, packed_columns);
-        else im2col(g, in, C, n0, n1, nr, packed_columns);
-        gemm_packed<T>(K, n1 - n0, depth, packed_weight + group * weight_panels, packed_columns,
-                       output + (n * G + group) * K * PQ + n0, PQ, false);
-      }
-    }
-    if (bias != nullptr) conv_bias_forward<T>(1, G * K, PQ, bias, output + n * G * K * PQ);
-  });
+  if (bias != nullptr) conv_bias_forward<T>(g.batch, G * K, PQ, bias, output);
 }
 
 template <typename T>
@@ -244,7 +185,7 @@ void conv2d_backward_input(const ConvShape& g, const T* grad_output, const T* we
   const int64_t depth = C * g.kernel_height * g.kernel_width;
   const int64_t block = std::min(PQ, gemm_block_columns<T>(std::max(depth, K)));
   const bool pointwise = is_pointwise(g);
-  if (is_implicit(g)) return implicit_backward_input(g, grad_output, weight, grad_input);
+  if (is_stride1(g) && !is_pointwise(g)) return implicit_backward_input(g, grad_output, weight, grad_input);
   // W^T per group, packed once per call.
   static thread_local Workspace<T> weight_space;
   const int64_t weight_panels = packed_a_size<T>(depth, K);
@@ -281,50 +222,33 @@ void conv2d_backward_weight(const ConvShape& g, const T* grad_output, const T* i
   const int64_t N = g.batch, G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   const int64_t HW = g.in_height * g.in_width, PQ = g.out_height * g.out_width;
   const int64_t depth = C * g.kernel_height * g.kernel_width, weight_size = G * K * depth;
-  // Blocks of output positions whose im2col block stays in L2.
-  const int64_t block = std::min(PQ, gemm_block_columns<T>(depth));
   if (grad_bias != nullptr) conv_bias_backward<T>(N, G * K, PQ, grad_output, grad_bias);
   if (is_depthwise(g)) return depthwise_conv2d_backward_weight(g, grad_output, input, grad_weight);
   // grad_W[group] += grad_out[n, group] (K x PQ) col[n, group]^T (PQ x depth), summed over
-  // images: dot products along the output positions (gemm_dots), with col's rows read from the
-  // input planes (1x1), the padded input (stride 1) or im2col blocks.
-  const bool pointwise = is_pointwise(g), implicit = is_implicit(g);
-  const int64_t P = g.out_height, Q = g.out_width;
-  const int64_t R = g.kernel_height, S = g.kernel_width, dh = g.dilation_height, dw = g.dilation_width;
-  const int64_t Hp = P + dh * (R - 1), Wp = Q + dw * (S - 1), grid = P * Wp;
+  // images: dot products along the output positions (gemm_dots), with col's rows read in place
+  // from the input planes (1x1 stride 1) or the windows copy, on whose grid grad_out is laid out.
+  const bool pointwise = is_pointwise(g);
+  const int64_t P = g.out_height, Q = g.out_width, R = g.kernel_height, S = g.kernel_width;
+  const Windows windows = window_layout<T>(g, C);
+  const int64_t Wph = windows.phase_width, grid = pointwise ? PQ : windows.grid;
   static thread_local Workspace<int64_t> offset_space;
   int64_t* offsets = offset_space.get(depth);
-  for (int64_t k = 0; k < depth; ++k) {
-    const int64_t c = k / (R * S), r = k / S % R, s = k % S;
-    offsets[k] = pointwise ? k * HW : (c * Hp + r * dh) * Wp + s * dw;
-  }
+  for (int64_t k = 0; k < depth; ++k)
+    offsets[k] = pointwise ? k * HW : window_offset(g, windows, k / (R * S), k / S % R, k % S);
   auto accumulate_image = [&](int64_t n, T* grad_w) {
-    static thread_local Workspace<T> col_space, grad_space;
-    static thread_local Workspace<int64_t> row_space;
+    static thread_local Workspace<T> copy_space, grad_space;
     for (int64_t group = 0; group < G; ++group) {
       const T* in = input + (n * G + group) * C * HW;
       const T* grad = grad_output + (n * G + group) * K * PQ;
-      T* grad_w_group = grad_w + group * K * depth;
-      if (pointwise) {
-        gemm_dots<T>(K, depth, PQ, grad, PQ, in, offsets, grad_w_group, depth, true);
-      } else if (implicit) {
-        // grad_out on the padded-width grid, zero in the dropped columns.
-        const int64_t padded_size = padded_window_size<T>(g, C);
-        T* padded = col_space.get(padded_size);
+      if (!pointwise) {
+        T* copy = copy_space.get(windows.size);
         T* grad_grid = grad_space.get(K * grid);
-        pad_for_windows(g, in, C, padded_size, padded);
-        pad_planes(grad, K * P, 1, Q, 1, Wp, 0, 0, grad_grid);
-        gemm_dots<T>(K, depth, grid, grad_grid, grid, padded, offsets, grad_w_group, depth, true);
-      } else {
-        T* col = col_space.get(depth * block);
-        for (int64_t n0 = 0; n0 < PQ; n0 += block) {
-          const int64_t n1 = std::min(PQ, n0 + block);
-          im2col(g, in, C, n0, n1, 0, col);
-          int64_t* rows = row_space.get(depth);
-          for (int64_t k = 0; k < depth; ++k) rows[k] = k * (n1 - n0);
-          gemm_dots<T>(K, depth, n1 - n0, grad + n0, PQ, col, rows, grad_w_group, depth, true);
-        }
+        copy_windows(g, windows, in, C, copy);
+        pad_planes(grad, K * P, 1, Q, 1, Wph, 0, 0, grad_grid);  // zero in the dropped columns
+        in = copy;
+        grad = grad_grid;
       }
+      gemm_dots<T>(K, depth, grid, grad, grid, in, offsets, grad_w + group * K * depth, depth, true);
     }
   };
   std::fill(grad_weight, grad_weight + weight_size, T(0));

@@ -3,9 +3,9 @@
 // M = K / C is the channel multiplier.
 //
 // Stride 1 pads each plane once; every output row is then one call of the ISA's row kernel
-// (cpu/isa/depthwise_kernels.h) over shifted padded rows, the input gradient is the same
-// kernel on grad_output with flipped taps, and the weight gradient takes dot products
-// (gemm_dots). Other strides use plain loops over the taps.
+// (cpu/isa/depthwise_kernels.h) over shifted padded rows, and the input gradient is the same
+// kernel on grad_output with flipped taps; other strides use plain loops over the taps. The
+// weight gradient takes dot products with windows of the input (gemm_dots) for every stride.
 #include "cpu/conv_depthwise.h"
 
 #include <type_traits>
@@ -106,29 +106,29 @@ void depthwise_backward_input_stride1(const ConvShape& g, const T* grad_output, 
 }
 
 // grad_weight[k][tap] = sum over images of the dot product of grad_output's plane (on the
-// padded-width grid) with the tap's window of the padded input plane: gemm_dots with one row.
+// windows grid, conv_geometry.h) with the tap's window of the input plane's copy: gemm_dots
+// with one row. Any stride.
 template <typename T>
-void depthwise_backward_weight_stride1(const ConvShape& g, const T* grad_output, const T* input, T* grad_weight) {
+void depthwise_backward_weight_windows(const ConvShape& g, const T* grad_output, const T* input, T* grad_weight) {
   const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, M = K / C;
-  const int64_t H = g.in_height, W = g.in_width, P = g.out_height, Q = g.out_width;
+  const int64_t HW = g.in_height * g.in_width, P = g.out_height, Q = g.out_width;
   const int64_t R = g.kernel_height, S = g.kernel_width, taps = R * S;
-  const int64_t Wp = Q + g.dilation_width * (S - 1), grid = P * Wp;
-  const int64_t padded_size = padded_window_size<T>(g, 1);
+  const Windows windows = window_layout<T>(g, 1);
   static thread_local Workspace<int64_t> offset_space;
-  int64_t* window = offset_space.get(taps);
+  int64_t* offsets = offset_space.get(taps);
   for (int64_t r = 0; r < R; ++r)
-    for (int64_t s = 0; s < S; ++s) window[r * S + s] = r * g.dilation_height * Wp + s * g.dilation_width;
+    for (int64_t s = 0; s < S; ++s) offsets[r * S + s] = window_offset(g, windows, 0, r, s);
 #pragma omp parallel for schedule(static) if (!in_parallel_region() && N * K * P * Q * taps > kParallelWork)
   for (int64_t k = 0; k < K; ++k) {
-    static thread_local Workspace<T> padded_space, grid_space;
-    T* padded = padded_space.get(padded_size);
-    T* grad_grid = grid_space.get(grid);
+    static thread_local Workspace<T> copy_space, grid_space;
+    T* copy = copy_space.get(windows.size);
+    T* grad_grid = grid_space.get(windows.grid);
     T* w = grad_weight + k * taps;
     std::fill(w, w + taps, T(0));
     for (int64_t n = 0; n < N; ++n) {
-      pad_for_windows(g, input + (n * C + k / M) * H * W, 1, padded_size, padded);
-      pad_planes(grad_output + (n * K + k) * P * Q, P, 1, Q, 1, Wp, 0, 0, grad_grid);
-      gemm_dots<T>(1, taps, grid, grad_grid, grid, padded, window, w, taps, true);
+      copy_windows(g, windows, input + (n * C + k / M) * HW, 1, copy);
+      pad_planes(grad_output + (n * K + k) * P * Q, P, 1, Q, 1, windows.phase_width, 0, 0, grad_grid);
+      gemm_dots<T>(1, taps, windows.grid, grad_grid, windows.grid, copy, offsets, w, taps, true);
     }
   }
 }
@@ -181,28 +181,6 @@ void depthwise_backward_input(const ConvShape& g, const T* grad_output, const T*
   }
 }
 
-template <typename T>
-void depthwise_backward_weight(const ConvShape& g, const T* grad_output, const T* input, T* grad_weight) {
-  const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, M = K / C;
-  const int64_t HW = g.in_height * g.in_width, W = g.in_width, Q = g.out_width, PQ = g.out_height * Q;
-  const int64_t taps = g.kernel_height * g.kernel_width, sw = g.stride_width;
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && N * K * PQ * taps > kParallelWork)
-  for (int64_t k = 0; k < K; ++k) {
-    T* w = grad_weight + k * taps;
-    std::fill(w, w + taps, T(0));
-    for (int64_t n = 0; n < N; ++n) {
-      const T* src = input + (n * C + k / M) * HW;
-      const T* grad = grad_output + (n * K + k) * PQ;
-      for_each_tap_row(g, 0, g.out_height, [&](int64_t tap, int64_t p, int64_t h, ColumnRange columns, int64_t offset) {
-        const T* row = grad + p * Q;
-        T sum = 0;
-        for (int64_t q = columns.begin; q < columns.end; ++q) sum += row[q] * src[h * W + q * sw + offset];
-        w[tap] += sum;
-      });
-    }
-  }
-}
-
 }  // namespace
 
 template <typename T>
@@ -219,8 +197,7 @@ void depthwise_conv2d_backward_input(const ConvShape& g, const T* grad_output, c
 
 template <typename T>
 void depthwise_conv2d_backward_weight(const ConvShape& g, const T* grad_output, const T* input, T* grad_weight) {
-  if (is_stride1(g)) return depthwise_backward_weight_stride1(g, grad_output, input, grad_weight);
-  depthwise_backward_weight(g, grad_output, input, grad_weight);
+  depthwise_backward_weight_windows(g, grad_output, input, grad_weight);
 }
 
 #define FASTCNN_INSTANTIATE_DEPTHWISE(T)                                                                  \

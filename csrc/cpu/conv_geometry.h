@@ -28,7 +28,7 @@ inline ColumnRange valid_columns(int64_t offset, int64_t stride, int64_t W, int6
 // Calls fn(tap, p, h, columns, offset) for every kernel tap (tap = r*S + s) and output row p
 // in [p_begin, p_end): h is the input row the tap reads (-1 in the padding, with an empty column
 // range), and output column q of the row reads input column q*stride_w + offset for q in
-// columns. im2col, col2im and the strided depthwise loops all walk the taps through it.
+// columns. col2im and the strided depthwise loops walk the taps through it.
 template <typename Fn>
 inline void for_each_tap_row(const ConvShape& g, int64_t p_begin, int64_t p_end, Fn&& fn) {
   const int64_t H = g.in_height, W = g.in_width, Q = g.out_width;
@@ -54,7 +54,8 @@ inline bool is_pointwise(const ConvShape& g) {
 
 inline bool is_stride1(const ConvShape& g) { return g.stride_height == 1 && g.stride_width == 1; }
 
-inline bool is_implicit(const ConvShape& g) { return is_stride1(g) && !is_pointwise(g); }
+// Every convolution but 1x1 stride 1 (whose input already is col) reads im2col rows in place.
+inline bool is_implicit(const ConvShape& g) { return !is_pointwise(g); }
 
 // Runs body(n) for every image: one image per thread when there are at least as many images as
 // threads, else in turn (the kernels inside then use the threads).
@@ -65,9 +66,9 @@ inline void for_each_image(int64_t N, Body&& body) {
   for (int64_t n = 0; n < N; ++n) body(n);
 }
 
-// --- padded copies for the stride-1 paths ---------------------------------------------------------
-// Stride-1 kernels read the input zero-padded to Hp x Wp (Hp = P + dh*(R-1), Wp = Q + dw*(S-1)),
-// where every tap's window is in bounds, so no inner loop checks bounds.
+// --- padded copies --------------------------------------------------------------------------------
+// The implicit-GEMM and stride-1 depthwise kernels read the input zero-padded to Hp x Wp, where
+// every tap's window is in bounds, so no inner loop checks bounds.
 
 // padded[c][hp][wp] = in[c][hp - pad_top][wp - pad_left] inside the input, else 0. Negative pads
 // crop; rows or columns past Hp / Wp are not needed.
@@ -90,21 +91,58 @@ inline void pad_planes(const T* in, int64_t channels, int64_t H, int64_t W, int6
     }
 }
 
-// The padded copy of `channels` input planes and the zeroed slack after it: the last window
-// reaches dw*(S-1) past the planes, and gemm_rows reads up to nr - 1 values past a window.
+// --- windows: im2col rows read in place (implicit GEMM) --------------------------------------------
+// The input is copied once, split into its stride phases: phase plane (c, a, b) holds
+//   plane[i][j] = in[c][sh*i + a - pad_top][sw*j + b - pad_left]   (0 outside the input)
+// for i < Hph = P + (R-1)*dh / sh and j < Wph = Q + (S-1)*dw / sw. On the output grid
+// n = p*Wph + q, im2col row (c, r, s) is then the contiguous window that starts at row
+// (r*dh) / sh, column (s*dw) / sw of phase plane (c, (r*dh) % sh, (s*dw) % sw); columns q >= Q
+// of the grid are computed and dropped. With stride 1 the copy is just the zero-padded input.
+struct Windows {
+  int64_t phase_height, phase_width;
+  int64_t grid;  // P * Wph
+  int64_t size;  // elements of the copy, with zeroed slack for the last window and the kernel's
+                 // over-read of up to nr - 1 values
+};
+
 template <typename T>
-inline int64_t padded_window_size(const ConvShape& g, int64_t channels) {
-  const int64_t Hp = g.out_height + g.dilation_height * (g.kernel_height - 1);
-  const int64_t Wp = g.out_width + g.dilation_width * (g.kernel_width - 1);
-  return channels * Hp * Wp + g.dilation_width * (g.kernel_width - 1) + gemm_kernel<T>().nr;
+inline Windows window_layout(const ConvShape& g, int64_t channels) {
+  Windows w;
+  w.phase_height = g.out_height + (g.kernel_height - 1) * g.dilation_height / g.stride_height;
+  w.phase_width = g.out_width + (g.kernel_width - 1) * g.dilation_width / g.stride_width;
+  w.grid = g.out_height * w.phase_width;
+  w.size = channels * g.stride_height * g.stride_width * w.phase_height * w.phase_width +
+           (g.kernel_width - 1) * g.dilation_width / g.stride_width + gemm_kernel<T>().nr;
+  return w;
+}
+
+// Where im2col row (c, r, s) starts in the copy.
+inline int64_t window_offset(const ConvShape& g, const Windows& w, int64_t c, int64_t r, int64_t s) {
+  const int64_t row = r * g.dilation_height, col = s * g.dilation_width;
+  const int64_t plane = (c * g.stride_height + row % g.stride_height) * g.stride_width + col % g.stride_width;
+  return (plane * w.phase_height + row / g.stride_height) * w.phase_width + col / g.stride_width;
 }
 
 template <typename T>
-inline void pad_for_windows(const ConvShape& g, const T* in, int64_t channels, int64_t size, T* padded) {
-  const int64_t Hp = g.out_height + g.dilation_height * (g.kernel_height - 1);
-  const int64_t Wp = g.out_width + g.dilation_width * (g.kernel_width - 1);
-  pad_planes(in, channels, g.in_height, g.in_width, Hp, Wp, g.pad_top, g.pad_left, padded);
-  std::fill(padded + channels * Hp * Wp, padded + size, T(0));
+inline void copy_windows(const ConvShape& g, const Windows& w, const T* in, int64_t channels, T* out) {
+  const int64_t H = g.in_height, W = g.in_width, sh = g.stride_height, sw = g.stride_width;
+  const int64_t Hph = w.phase_height, Wph = w.phase_width, planes = channels * sh * sw;
+  if (sh == 1 && sw == 1) {
+    pad_planes(in, channels, H, W, Hph, Wph, g.pad_top, g.pad_left, out);
+  } else {
+    for (int64_t plane = 0; plane < planes; ++plane) {
+      const int64_t c = plane / (sh * sw), a = plane / sw % sh, b = plane % sw;
+      for (int64_t i = 0; i < Hph; ++i) {
+        T* dst = out + (plane * Hph + i) * Wph;
+        const int64_t h = sh * i + a - g.pad_top;
+        for (int64_t j = 0; j < Wph; ++j) {
+          const int64_t x = sw * j + b - g.pad_left;
+          dst[j] = h >= 0 && h < H && x >= 0 && x < W ? in[(c * H + h) * W + x] : T(0);
+        }
+      }
+    }
+  }
+  std::fill(out + planes * Hph * Wph, out + w.size, T(0));
 }
 
 }  // namespace fastcnn::cpu::conv_detail
