@@ -4,6 +4,7 @@
 // the stride-1 paths read from, and the per-image threading. Letters as in conv.cpp.
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "core/runtime.h"
 #include "cpu/conv.h"
@@ -97,41 +98,62 @@ inline void pad_planes(const T* in, int64_t channels, int64_t H, int64_t W, int6
 // for i < Hph = P + (R-1)*dh / sh and j < Wph = Q + (S-1)*dw / sw. On the output grid
 // n = p*Wph + q, im2col row (c, r, s) is then the contiguous window that starts at row
 // (r*dh) / sh, column (s*dw) / sw of phase plane (c, (r*dh) % sh, (s*dw) % sw); columns q >= Q
-// of the grid are computed and dropped. With stride 1 the copy is just the zero-padded input.
+// of the grid are computed and dropped. Only the phases some tap reads are stored (at most
+// R x S of them, so a large stride cannot blow up the copy). With stride 1 the copy is just the
+// zero-padded input.
 struct Windows {
+  std::vector<int64_t> row_phases, col_phases;  // the phases a read by some tap, ascending
   int64_t phase_height, phase_width;
   int64_t grid;  // P * Wph
   int64_t size;  // elements of the copy, with zeroed slack for the last window and the kernel's
                  // over-read of up to nr - 1 values
 };
 
+inline std::vector<int64_t> used_phases(int64_t taps, int64_t dilation, int64_t stride) {
+  std::vector<int64_t> phases;
+  for (int64_t t = 0; t < taps; ++t) phases.push_back(t * dilation % stride);
+  std::sort(phases.begin(), phases.end());
+  phases.erase(std::unique(phases.begin(), phases.end()), phases.end());
+  return phases;
+}
+
 template <typename T>
 inline Windows window_layout(const ConvShape& g, int64_t channels) {
   Windows w;
+  w.row_phases = used_phases(g.kernel_height, g.dilation_height, g.stride_height);
+  w.col_phases = used_phases(g.kernel_width, g.dilation_width, g.stride_width);
   w.phase_height = g.out_height + (g.kernel_height - 1) * g.dilation_height / g.stride_height;
   w.phase_width = g.out_width + (g.kernel_width - 1) * g.dilation_width / g.stride_width;
   w.grid = g.out_height * w.phase_width;
-  w.size = channels * g.stride_height * g.stride_width * w.phase_height * w.phase_width +
-           (g.kernel_width - 1) * g.dilation_width / g.stride_width + gemm_kernel<T>().nr;
+  const int64_t planes = channels * int64_t(w.row_phases.size() * w.col_phases.size());
+  w.size = planes * w.phase_height * w.phase_width + (g.kernel_width - 1) * g.dilation_width / g.stride_width +
+           gemm_kernel<T>().nr;
   return w;
 }
 
 // Where im2col row (c, r, s) starts in the copy.
 inline int64_t window_offset(const ConvShape& g, const Windows& w, int64_t c, int64_t r, int64_t s) {
   const int64_t row = r * g.dilation_height, col = s * g.dilation_width;
-  const int64_t plane = (c * g.stride_height + row % g.stride_height) * g.stride_width + col % g.stride_width;
+  auto index = [](const std::vector<int64_t>& phases, int64_t phase) {
+    return int64_t(std::lower_bound(phases.begin(), phases.end(), phase) - phases.begin());
+  };
+  const int64_t plane = (c * int64_t(w.row_phases.size()) + index(w.row_phases, row % g.stride_height)) *
+                            int64_t(w.col_phases.size()) + index(w.col_phases, col % g.stride_width);
   return (plane * w.phase_height + row / g.stride_height) * w.phase_width + col / g.stride_width;
 }
 
 template <typename T>
 inline void copy_windows(const ConvShape& g, const Windows& w, const T* in, int64_t channels, T* out) {
   const int64_t H = g.in_height, W = g.in_width, sh = g.stride_height, sw = g.stride_width;
-  const int64_t Hph = w.phase_height, Wph = w.phase_width, planes = channels * sh * sw;
+  const int64_t Hph = w.phase_height, Wph = w.phase_width;
+  const int64_t row_count = int64_t(w.row_phases.size()), col_count = int64_t(w.col_phases.size());
+  const int64_t planes = channels * row_count * col_count;
   if (sh == 1 && sw == 1) {
     pad_planes(in, channels, H, W, Hph, Wph, g.pad_top, g.pad_left, out);
   } else {
     for (int64_t plane = 0; plane < planes; ++plane) {
-      const int64_t c = plane / (sh * sw), a = plane / sw % sh, b = plane % sw;
+      const int64_t c = plane / (row_count * col_count);
+      const int64_t a = w.row_phases[plane / col_count % row_count], b = w.col_phases[plane % col_count];
       for (int64_t i = 0; i < Hph; ++i) {
         T* dst = out + (plane * Hph + i) * Wph;
         const int64_t h = sh * i + a - g.pad_top;
