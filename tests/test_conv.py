@@ -23,7 +23,7 @@ CASES = [
     (1, 3, 32, 33, 4, (3, 3), 1, 1, 1, 1),         # long enough for the dot-product weight gradient
     (1, 4, 32, 33, 4, (3, 3), 1, 1, 1, 4),         # the same, depthwise
     (2, 3, 12, 11, 4, (2, 2), 5, 1, 1, 1),         # stride above the kernel: only 2 of 5 phases read
-    (1, 2, 9, 7, 3, (3, 3), 1000, 1, 1, 2),        # a huge stride: one output pixel
+    (1, 2, 9, 7, 4, (3, 3), 1000, 1, 1, 2),        # a huge stride: one output pixel
 ]
 
 
