@@ -27,10 +27,52 @@ PYBIND11_MODULE(_C, m) {
   m.def("bmm", &fastcnn::ops::bmm, "a"_a, "b"_a, "transpose_a"_a = false, "transpose_b"_a = false);
 
   // --- convolution ---
+  m.def("conv2d_forward", &fastcnn::ops::conv2d_forward, "input"_a, "weight"_a, "bias"_a, "stride"_a, "padding"_a,
+        "dilation"_a, "groups"_a);
+  m.def("conv2d_backward_input", &fastcnn::ops::conv2d_backward_input, "grad_output"_a, "input"_a, "weight"_a,
+        "stride"_a, "padding"_a, "dilation"_a, "groups"_a);
+  m.def("conv2d_backward_weight", &fastcnn::ops::conv2d_backward_weight, "grad_output"_a, "input"_a, "weight"_a,
+        "stride"_a, "padding"_a, "dilation"_a, "groups"_a, "bias"_a);
+  m.def("conv_transpose2d_forward", &fastcnn::ops::conv_transpose2d_forward, "input"_a, "weight"_a, "bias"_a,
+        "stride"_a, "padding"_a, "output_padding"_a, "dilation"_a, "groups"_a);
+  m.def("conv_transpose2d_backward_input", &fastcnn::ops::conv_transpose2d_backward_input, "grad_output"_a,
+        "input"_a, "weight"_a, "stride"_a, "padding"_a, "output_padding"_a, "dilation"_a, "groups"_a);
+  m.def("conv_transpose2d_backward_weight", &fastcnn::ops::conv_transpose2d_backward_weight, "grad_output"_a,
+        "input"_a, "weight"_a, "stride"_a, "padding"_a, "output_padding"_a, "dilation"_a, "groups"_a, "bias"_a);
 
   // --- pooling ---
+  m.def("max_pool2d_forward", &fastcnn::ops::max_pool2d_forward, "input"_a, "kernel_size"_a, "stride"_a, "padding"_a,
+        "dilation"_a, "ceil_mode"_a, "with_indices"_a);
+  m.def("max_pool2d_backward", &fastcnn::ops::max_pool2d_backward, "grad_output"_a, "indices"_a, "input_shape"_a);
+  m.def("avg_pool2d_forward", &fastcnn::ops::avg_pool2d_forward, "input"_a, "kernel_size"_a, "stride"_a, "padding"_a,
+        "ceil_mode"_a, "count_include_pad"_a, "divisor_override"_a);
+  m.def("avg_pool2d_backward", &fastcnn::ops::avg_pool2d_backward, "grad_output"_a, "input_shape"_a, "kernel_size"_a,
+        "stride"_a, "padding"_a, "ceil_mode"_a, "count_include_pad"_a, "divisor_override"_a);
+  m.def("adaptive_avg_pool2d_forward", &fastcnn::ops::adaptive_avg_pool2d_forward, "input"_a, "output_size"_a);
+  m.def("adaptive_avg_pool2d_backward", &fastcnn::ops::adaptive_avg_pool2d_backward, "grad_output"_a,
+        "input_shape"_a);
+  m.def("adaptive_max_pool2d_forward", &fastcnn::ops::adaptive_max_pool2d_forward, "input"_a, "output_size"_a,
+        "with_indices"_a);
 
   // --- normalisation and dropout ---
+  m.def("batch_norm_forward", &fastcnn::ops::batch_norm_forward, "input"_a, "running_mean"_a, "running_var"_a,
+        "weight"_a, "bias"_a, "training"_a, "momentum"_a, "eps"_a);
+  m.def("batch_norm_backward", &fastcnn::ops::batch_norm_backward, "grad_output"_a, "input"_a, "save_mean"_a,
+        "save_invstd"_a, "weight"_a, "training"_a, "need_input"_a, "need_weight"_a, "need_bias"_a);
 
   // --- softmax and losses ---
+  m.def("softmax_forward", &fastcnn::ops::softmax_forward, "input"_a, "dim"_a, "log"_a = false);
+  m.def("softmax_backward", &fastcnn::ops::softmax_backward, "grad_output"_a, "output"_a, "dim"_a,
+        "log"_a = false);
+  m.def("nll_loss_forward", &fastcnn::ops::nll_loss_forward, "input"_a, "target"_a, "weight"_a, "ignore_index"_a,
+        "reduction"_a, "label_smoothing"_a = 0.0);
+  m.def("nll_loss_backward", &fastcnn::ops::nll_loss_backward, "grad_output"_a, "input"_a, "target"_a, "weight"_a,
+        "ignore_index"_a, "reduction"_a, "label_smoothing"_a, "total_weight"_a);
+  m.def("mse_loss_forward", &fastcnn::ops::mse_loss_forward, "input"_a, "target"_a, "reduction"_a);
+  m.def("mse_loss_backward", &fastcnn::ops::mse_loss_backward, "grad_output"_a, "input"_a, "target"_a,
+        "reduction"_a);
+  m.def("bce_with_logits_forward", &fastcnn::ops::bce_with_logits_forward, "input"_a, "target"_a, "weight"_a,
+        "pos_weight"_a, "reduction"_a);
+  m.def("bce_with_logits_backward", &fastcnn::ops::bce_with_logits_backward, "grad_output"_a, "input"_a,
+        "target"_a, "weight"_a, "pos_weight"_a, "reduction"_a);
 }

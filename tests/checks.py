@@ -75,3 +75,17 @@ def torch_parity(ours, theirs, inputs, atol=1e-4, rtol=1e-4):
     for grad, torch_grad in zip(grads, torch_grads):
         if torch_grad is not None:
             np.testing.assert_allclose(grad, torch_grad, atol=atol, rtol=rtol)
+
+
+def run_under_isa(isa: str, script: str):
+    """Runs a Python script in a fresh process with FASTCNN_ISA=isa (the kernel set is chosen once
+    per process), with this fastcnn and the tests folder importable; fails if the script fails."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, FASTCNN_ISA=isa)
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(fastcnn.__path__[0]), os.path.dirname(__file__),
+                                         env.get("PYTHONPATH", "")])
+    subprocess.run([sys.executable, "-c", f"import fastcnn\nassert fastcnn.config()['cpu_isa'] == {isa!r}\n" + script],
+                   env=env, check=True)

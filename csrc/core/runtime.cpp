@@ -67,4 +67,20 @@ void set_num_threads(int threads) {
 #endif
 }
 
+bool in_parallel_region() {
+#ifdef FASTCNN_OPENMP
+  return omp_in_parallel();
+#else
+  return false;
+#endif
+}
+
+int thread_index() {
+#ifdef FASTCNN_OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
 }  // namespace fastcnn

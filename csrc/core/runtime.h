@@ -14,5 +14,9 @@ const char* isa_name(Isa isa);
 bool openmp_enabled();
 int get_num_threads();
 void set_num_threads(int threads);
+// True inside an active OpenMP parallel region: kernels called there run on their thread only.
+bool in_parallel_region();
+// The calling thread's index within the current parallel region (0 outside one).
+int thread_index();
 
 }  // namespace fastcnn

@@ -5,8 +5,10 @@
 // hold the kernels. Sections are grouped by op family, one source file per family.
 #include <pybind11/numpy.h>
 
+#include <array>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace fastcnn::ops {
 namespace py = pybind11;
@@ -22,11 +24,88 @@ py::array activation_backward(const std::string& name, const py::array& grad_out
 py::array bmm(const py::array& a, const py::array& b, bool transpose_a, bool transpose_b);
 
 // --- convolution (ops/conv.cpp) ---
+// conv2d: padding is (top, bottom, left, right); stride and dilation (height, width). The
+// backward entry points take the forward's input and weight to re-run the shape rule;
+// *_backward_weight returns (grad_weight, grad_bias or None).
+py::array conv2d_forward(const py::array& input, const py::array& weight, const std::optional<py::array>& bias,
+                         const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                         const std::vector<int64_t>& dilation, int64_t groups);
+py::array conv2d_backward_input(const py::array& grad_output, const py::array& input, const py::array& weight,
+                                const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                                const std::vector<int64_t>& dilation, int64_t groups);
+py::tuple conv2d_backward_weight(const py::array& grad_output, const py::array& input, const py::array& weight,
+                                 const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                                 const std::vector<int64_t>& dilation, int64_t groups, bool bias);
+// conv_transpose2d: padding and output_padding are (height, width); weight (C_in, C_out / groups, R, S).
+py::array conv_transpose2d_forward(const py::array& input, const py::array& weight,
+                                   const std::optional<py::array>& bias, const std::vector<int64_t>& stride,
+                                   const std::vector<int64_t>& padding, const std::vector<int64_t>& output_padding,
+                                   const std::vector<int64_t>& dilation, int64_t groups);
+py::array conv_transpose2d_backward_input(const py::array& grad_output, const py::array& input,
+                                          const py::array& weight, const std::vector<int64_t>& stride,
+                                          const std::vector<int64_t>& padding,
+                                          const std::vector<int64_t>& output_padding,
+                                          const std::vector<int64_t>& dilation, int64_t groups);
+py::tuple conv_transpose2d_backward_weight(const py::array& grad_output, const py::array& input,
+                                           const py::array& weight, const std::vector<int64_t>& stride,
+                                           const std::vector<int64_t>& padding,
+                                           const std::vector<int64_t>& output_padding,
+                                           const std::vector<int64_t>& dilation, int64_t groups, bool bias);
 
 // --- pooling (ops/pool.cpp) ---
+// input (N, C, H, W) or (C, H, W); pairs are (height, width). Shape rule and argument rules as
+// torch: stride > 0, padding <= kernel_size / 2, ceil_mode windows start inside the input or the
+// left padding. Max pooling returns (output, indices or None): indices (int64, flat into H*W) only
+// when with_indices, since inference needs none. Backward entries take the forward input's shape.
+using PoolPair = std::array<int64_t, 2>;
+py::tuple max_pool2d_forward(const py::array& input, PoolPair kernel_size, PoolPair stride, PoolPair padding,
+                             PoolPair dilation, bool ceil_mode, bool with_indices);
+// Shared by max_pool2d and adaptive_max_pool2d: scatters grad_output to the saved argmax.
+py::array max_pool2d_backward(const py::array& grad_output, const py::array& indices,
+                              const std::vector<int64_t>& input_shape);
+py::array avg_pool2d_forward(const py::array& input, PoolPair kernel_size, PoolPair stride, PoolPair padding,
+                             bool ceil_mode, bool count_include_pad, std::optional<int64_t> divisor_override);
+py::array avg_pool2d_backward(const py::array& grad_output, const std::vector<int64_t>& input_shape,
+                              PoolPair kernel_size, PoolPair stride, PoolPair padding, bool ceil_mode,
+                              bool count_include_pad, std::optional<int64_t> divisor_override);
+py::array adaptive_avg_pool2d_forward(const py::array& input, PoolPair output_size);
+py::array adaptive_avg_pool2d_backward(const py::array& grad_output, const std::vector<int64_t>& input_shape);
+py::tuple adaptive_max_pool2d_forward(const py::array& input, PoolPair output_size, bool with_indices);
 
 // --- normalisation and dropout (ops/norm.cpp, ops/dropout.cpp) ---
+// input (N, C, *). Training normalises with the batch statistics and updates running_mean and
+// running_var in place when given; eval normalises with them. Returns (output, save_mean,
+// save_invstd): the statistics the backward needs.
+py::tuple batch_norm_forward(const py::array& input, std::optional<py::array> running_mean,
+                             std::optional<py::array> running_var, std::optional<py::array> weight,
+                             std::optional<py::array> bias, bool training, double momentum, double eps);
+// Returns (grad_input, grad_weight, grad_bias), each None unless requested.
+py::tuple batch_norm_backward(const py::array& grad_output, const py::array& input, const py::array& save_mean,
+                              const py::array& save_invstd, std::optional<py::array> weight, bool training,
+                              bool need_input, bool need_weight, bool need_bias);
 
 // --- softmax and losses (ops/softmax.cpp, ops/loss.cpp) ---
+// softmax (log=false) or log_softmax (log=true) over `dim`; the backward takes the forward's output.
+py::array softmax_forward(const py::array& input, int64_t dim, bool log);
+py::array softmax_backward(const py::array& grad_output, const py::array& output, int64_t dim, bool log);
+// Losses; reduction is 'none', 'mean' or 'sum'. nll_loss takes log-probabilities (C), (N, C) or
+// (N, C, d1, ...) with int64 labels and returns (loss, total weight); the backward needs that total.
+py::tuple nll_loss_forward(const py::array& input, const py::array& target, const std::optional<py::array>& weight,
+                           int64_t ignore_index, const std::string& reduction, double label_smoothing);
+py::array nll_loss_backward(const py::array& grad_output, const py::array& input, const py::array& target,
+                            const std::optional<py::array>& weight, int64_t ignore_index,
+                            const std::string& reduction, double label_smoothing, double total_weight);
+py::array mse_loss_forward(const py::array& input, const py::array& target, const std::string& reduction);
+// The input's gradient; the target's is its negation.
+py::array mse_loss_backward(const py::array& grad_output, const py::array& input, const py::array& target,
+                            const std::string& reduction);
+// weight and pos_weight, when given, are already broadcast to the input's shape.
+py::array bce_with_logits_forward(const py::array& input, const py::array& target,
+                                  const std::optional<py::array>& weight, const std::optional<py::array>& pos_weight,
+                                  const std::string& reduction);
+// (grad_input, grad_target).
+py::tuple bce_with_logits_backward(const py::array& grad_output, const py::array& input, const py::array& target,
+                                   const std::optional<py::array>& weight,
+                                   const std::optional<py::array>& pos_weight, const std::string& reduction);
 
 }  // namespace fastcnn::ops

@@ -13,6 +13,7 @@ from .functions import (abs, add, amax, amin, arange, argmax, argmin, as_tensor,
                         squeeze, stack, std, sub, sum, tensor, transpose, unbind, unsqueeze, var, where, zeros,
                         zeros_like)
 from .random import manual_seed, rand, rand_like, randint, randn, randn_like, randperm
+from .serialization import load, save
 from . import ops, nn, optim, data
 
 float = float32

@@ -6,10 +6,14 @@ the backstop checks are in C++ (csrc/ops). Sections follow the op families.
 """
 from __future__ import annotations
 
+import math
+import warnings
+
 import numpy as np
 
-from .. import ops
-from ..tensor import Tensor
+from .. import ops, random
+from ..random import next_seed
+from ..tensor import Tensor, is_grad_enabled
 
 
 # --- argument checks shared by every section ---------------------------------------------------
@@ -102,12 +106,316 @@ def linear(input, weight, bias=None):
 
 
 # --- convolution (csrc/cpu/conv.cpp, conv_transpose.cpp) --------------------------------------------
+def _conv_padding(op: str, padding, kernel_size, stride, dilation):
+    """padding as (top, bottom, left, right): an int, a pair, 'valid' or 'same' (stride 1 only;
+    when the dilated kernel's extent is even, torch puts the extra row / column at the bottom / right)."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0, 0, 0)
+        if padding != "same":
+            raise ValueError(f"{op}: padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
+        if stride != (1, 1):
+            raise ValueError(f"{op}: padding='same' is not supported for strided convolutions (stride {stride})")
+        totals = [d * (k - 1) for d, k in zip(dilation, kernel_size)]
+        return (totals[0] // 2, totals[0] - totals[0] // 2, totals[1] // 2, totals[1] - totals[1] // 2)
+    top, left = pair(op, "padding", padding)
+    return (top, top, left, left)
+
+
+def _check_groups(op: str, groups):
+    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool):
+        raise TypeError(f"{op}: groups must be an int, got {groups!r}")
+    return int(groups)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    check_same_dtype("conv2d", input=input, weight=weight, bias=bias)
+    stride, dilation = pair("conv2d", "stride", stride), pair("conv2d", "dilation", dilation)
+    padding = _conv_padding("conv2d", padding, tuple(weight.shape[-2:]), stride, dilation)
+    return ops.Conv2d.apply(input, weight, bias, stride=stride, padding=padding, dilation=dilation,
+                            groups=_check_groups("conv2d", groups))
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    op = "conv_transpose2d"
+    check_same_dtype(op, input=input, weight=weight, bias=bias)
+    return ops.ConvTranspose2d.apply(input, weight, bias, stride=pair(op, "stride", stride),
+                                     padding=pair(op, "padding", padding),
+                                     output_padding=pair(op, "output_padding", output_padding),
+                                     dilation=pair(op, "dilation", dilation), groups=_check_groups(op, groups))
 
 
 # --- pooling (csrc/cpu/pool.cpp) ---------------------------------------------------------------------
+def _pool_input(op, input):
+    check_tensor(op, "input", input)
+    if input.ndim not in (3, 4):
+        raise ValueError(f"{op}: input must be 3-D (C, H, W) or 4-D (N, C, H, W), got {input.ndim}-D "
+                         f"(input {tuple(input.shape)})")
+
+
+def _pool_stride(op, kernel_size, stride):
+    """torch's rule: stride None (or an empty list) means stride = kernel_size."""
+    if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
+        return kernel_size
+    return pair(op, "stride", stride)
+
+
+def _needs_indices(input, return_indices):
+    # The argmax is only worth writing when a backward or the caller will read it.
+    return bool(return_indices) or (is_grad_enabled() and input.requires_grad)
+
+
+def _with_indices(output, sink, return_indices):
+    return (output, Tensor._wrap(sink[0])) if return_indices else output
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    op = "max_pool2d"
+    _pool_input(op, input)
+    kernel_size = pair(op, "kernel_size", kernel_size)
+    sink = []
+    output = ops.MaxPool2d.apply(input, kernel_size, _pool_stride(op, kernel_size, stride), pair(op, "padding", padding),
+                                 pair(op, "dilation", dilation), bool(ceil_mode),
+                                 _needs_indices(input, return_indices), indices_sink=sink)
+    return _with_indices(output, sink, return_indices)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    op = "avg_pool2d"
+    _pool_input(op, input)
+    kernel_size = pair(op, "kernel_size", kernel_size)
+    if divisor_override is not None and (not isinstance(divisor_override, (int, np.integer)) or divisor_override <= 0):
+        raise ValueError(f"{op}: divisor_override must be a positive int or None, got {divisor_override!r}")
+    return ops.AvgPool2d.apply(input, kernel_size, _pool_stride(op, kernel_size, stride), pair(op, "padding", padding),
+                               bool(ceil_mode), bool(count_include_pad),
+                               None if divisor_override is None else int(divisor_override))
+
+
+def _adaptive_size(op, input, output_size):
+    """An int or a pair whose entries may be None (keep that input dim), as torch."""
+    sizes = (output_size, output_size) if not isinstance(output_size, (tuple, list)) else tuple(output_size)
+    if len(sizes) != 2:
+        raise TypeError(f"{op}: output_size must be an int or a pair, got {output_size!r}")
+    resolved = tuple(input.shape[-2 + i] if size is None else size for i, size in enumerate(sizes))
+    return pair(op, "output_size", resolved)
+
+
+def adaptive_avg_pool2d(input, output_size):
+    op = "adaptive_avg_pool2d"
+    _pool_input(op, input)
+    return ops.AdaptiveAvgPool2d.apply(input, _adaptive_size(op, input, output_size))
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    op = "adaptive_max_pool2d"
+    _pool_input(op, input)
+    sink = []
+    output = ops.AdaptiveMaxPool2d.apply(input, _adaptive_size(op, input, output_size),
+                                         _needs_indices(input, return_indices), indices_sink=sink)
+    return _with_indices(output, sink, return_indices)
+
 
 
 # --- normalisation and dropout (csrc/cpu/norm.cpp, dropout.cpp) -------------------------------------
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    op = "batch_norm"
+    check_same_dtype(op, input=input, running_mean=running_mean, running_var=running_var, weight=weight, bias=bias)
+    if input.ndim < 2:
+        raise ValueError(f"{op}: input must be at least 2-D (N, C, *), got {input.ndim}-D (input {tuple(input.shape)})")
+    if training and input.numel() // input.shape[1] <= 1:
+        raise ValueError(f"{op}: Expected more than 1 value per channel when training, got input size "
+                         f"{tuple(input.shape)}")
+    return ops.BatchNorm.apply(input, weight, bias, running_mean=None if running_mean is None else running_mean.data,
+                               running_var=None if running_var is None else running_var.data,
+                               training=bool(training), momentum=float(momentum), eps=float(eps))
+
+
+def _dropout(op, input, p, training, channelwise):
+    check_tensor(op, "input", input)
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) or not 0 <= p <= 1:
+        raise ValueError(f"{op}: dropout probability has to be between 0 and 1, but got {p!r}")
+    if channelwise and input.ndim not in (3, 4):
+        raise ValueError(f"{op}: input must be 3-D (C, H, W) or 4-D (N, C, H, W), got {input.ndim}-D "
+                         f"(input {tuple(input.shape)})")
+    if not training or p == 0:
+        return input
+    return ops.Dropout.apply(input, float(p), next_seed(), channelwise)
+
+
+def dropout(input, p=0.5, training=True, inplace=False):
+    return _dropout("dropout", input, p, training, channelwise=False)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False):
+    return _dropout("dropout2d", input, p, training, channelwise=True)
 
 
 # --- softmax, losses and attention (csrc/cpu/softmax.cpp, loss.cpp) ---------------------------------
+def _softmax_dim(op, input, dim):
+    """torch's rule: dim is required in spirit; when it is None, torch's legacy choice (0 for
+    0-, 1- and 3-D inputs, else 1) applies with a warning."""
+    if dim is None:
+        dim = 0 if input.ndim in (0, 1, 3) else 1
+        warnings.warn(f"{op}: implicit dimension choice has been deprecated; pass dim explicitly (chose dim={dim})",
+                      UserWarning, stacklevel=3)
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"{op}: dim must be an int, got {dim!r}")
+    return int(dim)
+
+
+def _softmax(function_class, input, dim, dtype):
+    op = function_class.op_name
+    check_tensor(op, "input", input)
+    if dtype is not None:
+        input = input.type(dtype)
+        check_tensor(op, "dtype", input)
+    return function_class.apply(input, _softmax_dim(op, input, dim))
+
+
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    return _softmax(ops.Softmax, input, dim, dtype)
+
+
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    return _softmax(ops.LogSoftmax, input, dim, dtype)
+
+
+def _check_reduction(op, reduction):
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{op}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+
+
+def _check_labels(op, target):
+    check_tensor(op, "target", target, float_only=False)
+    if target.dtype != np.int64:
+        raise TypeError(f"{op}: target must hold int64 class indices, got {target.dtype} "
+                        f"(target {tuple(target.shape)})")
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+    check_same_dtype("nll_loss", input=input, weight=weight)
+    _check_labels("nll_loss", target)
+    _check_reduction("nll_loss", reduction)
+    return ops.NllLoss.apply(input, target, weight, ignore_index=int(ignore_index), reduction=reduction)
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
+                  label_smoothing=0.0):
+    """log_softmax over the class dim (1, or 0 for a 1-D input), then nll_loss with torch's label
+    smoothing; a float target of the input's shape holds class probabilities instead of labels."""
+    check_same_dtype("cross_entropy", input=input, weight=weight)
+    check_tensor("cross_entropy", "target", target, float_only=False)
+    _check_reduction("cross_entropy", reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    class_dim = 1 if input.ndim >= 2 else 0
+    log_probs = log_softmax(input, class_dim)
+    if target.dtype.kind == "f":
+        return _cross_entropy_probabilities(log_probs, target, weight, reduction, label_smoothing, class_dim)
+    _check_labels("cross_entropy", target)
+    return ops.NllLoss.apply(log_probs, target, weight, ignore_index=int(ignore_index), reduction=reduction,
+                             label_smoothing=float(label_smoothing))
+
+
+def _cross_entropy_probabilities(log_probs, target, weight, reduction, label_smoothing, class_dim):
+    """torch's soft-target rule: loss = -sum_c w_c q_c log p_c with q = (1 - e) target + e / C;
+    'mean' divides by the number of positions (not by the weights)."""
+    check_same_dtype("cross_entropy", input=log_probs, target=target)
+    if tuple(target.shape) != tuple(log_probs.shape):
+        raise ValueError(f"cross_entropy: class-probability target must have the input's shape "
+                         f"({_describe(input=log_probs, target=target)})")
+    classes = log_probs.shape[class_dim]
+    if label_smoothing > 0:
+        target = target * (1.0 - label_smoothing) + label_smoothing / classes
+    terms = log_probs * target
+    if weight is not None:
+        terms = terms * weight.reshape((classes,) + (1,) * (log_probs.ndim - class_dim - 1))
+    losses = -terms.sum(class_dim)
+    if reduction == "none":
+        return losses
+    return losses.sum() if reduction == "sum" else losses.mean()
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    check_same_dtype("mse_loss", input=input, target=target)
+    _check_reduction("mse_loss", reduction)
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(f"mse_loss: target must have the input's shape ({_describe(input=input, target=target)})")
+    return ops.MseLoss.apply(input, target, reduction=reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
+                                     pos_weight=None):
+    op = "binary_cross_entropy_with_logits"
+    check_same_dtype(op, input=input, target=target, weight=weight, pos_weight=pos_weight)
+    _check_reduction(op, reduction)
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(f"{op}: target must have the input's shape ({_describe(input=input, target=target)})")
+
+    def broadcast(name, value):
+        if value is None:
+            return None
+        try:
+            return Tensor._wrap(np.ascontiguousarray(np.broadcast_to(value.data, input.shape)))
+        except ValueError:
+            raise ValueError(f"{op}: {name} does not broadcast to the input "
+                             f"({_describe(input=input, **{name: value})})") from None
+
+    return ops.BinaryCrossEntropyWithLogits.apply(input, target, broadcast("weight", weight),
+                                                  broadcast("pos_weight", pos_weight), reduction=reduction)
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
+    """softmax(Q K^T * scale + mask) V over (..., L, E) query, (..., S, E) key and (..., S, Ev)
+    value, batch dims broadcasting; scale defaults to 1 / sqrt(E). A bool attn_mask marks the
+    pairs that take part (True), a float one is added to the scores; both broadcast to (..., L, S).
+    Composed from our GEMM (matmul) and the fused softmax kernel."""
+    op = "scaled_dot_product_attention"
+    check_same_dtype(op, query=query, key=key, value=value)
+    shapes = _describe(query=query, key=key, value=value)
+    if min(query.ndim, key.ndim, value.ndim) < 2:
+        raise ValueError(f"{op}: query, key and value must be at least 2-D (..., L, E) ({shapes})")
+    if query.shape[-1] != key.shape[-1]:
+        raise ValueError(f"{op}: query has embedding size {query.shape[-1]} but key has {key.shape[-1]} ({shapes})")
+    if key.shape[-2] != value.shape[-2]:
+        raise ValueError(f"{op}: key has {key.shape[-2]} positions but value has {value.shape[-2]} ({shapes})")
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"{op}: dropout_p must be in [0, 1], got {dropout_p}")
+    if is_causal and attn_mask is not None:
+        raise ValueError(f"{op}: pass either attn_mask or is_causal=True, not both ({shapes})")
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
+    scores = _matmul(query, key.transpose(-2, -1)) * scale
+    if is_causal:
+        attn_mask = Tensor._wrap(np.tril(np.ones((query.shape[-2], key.shape[-2]), dtype=bool)))
+    if attn_mask is not None:
+        scores = scores + _attention_bias(op, attn_mask, scores)
+    weights = softmax(scores, -1)
+    if dropout_p > 0.0:
+        weights = weights * _attention_dropout_mask(weights, dropout_p)
+    return _matmul(weights, value)
+
+
+def _attention_bias(op, attn_mask, scores):
+    """The additive form of attn_mask: a bool mask becomes 0 where True and -inf where False."""
+    check_tensor(op, "attn_mask", attn_mask, float_only=False)
+    try:
+        broadcast = np.broadcast_shapes(tuple(attn_mask.shape), tuple(scores.shape)) == tuple(scores.shape)
+    except ValueError:
+        broadcast = False
+    if not broadcast:
+        raise ValueError(f"{op}: attn_mask does not broadcast to the attention scores (..., L, S) "
+                         f"({_describe(attn_mask=attn_mask, scores=scores)})")
+    if attn_mask.dtype == np.bool_:
+        return Tensor._wrap(np.where(attn_mask.data, 0.0, -np.inf).astype(scores.dtype))
+    if attn_mask.dtype != scores.dtype:
+        raise TypeError(f"{op}: attn_mask must be bool or {scores.dtype}, got {attn_mask.dtype}")
+    return attn_mask
+
+
+def _attention_dropout_mask(weights, p):
+    """Inverted dropout on the attention weights: keep with probability 1 - p, scale by 1 / (1 - p).
+    Drawn from fastcnn's global generator, so fastcnn.manual_seed makes it reproducible."""
+    keep = random.generator().random(tuple(weights.shape)) >= p
+    scale = 0.0 if p >= 1.0 else 1.0 / (1.0 - p)
+    return Tensor._wrap((keep * scale).astype(weights.dtype))

@@ -8,3 +8,9 @@ from .reduce import Max, Mean, Min, Sum, Var, normalize_dims
 from .shape import Cat, Expand, Index, Pad, Permute, Reshape, Stack
 from .activation import Gelu, GeluTanh, LeakyRelu, Relu, Relu6, Sigmoid, Silu, Tanh
 from .linalg import Linear, Matmul
+from .conv import Conv2d, ConvTranspose2d
+from .pool import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
+from .norm import BatchNorm
+from .dropout import Dropout
+from .softmax import LogSoftmax, Softmax
+from .loss import BinaryCrossEntropyWithLogits, MseLoss, NllLoss

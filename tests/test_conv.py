@@ -1,0 +1,154 @@
+import numpy as np
+import pytest
+
+import fastcnn
+import fastcnn.nn.functional as F
+from checks import check_gradients, run_under_isa, run_with_grad, torch_parity
+import reference
+
+# (batch, in_channels, height, width, out_channels, kernel, stride, padding, dilation, groups)
+CASES = [
+    (2, 3, 9, 7, 4, (3, 3), 1, 0, 1, 1),           # odd, non-square
+    (1, 4, 10, 11, 6, (3, 2), 2, 1, 2, 2),         # batch 1, stride 2, dilation 2, groups 2
+    (2, 3, 11, 8, 5, (3, 3), 3, (2, 1), 1, 1),     # stride 3, asymmetric padding pair
+    (3, 6, 8, 8, 6, (3, 3), 1, 1, 1, 6),           # depthwise
+    (2, 4, 9, 6, 8, (3, 3), 2, 1, 2, 4),           # depthwise, channel multiplier 2, strided, dilated
+    (2, 5, 6, 7, 3, (1, 1), 1, 0, 1, 1),           # pointwise
+    (2, 6, 5, 7, 4, (1, 1), 2, 1, 1, 2),           # 1x1 strided with padding (not the pointwise path)
+    (2, 3, 7, 9, 4, (4, 2), 1, "same", 1, 1),      # 'same' with an even kernel: extra at bottom / right
+    (1, 4, 7, 9, 4, (3, 3), 1, "same", 2, 4),      # 'same', dilated depthwise
+    (2, 3, 6, 5, 2, (3, 3), 1, "valid", 1, 1),
+    (1, 2, 5, 5, 3, (5, 5), 1, 0, 1, 1),           # kernel as large as the input
+]
+
+
+def _make(case, seed=0, dtype=np.float64):
+    batch, channels, height, width, out_channels, kernel, stride, padding, dilation, groups = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, channels, height, width)).astype(dtype)
+    weight = rng.standard_normal((out_channels, channels // groups) + kernel).astype(dtype)
+    bias = rng.standard_normal(out_channels).astype(dtype)
+    options = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    return x, weight, bias, options
+
+
+def _reference_options(options, kernel):
+    """The reference takes explicit pairs and (top, bottom, left, right) padding."""
+    stride, dilation = F.pair("conv2d", "stride", options["stride"]), F.pair("conv2d", "dilation", options["dilation"])
+    padding = F._conv_padding("conv2d", options["padding"], kernel, stride, dilation)
+    return dict(stride=stride, padding=padding, dilation=dilation, groups=options["groups"])
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_conv2d_matches_reference(case, with_bias):
+    x, weight, bias, options = _make(case)
+    inputs = [x, weight, bias] if with_bias else [x, weight]
+    output, grads, grad_output = run_with_grad(lambda *t: F.conv2d(*t, **options), inputs, dtype=np.float64)
+    expected, expected_grads = reference.conv2d(x, weight, bias if with_bias else None, grad_output,
+                                                **_reference_options(options, weight.shape[2:]))
+    np.testing.assert_allclose(output, expected, rtol=1e-10, atol=1e-10)
+    for grad, expected_grad in zip(grads, expected_grads):
+        np.testing.assert_allclose(grad, expected_grad, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("case", CASES[:9])
+def test_conv2d_gradient_finite_differences(case):
+    x, weight, bias, options = _make(case, seed=1)
+    check_gradients(lambda *t: F.conv2d(*t, **options), [x, weight, bias], max_points=20)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+@pytest.mark.parametrize("case", CASES)
+def test_conv2d_matches_torch(case):
+    torch = pytest.importorskip("torch")
+    x, weight, bias, options = _make(case, seed=2, dtype=np.float32)
+    torch_parity(lambda *t: F.conv2d(*t, **options), lambda *t: torch.nn.functional.conv2d(*t, **options),
+                 [x, weight, bias], atol=1e-4, rtol=1e-4)
+
+
+def test_conv2d_same_padding_keeps_size_and_pads_bottom_right():
+    x = fastcnn.tensor(np.arange(20.0).reshape(1, 1, 4, 5))
+    weight = fastcnn.tensor(np.zeros((1, 1, 2, 2)))
+    weight.data[0, 0, 0, 0] = 1.0
+    # A 2x2 'same' kernel pads 0 rows above and 1 below: tap (0, 0) reads the pixel itself.
+    np.testing.assert_array_equal(F.conv2d(x, weight, padding="same").numpy(), x.numpy())
+
+
+def test_conv2d_large_shape_matches_torch():
+    """Shapes big enough to take the parallel paths and the GEMM's full and edge tiles."""
+    torch = pytest.importorskip("torch")
+    for case in [(3, 20, 23, 19, 37, (3, 3), 1, 1, 1, 1), (1, 16, 30, 30, 16, (3, 3), 1, 1, 1, 16),
+                 (1, 33, 17, 15, 65, (1, 1), 1, 0, 1, 1)]:
+        x, weight, bias, options = _make(case, seed=3, dtype=np.float32)
+        torch_parity(lambda *t: F.conv2d(*t, **options), lambda *t: torch.nn.functional.conv2d(*t, **options),
+                     [x, weight, bias], atol=2e-4, rtol=2e-4)
+
+
+def test_conv2d_gradient_of_bias_only():
+    x, weight, bias, options = _make(CASES[0])
+    b = fastcnn.tensor(bias, requires_grad=True)
+    F.conv2d(fastcnn.tensor(x), fastcnn.tensor(weight), b, **options).sum().backward()
+    np.testing.assert_allclose(b.grad.numpy(), np.full_like(bias, 7 * 5 * 2))
+
+
+_X = fastcnn.randn(2, 4, 8, 8)
+_W = fastcnn.randn(8, 3, 3, 3)
+
+
+@pytest.mark.parametrize("args, kwargs, error, message", [
+    ((_X, _W), {}, ValueError,
+     r"conv2d: input has 4 channels but weight expects 3 \(input \(2, 4, 8, 8\), weight \(8, 3, 3, 3\), groups=1\)"),
+    ((fastcnn.randn(4, 8, 8), fastcnn.randn(8, 4, 3, 3)), {}, ValueError, "conv2d: input must be 4-D, got 3-D"),
+    ((_X, fastcnn.randn(8, 4, 3)), {}, ValueError, "conv2d: weight must be 4-D"),
+    ((_X, fastcnn.randn(6, 2, 3, 3)), {"groups": 4}, ValueError, "conv2d: weight has 6 output channels, not divisible"),
+    ((_X, fastcnn.randn(8, 1, 3, 3)), {"groups": 2}, ValueError, "input has 4 channels but weight expects 2"),
+    ((_X, fastcnn.randn(8, 4, 9, 3)), {}, ValueError, r"kernel size \(dilated\) 9x3 is larger than the padded input 8x8"),
+    ((_X, fastcnn.randn(8, 4, 3, 3)), {"dilation": 4}, ValueError, "kernel size"),
+    ((_X, fastcnn.randn(8, 4, 3, 3)), {"stride": 0}, ValueError, "conv2d: stride must be positive, got 0"),
+    ((_X, fastcnn.randn(8, 4, 3, 3)), {"stride": (1, -2)}, ValueError, "stride must be positive"),
+    ((_X, fastcnn.randn(8, 4, 3, 3)), {"dilation": 0}, ValueError, "dilation must be positive"),
+    ((_X, fastcnn.randn(8, 4, 3, 3)), {"padding": -1}, ValueError, "padding must be non-negative"),
+    ((_X, fastcnn.randn(8, 4, 3, 3)), {"groups": 0}, ValueError, "groups must be positive"),
+    ((_X, fastcnn.randn(8, 4, 3, 3)), {"padding": "same", "stride": 2}, ValueError, "'same' is not supported"),
+    ((_X, fastcnn.randn(8, 4, 3, 3)), {"padding": "full"}, ValueError, "padding must be an int, a pair"),
+    ((_X, fastcnn.randn(8, 4, 3, 3)), {"stride": 1.5}, TypeError, "stride must be an int or a pair"),
+    ((fastcnn.randn(0, 4, 8, 8), fastcnn.randn(8, 4, 3, 3)), {}, ValueError, "conv2d: input is empty"),
+    ((_X, fastcnn.randn(0, 4, 3, 3)), {}, ValueError, "conv2d: weight is empty"),
+    ((_X, fastcnn.randn(8, 4, 3, 3), fastcnn.randn(7)), {}, ValueError, r"bias must have shape \(8,\)"),
+    ((_X, fastcnn.randn(8, 4, 3, 3, dtype=fastcnn.float64)), {}, TypeError, "weight has dtype float64"),
+    ((_X, fastcnn.randn(8, 4, 3, 3), fastcnn.randn(8, dtype=fastcnn.float64)), {}, TypeError, "bias has dtype"),
+    ((fastcnn.tensor(np.zeros((2, 4, 8, 8), np.int64)), fastcnn.randn(8, 4, 3, 3)), {}, TypeError, "must be float"),
+])
+def test_conv2d_rejects_bad_input(args, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        F.conv2d(*args, **kwargs)
+
+
+def test_conv2d_native_entry_points_validate():
+    x, w = np.zeros((2, 4, 8, 8), np.float32), np.zeros((8, 4, 3, 3), np.float32)
+    geometry = ([1, 1], [0, 0, 0, 0], [1, 1], 1)
+    with pytest.raises(ValueError, match=r"conv2d: grad_output must have shape \(2, 8, 6, 6\)"):
+        fastcnn._C.conv2d_backward_input(np.zeros((2, 8, 5, 6), np.float32), x, w, *geometry)
+    with pytest.raises(ValueError, match="padding must have 4 values"):
+        fastcnn._C.conv2d_forward(x, w, None, [1, 1], [0, 0], [1, 1], 1)
+    with pytest.raises(ValueError, match="input must be C-contiguous"):
+        fastcnn._C.conv2d_forward(np.zeros((2, 4, 8, 16), np.float32)[..., ::2], w, None, *geometry)
+    with pytest.raises(TypeError, match="grad_output has dtype float64"):
+        fastcnn._C.conv2d_backward_weight(np.zeros((2, 8, 6, 6)), x, w, *geometry, True)
+
+
+@pytest.mark.parametrize("isa", ["generic", "avx2"])
+def test_conv2d_under_each_isa(isa):
+    """The lower kernel sets, forced by FASTCNN_ISA in a fresh process, give the same results."""
+    script = (
+        "import numpy as np, fastcnn, fastcnn.nn.functional as F, reference\n"
+        "rng = np.random.default_rng(0)\n"
+        "x, w, b = rng.standard_normal((2, 5, 13, 11)), rng.standard_normal((7, 5, 3, 3)), rng.standard_normal(7)\n"
+        "for dtype, tol in ((np.float32, 1e-4), (np.float64, 1e-10)):\n"
+        "    out = F.conv2d(fastcnn.tensor(x, dtype=dtype), fastcnn.tensor(w, dtype=dtype), fastcnn.tensor(b, dtype=dtype),"
+        " stride=2, padding=1).numpy()\n"
+        "    expected = reference.conv2d(x, w, b, stride=(2, 2), padding=(1, 1, 1, 1))\n"
+        "    np.testing.assert_allclose(out, expected, rtol=tol, atol=tol)\n"
+    )
+    run_under_isa(isa, script)
