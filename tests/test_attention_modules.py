@@ -82,7 +82,7 @@ def test_multihead_attention_matches_torch(mask_kind, need_weights, average, emb
         ours.zero_grad()
         theirs.zero_grad()
         module_torch_parity(ours_call, their_call, inputs, atol=1e-5, rtol=1e-4, output_index=index)
-    weights = ours(*[fastcnn.tensor(x) for x in inputs], **options)[1]
+    weights = ours(*[fastcnn.tensor(x, dtype=np.float32) for x in inputs], **options)[1]
     if need_weights:
         np.testing.assert_array_equal(ours.last_attention_weights.numpy(), weights.detach().numpy())
     else:
@@ -125,10 +125,11 @@ def test_multihead_attention_dropout_only_in_training():
     layer = nn.MultiheadAttention(8, 2, dropout=0.5)
     x = fastcnn.tensor(_input((2, 5, 8), 10).astype(np.float32))
     layer.eval()
-    first, second = layer(x, x, x)[0], layer(x, x, x)[0]
-    np.testing.assert_array_equal(first.numpy(), second.numpy())
-    layer.train()
-    assert not np.allclose(layer(x, x, x)[0].detach().numpy(), first.numpy())
+    with fastcnn.no_grad():
+        first, second = layer(x, x, x)[0], layer(x, x, x)[0]
+        np.testing.assert_array_equal(first.numpy(), second.numpy())
+        layer.train()
+        assert not np.allclose(layer(x, x, x)[0].numpy(), first.numpy())
 
 
 def test_multihead_attention_rejects_heads_not_dividing_embedding():
@@ -144,7 +145,7 @@ def test_multihead_attention_rejects_heads_not_dividing_embedding():
 ])
 def test_multihead_attention_rejects_bad_shapes(shapes, message):
     layer = nn.MultiheadAttention(8, 2)
-    with pytest.raises(ValueError, match=f"MultiheadAttention: {message}"):
+    with pytest.raises(ValueError, match=f"MultiheadAttention: .*{message}"):
         layer(*[fastcnn.randn(*shape) for shape in shapes])
 
 
@@ -201,7 +202,7 @@ def test_fresh_self_attention_is_identity_and_learns_gamma():
 
 @pytest.mark.parametrize("arguments, message", [((8, 3), "heads=3 must divide"), ((0,), "positive ints")])
 def test_self_attention_rejects_bad_arguments(arguments, message):
-    with pytest.raises(ValueError, match=f"SelfAttention2d: {message}"):
+    with pytest.raises(ValueError, match=f"SelfAttention2d: .*{message}"):
         nn.SelfAttention2d(*arguments)
 
 

@@ -46,26 +46,27 @@ def to_torch(module):
 def _twin_classes():
     torch = pytest.importorskip("torch")
 
-    class InvertedResidual(torch.nn.Module):
+    class TorchInvertedResidual(torch.nn.Module):
         def forward(self, x):
             return x + self.conv(x) if self.use_res_connect else self.conv(x)
 
-    class MobileNetV2(torch.nn.Module):
+    class TorchMobileNetV2(torch.nn.Module):
         def forward(self, x):
             return self.classifier(torch.nn.functional.adaptive_avg_pool2d(self.features(x), 1).flatten(1))
 
-    class BasicBlock(torch.nn.Module):
+    class TorchBasicBlock(torch.nn.Module):
         def forward(self, x):
             output = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
-            return self.relu(output + (x if self.downsample is None else self.downsample(x)))
+            downsample = getattr(self, "downsample", None)
+            return self.relu(output + (x if downsample is None else downsample(x)))
 
-    class ResNet(torch.nn.Module):
+    class TorchResNet(torch.nn.Module):
         def forward(self, x):
             output = self.layer3(self.layer2(self.layer1(self.relu(self.bn1(self.conv1(x))))))
             return self.fc(torch.nn.functional.adaptive_avg_pool2d(output, 1).flatten(1))
 
-    return {nn.InvertedResidual: InvertedResidual, MobileNetV2: MobileNetV2, BasicBlock: BasicBlock,
-            ResNetCifar: ResNet}
+    return {nn.InvertedResidual: TorchInvertedResidual, MobileNetV2: TorchMobileNetV2, BasicBlock: TorchBasicBlock,
+            ResNetCifar: TorchResNet}
 
 
 _TWINS = {}
@@ -77,16 +78,16 @@ def _twins():
         _TWINS.update(_twin_classes())
 
 
-def _parity_train_then_eval(ours, input, atol, rtol):
+def _parity_train_then_eval(ours, input, atol, rtol, dtype=np.float32):
     """Train-mode forward and backward (batch statistics) match, then eval-mode forwards match,
     which also compares the running statistics the training forward updated."""
     torch = pytest.importorskip("torch")
     theirs = to_torch(ours)
-    module_torch_parity(ours, theirs, [input], atol=atol, rtol=rtol)
+    module_torch_parity(ours, theirs, [input], atol=atol, rtol=rtol, dtype=dtype)
     ours.eval()
     theirs.eval()
     with fastcnn.no_grad(), torch.no_grad():
-        x = input.astype(np.float32)
+        x = input.astype(dtype)
         np.testing.assert_allclose(ours(fastcnn.tensor(x)).numpy(), theirs(torch.tensor(x)).numpy(), atol=atol,
                                    rtol=rtol)
 
@@ -121,7 +122,8 @@ def test_mobilenet_v2_matches_torch(in_channels, input_size, width_mult):
     fastcnn.manual_seed(2)
     model = MobileNetV2(num_classes=7, width_mult=width_mult, in_channels=in_channels, input_size=input_size,
                         dropout=0.0)
-    _parity_train_then_eval(model, _input((2, in_channels, input_size, input_size), 3), atol=2e-3, rtol=2e-3)
+    _parity_train_then_eval(model, _input((2, in_channels, input_size, input_size), 3), atol=1e-9, rtol=1e-7,
+                            dtype=np.float64)
 
 
 @pytest.mark.parametrize("input_size, final_map", [(8, 2), (16, 4), (32, 4), (64, 2)])
@@ -159,7 +161,7 @@ def test_resnet_cifar_matches_torch():
     assert {"conv1.weight", "layer1.2.conv2.weight", "layer2.0.downsample.0.weight", "layer3.0.downsample.1.bias",
             "fc.weight"} <= {name for name, _ in model.named_parameters()}
     assert sum(p.numel() for p in model.parameters()) == 272474  # He et al.'s ResNet-20 (0.27M) with 1x1 shortcuts
-    _parity_train_then_eval(model, _input((2, 3, 16, 16), 5), atol=1e-3, rtol=1e-3)
+    _parity_train_then_eval(model, _input((2, 3, 16, 16), 5), atol=1e-9, rtol=1e-7, dtype=np.float64)
 
 
 @pytest.mark.parametrize("depth, blocks", [(20, 3), (32, 5), (56, 9)])
