@@ -27,13 +27,13 @@ def accuracy(model, images, labels, batch_size: int = 256) -> float:
 
 
 def train(epochs: int = 12, width_mult: float = 0.25, batch_size: int = 32, learning_rate: float = 3e-3,
-          seed: int = 0, verbose: bool = True) -> dict:
+          weight_decay: float = 1e-2, seed: int = 0, verbose: bool = True) -> dict:
     """Trains from scratch; returns the test accuracy and the training time in seconds."""
     fastcnn.manual_seed(seed)
     train_images, train_labels = data.load_digits(split="train")
     test_images, test_labels = data.load_digits(split="test")
     model = models.mobilenet_v2(num_classes=10, width_mult=width_mult, in_channels=1, input_size=8)
-    optimizer = optim.Adam(model.parameters(), lr=learning_rate)
+    optimizer = optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
     scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     loader = data.DataLoader(data.TensorDataset(train_images, train_labels), batch_size=batch_size, shuffle=True)
     start = time.perf_counter()
