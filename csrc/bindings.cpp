@@ -59,6 +59,8 @@ PYBIND11_MODULE(_C, m) {
         "weight"_a, "bias"_a, "training"_a, "momentum"_a, "eps"_a);
   m.def("batch_norm_backward", &fastcnn::ops::batch_norm_backward, "grad_output"_a, "input"_a, "save_mean"_a,
         "save_invstd"_a, "weight"_a, "training"_a, "need_input"_a, "need_weight"_a, "need_bias"_a);
+  m.def("dropout_forward", &fastcnn::ops::dropout_forward, "input"_a, "p"_a, "seed"_a, "channelwise"_a);
+  m.def("dropout_backward", &fastcnn::ops::dropout_backward, "grad_output"_a, "p"_a, "seed"_a, "channelwise"_a);
 
   // --- softmax and losses ---
   m.def("softmax_forward", &fastcnn::ops::softmax_forward, "input"_a, "dim"_a, "log"_a = false);
@@ -75,4 +77,8 @@ PYBIND11_MODULE(_C, m) {
         "pos_weight"_a, "reduction"_a);
   m.def("bce_with_logits_backward", &fastcnn::ops::bce_with_logits_backward, "grad_output"_a, "input"_a,
         "target"_a, "weight"_a, "pos_weight"_a, "reduction"_a);
+
+  // --- machine peak ---
+  m.def("measure_fma_peak", &fastcnn::ops::measure_fma_peak, "seconds"_a = 0.5);
+  m.def("measure_stream_bandwidth", &fastcnn::ops::measure_stream_bandwidth, "bytes"_a, "seconds"_a = 0.5);
 }

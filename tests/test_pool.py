@@ -160,6 +160,7 @@ def test_adaptive_pool_matches_torch(mode, shape, output_size):
     (lambda x: F.adaptive_avg_pool2d(x, (1, 2, 3)), TypeError, "adaptive_avg_pool2d: output_size"),
     (lambda x: F.avg_pool2d(x, 2, divisor_override=0), ValueError, "avg_pool2d: divisor_override"),
     (lambda x: F.max_pool2d(x, 2.5), TypeError, "max_pool2d: kernel_size must be an int or a pair"),
+    (lambda x: F.max_pool2d(x, 2**40, padding=2**39), ValueError, "max_pool2d: window arguments must be below"),
 ])
 def test_pool_rejects_bad_input(call, error, match):
     with pytest.raises(error, match=match):

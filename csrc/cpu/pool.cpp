@@ -56,17 +56,18 @@ std::vector<int64_t> first_taps(int64_t out_size, int64_t in_size, int64_t kerne
   return first;
 }
 
-template <typename T, bool kIndices>
+// Index: the type the argmax of one output row is tracked in, int32_t whenever the plane allows,
+// so the selects run at the float lanes' width; each finished row is widened into `indices`.
+template <typename T, bool kIndices, typename Index>
 void max_pool_plane(const PoolGeometry& g, const int64_t* first_row, const int64_t* first_col, const T* in, T* out,
-                    int64_t* indices) {
+                    int64_t* indices, Index* index_row) {
   const int64_t H = g.height, W = g.width, OH = g.out_height, OW = g.out_width, sW = g.stride_w;
   for (int64_t oh = 0; oh < OH; ++oh) {
     T* out_row = out + oh * OW;
-    int64_t* index_row = kIndices ? indices + oh * OW : nullptr;
     std::fill(out_row, out_row + OW, -std::numeric_limits<T>::infinity());
     if (kIndices)
       for (int64_t ow = 0; ow < OW; ++ow)
-        index_row[ow] = (first_row[oh] < 0 || first_col[ow] < 0) ? -1 : first_row[oh] * W + first_col[ow];
+        index_row[ow] = (first_row[oh] < 0 || first_col[ow] < 0) ? Index(-1) : Index(first_row[oh] * W + first_col[ow]);
     for (int64_t kh = 0; kh < g.kernel_h; ++kh) {
       const int64_t ih = oh * g.stride_h - g.pad_h + kh * g.dilation_h;
       if (ih < 0 || ih >= H) continue;
@@ -74,19 +75,21 @@ void max_pool_plane(const PoolGeometry& g, const int64_t* first_row, const int64
       for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
         const int64_t offset = kw * g.dilation_w - g.pad_w;
         const ColumnRange range = column_range(offset, sW, W, OW);
+        const Index base = Index(ih * W + offset), step = Index(sW);
         // NaN wins, as in torch; ties keep the first maximum in scan order. Selects, not
         // branches: on real data the comparison is unpredictable.
         for (int64_t ow = range.begin; ow < range.end; ++ow) {
           const T v = in_row[ow * sW + offset];
           const bool take = (v > out_row[ow]) | (v != v);
           if (kIndices) {
-            const int64_t keep_old = int64_t(take) - 1;  // all ones when the old maximum stays
-            index_row[ow] = (index_row[ow] & keep_old) | ((ih * W + ow * sW + offset) & ~keep_old);
+            const Index keep_old = Index(take) - 1;  // all ones when the old maximum stays
+            index_row[ow] = (index_row[ow] & keep_old) | (Index(base + Index(ow) * step) & ~keep_old);
           }
           out_row[ow] = take ? v : out_row[ow];
         }
       }
     }
+    if (kIndices) std::copy(index_row, index_row + OW, indices + oh * OW);
   }
 }
 
@@ -124,14 +127,23 @@ void max_pool2d_forward(const PoolGeometry& g, const T* input, T* output, int64_
   const int64_t in_plane = g.height * g.width, out_plane = g.out_height * g.out_width;
   const std::vector<int64_t> first_row =
       first_taps(g.out_height, g.height, g.kernel_h, g.stride_h, g.pad_h, g.dilation_h);
-  const std::vector<int64_t> first_col = first_taps(g.out_width, g.width, g.kernel_w, g.stride_w, g.pad_w, g.dilation_w);
+  const std::vector<int64_t> first_col =
+      first_taps(g.out_width, g.width, g.kernel_w, g.stride_w, g.pad_w, g.dilation_w);
+  const bool narrow = in_plane <= std::numeric_limits<int32_t>::max();
   for_each_plane(g.planes, in_plane, [&](int64_t p) {
     const T* in = input + p * in_plane;
-    if (indices)
-      max_pool_plane<T, true>(g, first_row.data(), first_col.data(), in, output + p * out_plane,
-                              indices + p * out_plane);
-    else
-      max_pool_plane<T, false>(g, first_row.data(), first_col.data(), in, output + p * out_plane, nullptr);
+    T* out = output + p * out_plane;
+    if (!indices) {
+      max_pool_plane<T, false, int32_t>(g, first_row.data(), first_col.data(), in, out, nullptr, nullptr);
+    } else if (narrow) {
+      std::vector<int32_t> index_row(g.out_width);
+      max_pool_plane<T, true>(g, first_row.data(), first_col.data(), in, out, indices + p * out_plane,
+                              index_row.data());
+    } else {
+      std::vector<int64_t> index_row(g.out_width);
+      max_pool_plane<T, true>(g, first_row.data(), first_col.data(), in, out, indices + p * out_plane,
+                              index_row.data());
+    }
   });
 }
 

@@ -83,6 +83,10 @@ py::tuple batch_norm_forward(const py::array& input, std::optional<py::array> ru
 py::tuple batch_norm_backward(const py::array& grad_output, const py::array& input, const py::array& save_mean,
                               const py::array& save_invstd, std::optional<py::array> weight, bool training,
                               bool need_input, bool need_weight, bool need_bias);
+// Inverted dropout with the mask drawn from seed; channelwise is dropout2d (input (N, C, H, W) or
+// (C, H, W), whole H*W planes dropped). The backward recomputes the forward's mask from seed.
+py::array dropout_forward(const py::array& input, double p, uint64_t seed, bool channelwise);
+py::array dropout_backward(const py::array& grad_output, double p, uint64_t seed, bool channelwise);
 
 // --- softmax and losses (ops/softmax.cpp, ops/loss.cpp) ---
 // softmax (log=false) or log_softmax (log=true) over `dim`; the backward takes the forward's output.
@@ -107,5 +111,10 @@ py::array bce_with_logits_forward(const py::array& input, const py::array& targe
 py::tuple bce_with_logits_backward(const py::array& grad_output, const py::array& input, const py::array& target,
                                    const std::optional<py::array>& weight,
                                    const std::optional<py::array>& pos_weight, const std::string& reduction);
+
+// --- machine peak (ops/peak.cpp) ---
+// fp32 FMA GFLOP/s and STREAM-triad GB/s of this machine on every OpenMP thread (cpu/peak.h).
+double measure_fma_peak(double seconds);
+double measure_stream_bandwidth(int64_t bytes, double seconds);
 
 }  // namespace fastcnn::ops

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <limits>
 #include <string>
 
 #include "core/check.h"
@@ -42,6 +43,12 @@ cpu::PoolGeometry pool_geometry(const char* op, const Shape& input_shape, PoolPa
     check_positive(op, "stride", stride[i]);
     check_positive(op, "dilation", dilation[i]);
     check_non_negative(op, "padding", padding[i]);
+    // Bounded so that no window arithmetic (products of two of these) can overflow int64.
+    for (int64_t value : {kernel[i], stride[i], dilation[i], padding[i]})
+      if (value > std::numeric_limits<int32_t>::max())
+        fail_value(op, "window arguments must be below 2^31 (kernel_size " + pair_string(kernel) + ", stride " +
+                           pair_string(stride) + ", padding " + pair_string(padding) + ", dilation " +
+                           pair_string(dilation) + ")");
     if (padding[i] > kernel[i] / 2)
       fail_value(op, "padding " + pair_string(padding) + " must be at most half of kernel_size " +
                          pair_string(kernel) + " (input " + shape_string(input_shape) + ")");
@@ -84,7 +91,7 @@ Shape pooled_shape(const Shape& input_shape, const cpu::PoolGeometry& g) {
   return shape;
 }
 
-// grad_output must have the forward output's shape and input's dtype (checked against grad_output).
+// grad_output: float, with the shape the forward produced; returns its dtype.
 DType check_pool_grad(const char* op, const py::array& grad_output, const Shape& expected) {
   const DType dtype = check_float(op, "grad_output", grad_output);
   check_shape(op, "grad_output", grad_output, expected);

@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from .. import ops, random
+from .. import ops
 from ..random import next_seed
 from ..tensor import Tensor, is_grad_enabled
 
@@ -174,8 +174,8 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     _pool_input(op, input)
     kernel_size = pair(op, "kernel_size", kernel_size)
     sink = []
-    output = ops.MaxPool2d.apply(input, kernel_size, _pool_stride(op, kernel_size, stride), pair(op, "padding", padding),
-                                 pair(op, "dilation", dilation), bool(ceil_mode),
+    output = ops.MaxPool2d.apply(input, kernel_size, _pool_stride(op, kernel_size, stride),
+                                 pair(op, "padding", padding), pair(op, "dilation", dilation), bool(ceil_mode),
                                  _needs_indices(input, return_indices), indices_sink=sink)
     return _with_indices(output, sink, return_indices)
 
@@ -392,7 +392,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         scores = scores + _attention_bias(op, attn_mask, scores)
     weights = softmax(scores, -1)
     if dropout_p > 0.0:
-        weights = weights * _attention_dropout_mask(weights, dropout_p)
+        weights = dropout(weights, dropout_p, training=True)
     return _matmul(weights, value)
 
 
@@ -411,11 +411,3 @@ def _attention_bias(op, attn_mask, scores):
     if attn_mask.dtype != scores.dtype:
         raise TypeError(f"{op}: attn_mask must be bool or {scores.dtype}, got {attn_mask.dtype}")
     return attn_mask
-
-
-def _attention_dropout_mask(weights, p):
-    """Inverted dropout on the attention weights: keep with probability 1 - p, scale by 1 / (1 - p).
-    Drawn from fastcnn's global generator, so fastcnn.manual_seed makes it reproducible."""
-    keep = random.generator().random(tuple(weights.shape)) >= p
-    scale = 0.0 if p >= 1.0 else 1.0 / (1.0 - p)
-    return Tensor._wrap((keep * scale).astype(weights.dtype))
