@@ -205,5 +205,12 @@ def test_mobilenet_v2_learns_digits():
     spec = importlib.util.spec_from_file_location("train_mobilenet", EXAMPLES / "train_mobilenet.py")
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
-    result = example.train(verbose=False)
+    # One thread: on 8x8 maps each kernel call has microseconds of work, so a second thread gains
+    # nothing, and on a shared, oversubscribed machine the OpenMP barriers made training 4-7x slower.
+    threads = fastcnn.get_num_threads()
+    fastcnn.set_num_threads(1)
+    try:
+        result = example.train(verbose=False)
+    finally:
+        fastcnn.set_num_threads(threads)
     assert result["test_accuracy"] >= 0.95, result
