@@ -1,6 +1,6 @@
 """Trains MobileNetV2 on the bundled 8x8 digits and reports the test accuracy.
 
-    python examples/train_mobilenet.py [--epochs N] [--width-mult W]
+    python examples/train_mobilenet.py [--epochs N] [--width-mult W] [--seed S] [--threads T]
 
 The model is fastcnn.models.mobilenet_v2 with in_channels=1 and input_size=8, so the strides are
 reduced until the 8x8 image ends as a 2x2 map (see fastcnn.models.mobilenet). The test split is
