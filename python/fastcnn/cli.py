@@ -15,7 +15,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fastcnn", description="fastcnn: CNN layers on hand-written C++ kernels")
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train the digits CNN on the bundled digits and report test accuracy")
-    train.add_argument("--epochs", type=int, default=8, help="passes over the training split (default 8)")
+    train.add_argument("--epochs", type=int, default=6, help="passes over the training split (default 6)")
     train.add_argument("--batch-size", type=int, default=32, help="images per step (default 32)")
     train.add_argument("--lr", type=float, default=2e-3, help="Adam's initial learning rate, decayed by a cosine "
                                                              "schedule (default 2e-3)")

@@ -63,7 +63,7 @@ def train_epoch(model, loader, loss_function, optimizer, progress: ProgressBar |
     return total_loss / seen, correct / seen
 
 
-def train_digits(epochs: int = 8, batch_size: int = 32, lr: float = 2e-3, seed: int = 0, log=None,
+def train_digits(epochs: int = 6, batch_size: int = 32, lr: float = 2e-3, seed: int = 0, log=None,
                  progress_stream=None):
     """Trains models.digits_cnn() with Adam and cosine learning-rate decay on the digits' train
     split. Returns (model, test_accuracy, history) where history holds one (loss, accuracy) pair

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from .. import nn
+from .convlstm import ConvLSTMPredictor, convlstm_predictor
 from .mobilenet import MobileNetV2, mobilenet_v2
 from .resnet import BasicBlock, ResNetCifar, resnet_cifar
 
@@ -26,4 +27,5 @@ def digits_cnn(num_classes: int = 10, dropout: float = 0.25) -> nn.Sequential:
     ]))
 
 
-__all__ = ["digits_cnn", "mobilenet_v2", "MobileNetV2", "resnet_cifar", "ResNetCifar", "BasicBlock"]
+__all__ = ["digits_cnn", "ConvLSTMPredictor", "convlstm_predictor", "mobilenet_v2", "MobileNetV2", "resnet_cifar",
+           "ResNetCifar", "BasicBlock"]

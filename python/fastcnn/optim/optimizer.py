@@ -11,6 +11,7 @@ import itertools
 
 import numpy as np
 
+from ..nn.modules.module import zero_gradients
 from ..serialization import to_numpy
 from ..tensor import Tensor, enable_grad
 
@@ -22,6 +23,13 @@ def check_non_negative(**values) -> None:
             raise ValueError(f"Invalid {name.replace('_', ' ') if name != 'weight_decay' else name} value: {value}")
 
 
+def _ordered(params) -> list:
+    if isinstance(params, set):
+        raise TypeError("optimizer parameters need to be organized in ordered collections, but the ordering of "
+                        "tensors in sets will change between runs; use a list instead")
+    return list(params)
+
+
 class Optimizer:
     def __init__(self, params, defaults: dict):
         self.defaults = defaults
@@ -30,7 +38,7 @@ class Optimizer:
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, "
                             f"but got {type(params).__name__}")
-        groups = list(params)
+        groups = _ordered(params)
         if not groups:
             raise ValueError("optimizer got an empty parameter list")
         if not isinstance(groups[0], dict):
@@ -42,12 +50,7 @@ class Optimizer:
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
         params = param_group["params"]
-        if isinstance(params, Tensor):
-            params = [params]
-        elif isinstance(params, set):
-            raise TypeError("optimizer parameters need to be organized in ordered collections, but the ordering of "
-                            "tensors in sets will change between runs; use a list instead")
-        params = list(params)
+        params = [params] if isinstance(params, Tensor) else _ordered(params)
         for param in params:
             if not isinstance(param, Tensor):
                 raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(param).__name__}")
@@ -62,14 +65,7 @@ class Optimizer:
         self.param_groups.append(group)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for group in self.param_groups:
-            for param in group["params"]:
-                if param.grad is None:
-                    continue
-                if set_to_none:
-                    param.grad = None
-                else:
-                    param.grad.data[...] = 0
+        zero_gradients((param for group in self.param_groups for param in group["params"]), set_to_none)
 
     def step(self, closure=None):
         """Runs closure (which recomputes the loss) if given, updates every parameter with a

@@ -47,6 +47,17 @@ class Parameter(Tensor):
         return result
 
 
+def zero_gradients(params, set_to_none: bool = True) -> None:
+    """Drops (or zero-fills) the .grad of every tensor in params: Module and Optimizer zero_grad."""
+    for param in params:
+        if param.grad is None:
+            continue
+        if set_to_none:
+            param.grad = None
+        else:
+            param.grad.data[...] = 0
+
+
 class RemovableHandle:
     """Returned by register_forward_hook; `remove()` unregisters the hook."""
 
@@ -263,13 +274,7 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for param in self.parameters():
-            if param.grad is None:
-                continue
-            if set_to_none:
-                param.grad = None
-            else:
-                param.grad.data[...] = 0
+        zero_gradients(self.parameters(), set_to_none)
 
     def apply(self, fn) -> Module:
         """Calls fn on every sub-module (children first) and then on self, as torch."""
