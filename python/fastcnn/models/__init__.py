@@ -5,6 +5,8 @@ from collections import OrderedDict
 
 from .. import nn
 from .convlstm import ConvLSTMPredictor, convlstm_predictor
+from .mobilenet import MobileNetV2, mobilenet_v2
+from .resnet import BasicBlock, ResNetCifar, resnet_cifar
 
 
 def digits_cnn(num_classes: int = 10, dropout: float = 0.25) -> nn.Sequential:
@@ -25,4 +27,5 @@ def digits_cnn(num_classes: int = 10, dropout: float = 0.25) -> nn.Sequential:
     ]))
 
 
-__all__ = ["digits_cnn", "ConvLSTMPredictor", "convlstm_predictor"]
+__all__ = ["digits_cnn", "ConvLSTMPredictor", "convlstm_predictor", "mobilenet_v2", "MobileNetV2", "resnet_cifar",
+           "ResNetCifar", "BasicBlock"]
