@@ -82,6 +82,12 @@ PYBIND11_MODULE(_C, m) {
   m.def("measure_fma_peak", &fastcnn::ops::measure_fma_peak, "seconds"_a = 0.5);
   m.def("measure_stream_bandwidth", &fastcnn::ops::measure_stream_bandwidth, "bytes"_a, "seconds"_a = 0.5);
 
+  // --- recurrent ---
+  m.def("convlstm_gates_forward", &fastcnn::ops::convlstm_gates_forward, "gates"_a, "cell"_a,
+        "peephole"_a = py::none());
+  m.def("convlstm_gates_backward", &fastcnn::ops::convlstm_gates_backward, "gates"_a, "cell"_a, "peephole"_a,
+        "grad_state"_a);
+
   // --- capsules ---
   m.def("squash_forward", &fastcnn::ops::squash_forward, "input"_a, "dim"_a, "eps"_a);
   m.def("squash_backward", &fastcnn::ops::squash_backward, "grad_output"_a, "input"_a, "dim"_a, "eps"_a);

@@ -93,6 +93,32 @@ def routing_reference(u, weight, iterations):
                     for j in range(out_capsules):
                         logits[i, j] += u_hat[i, j] @ v[n, j]
     return v, c
+# --- attention on feature maps (SelfAttention2d) -----------------------------------------------------
+def self_attention_2d(x, query_weight, query_bias, key_weight, key_bias, value_weight, value_bias, gamma, heads):
+    """SAGAN self-attention written per position: q_i = Wq x_i + bq (1x1 convolution), likewise k
+    and v; each head h attends with its slice of channels,
+    a_h(i, j) = softmax_j(q_i,h . k_j,h / sqrt(d)), o_i,h = sum_j a_h(i, j) v_j,h;
+    output = gamma * o + x. Returns (output, attention weights (B, heads, HW, HW))."""
+    batch, channels, height, width = x.shape
+    positions = x.reshape(batch, channels, height * width)
+    query = np.einsum("oc,bcp->bop", query_weight, positions) + query_bias[None, :, None]
+    key = np.einsum("oc,bcp->bop", key_weight, positions) + key_bias[None, :, None]
+    value = np.einsum("oc,bcp->bop", value_weight, positions) + value_bias[None, :, None]
+    head_dim, value_dim = query.shape[1] // heads, channels // heads
+    output = np.zeros_like(positions)
+    weights = np.zeros((batch, heads, height * width, height * width))
+    for b in range(batch):
+        for h in range(heads):
+            q = query[b, h * head_dim:(h + 1) * head_dim]
+            k = key[b, h * head_dim:(h + 1) * head_dim]
+            v = value[b, h * value_dim:(h + 1) * value_dim]
+            for i in range(height * width):
+                scores = np.array([np.dot(q[:, i], k[:, j]) for j in range(height * width)]) / math.sqrt(head_dim)
+                probabilities = np.exp(scores - scores.max())
+                probabilities /= probabilities.sum()
+                weights[b, h, i] = probabilities
+                output[b, h * value_dim:(h + 1) * value_dim, i] = v @ probabilities
+    return gamma * output.reshape(x.shape) + x, weights
 # --- convolution ---------------------------------------------------------------------------------
 # Output(i, j, k) = sum_m sum_n sum_c Input(i*s + m*d, j*s + n*d, c) Filter(m, n, c, k) + Bias(k)
 # over the zero-padded input (seed, "Convolutional Layer" with stride s and dilation d), c running
@@ -386,3 +412,93 @@ def attention(query, key, value, mask=None, scale=None):
     if mask is not None:
         scores = scores + (np.where(mask, 0.0, -np.inf) if mask.dtype == bool else mask)
     return softmax(scores, -1) @ value
+
+
+# --- recurrent, non-local and graph ----------------------------------------------------------------
+def conv2d_same(x, weight, bias=None):
+    """Stride-1 convolution with torch's 'same' padding (the odd extra row / column at the
+    bottom / right)."""
+    rows, cols = weight.shape[2] - 1, weight.shape[3] - 1
+    return conv2d(x, weight, bias, padding=(rows // 2, rows - rows // 2, cols // 2, cols - cols // 2))
+
+
+def convlstm_cell(x, h, c, weight, bias=None, peephole=None):
+    """Shi et al. 2015's gates, each from its own input and hidden convolutions (weight's rows
+    hold W_xi|W_hi, W_xf|W_hf, W_xc|W_hc, W_xo|W_ho; its columns X's channels, then H's)."""
+    hidden, channels = h.shape[1], x.shape[1]
+    w_ci, w_cf, w_co = peephole if peephole is not None else np.zeros((3,) + h.shape[1:])
+
+    def gate(index):
+        rows = slice(index * hidden, (index + 1) * hidden)
+        b = None if bias is None else bias[rows]
+        return conv2d_same(x, weight[rows, :channels], b) + conv2d_same(h, weight[rows, channels:])
+
+    i = _sigmoid(gate(0) + w_ci * c)
+    f = _sigmoid(gate(1) + w_cf * c)
+    c_next = f * c + i * np.tanh(gate(2))
+    o = _sigmoid(gate(3) + w_co * c_next)
+    return o * np.tanh(c_next), c_next
+
+
+def conv1x1(x, weight, bias=None):
+    """out[b, o] = sum_c weight[o, c] x[b, c] (+ bias[o])."""
+    out = np.einsum("oc,bchw->bohw", weight[:, :, 0, 0], x)
+    return out if bias is None else out + bias[None, :, None, None]
+
+
+def max_pool_2x2(x):
+    B, C, H, W = x.shape
+    return x[:, :, :H // 2 * 2, :W // 2 * 2].reshape(B, C, H // 2, 2, W // 2, 2).max(axis=(3, 5))
+
+
+def non_local(x, mode, g_weight, g_bias, w_weight, w_bias, theta=None, phi=None, concat_weight=None,
+              sub_sample=False):
+    """Wang et al. 2018: y_i = 1/C(x) sum_j f(x_i, x_j) g(x_j), z = W y + x, with the pairwise
+    f and normaliser C of each mode, summed over position pairs (i, j) one at a time.
+    theta / phi: (weight, bias) pairs of their 1x1 convolutions (unused for 'gaussian')."""
+    B, _, H, W = x.shape
+    pool = max_pool_2x2 if sub_sample else (lambda a: a)
+    g = pool(conv1x1(x, g_weight, g_bias)).reshape(B, g_weight.shape[0], -1)
+    if mode == "gaussian":
+        th, ph = x.reshape(B, x.shape[1], -1), pool(x).reshape(B, x.shape[1], -1)
+    else:
+        th = conv1x1(x, *theta).reshape(B, theta[0].shape[0], -1)
+        ph = pool(conv1x1(x, *phi)).reshape(B, phi[0].shape[0], -1)
+    N, M = th.shape[2], ph.shape[2]
+    y = np.zeros((B, g.shape[1], N))
+    for b in range(B):
+        for i in range(N):
+            f = np.zeros(M)
+            for j in range(M):
+                if mode in ("gaussian", "embedded_gaussian"):
+                    f[j] = np.exp(th[b, :, i] @ ph[b, :, j])
+                elif mode == "dot":
+                    f[j] = th[b, :, i] @ ph[b, :, j]
+                else:
+                    f[j] = max(concat_weight @ np.concatenate([th[b, :, i], ph[b, :, j]]), 0.0)
+            normaliser = f.sum() if mode in ("gaussian", "embedded_gaussian") else M
+            y[b, :, i] = (f[None, :] * g[b]).sum(axis=1) / normaliser
+    return conv1x1(y.reshape(B, -1, H, W), w_weight, w_bias) + x
+
+
+def grid_adjacency(h, w, self_loops=True):
+    """D^-1/2 (A [+ I]) D^-1/2 of the 4-neighbour h x w grid, built pixel by pixel."""
+    n = h * w
+    adjacency = np.eye(n) if self_loops else np.zeros((n, n))
+    for r in range(h):
+        for c in range(w):
+            for dr, dc in ((0, 1), (1, 0), (0, -1), (-1, 0)):
+                if 0 <= r + dr < h and 0 <= c + dc < w:
+                    adjacency[r * w + c, (r + dr) * w + c + dc] = 1
+    degree = adjacency.sum(axis=1)
+    return np.array([[adjacency[i, j] / np.sqrt(degree[i] * degree[j]) if adjacency[i, j] else 0.0
+                      for j in range(n)] for i in range(n)])
+
+
+def graph_conv(x, adjacency, weight, bias=None):
+    """out[i] = sum_j A[i, j] (W x[j]) (+ b), node by node."""
+    out = np.zeros(x.shape[:-1] + (weight.shape[0],))
+    for i in range(x.shape[-2]):
+        for j in range(x.shape[-2]):
+            out[..., i, :] += adjacency[..., i, j, None] * (x[..., j, :] @ weight.T)
+    return out if bias is None else out + bias

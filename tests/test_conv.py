@@ -19,6 +19,11 @@ CASES = [
     (1, 4, 7, 9, 4, (3, 3), 1, "same", 2, 4),      # 'same', dilated depthwise
     (2, 3, 6, 5, 2, (3, 3), 1, "valid", 1, 1),
     (1, 2, 5, 5, 3, (5, 5), 1, 0, 1, 1),           # kernel as large as the input
+    (2, 64, 15, 13, 20, (5, 5), 1, 2, 1, 1),       # deep enough that the GEMM goes by column blocks
+    (1, 3, 32, 33, 4, (3, 3), 1, 1, 1, 1),         # long enough for the dot-product weight gradient
+    (1, 4, 32, 33, 4, (3, 3), 1, 1, 1, 4),         # the same, depthwise
+    (2, 3, 12, 11, 4, (2, 2), 5, 1, 1, 1),         # stride above the kernel: only 2 of 5 phases read
+    (1, 2, 9, 7, 4, (3, 3), 1000, 1, 1, 2),        # a huge stride: one output pixel
 ]
 
 
@@ -140,15 +145,26 @@ def test_conv2d_native_entry_points_validate():
 
 @pytest.mark.parametrize("isa", ["generic", "avx2"])
 def test_conv2d_under_each_isa(isa):
-    """The lower kernel sets, forced by FASTCNN_ISA in a fresh process, give the same results."""
+    """The lower kernel sets (packed, rows, dots and depthwise micro-kernels), forced by
+    FASTCNN_ISA in a fresh process, give the reference's output and gradients on every
+    algorithm path (30 x 36 planes are long enough for the dot-product weight gradients)."""
     script = (
         "import numpy as np, fastcnn, fastcnn.nn.functional as F, reference\n"
+        "from checks import run_with_grad\n"
         "rng = np.random.default_rng(0)\n"
-        "x, w, b = rng.standard_normal((2, 5, 13, 11)), rng.standard_normal((7, 5, 3, 3)), rng.standard_normal(7)\n"
-        "for dtype, tol in ((np.float32, 1e-4), (np.float64, 1e-10)):\n"
-        "    out = F.conv2d(fastcnn.tensor(x, dtype=dtype), fastcnn.tensor(w, dtype=dtype), fastcnn.tensor(b, dtype=dtype),"
-        " stride=2, padding=1).numpy()\n"
-        "    expected = reference.conv2d(x, w, b, stride=(2, 2), padding=(1, 1, 1, 1))\n"
-        "    np.testing.assert_allclose(out, expected, rtol=tol, atol=tol)\n"
+        "x, w = rng.standard_normal((1, 5, 30, 36)), rng.standard_normal((7, 5, 3, 3))\n"
+        "depthwise = rng.standard_normal((10, 1, 3, 3))\n"
+        "for stride, padding, groups in ((2, 1, 1), (1, 1, 1), (1, 0, 1), (1, 1, 5), (2, 1, 5)):\n"
+        "    kernel = depthwise if groups > 1 else w[:, :, :1, :1] if padding == 0 else w\n"
+        "    bias = rng.standard_normal(kernel.shape[0])\n"
+        "    expected = None\n"
+        "    for dtype, tol in ((np.float64, 1e-10), (np.float32, 2e-4)):\n"
+        "        out, grads, g = run_with_grad(lambda *t: F.conv2d(*t, stride=stride, padding=padding, groups=groups),"
+        " [x, kernel, bias], dtype=dtype)\n"
+        "        if expected is None:\n"
+        "            expected, expected_grads = reference.conv2d(x, kernel, bias, g, stride=(stride, stride),"
+        " padding=(padding,) * 4, groups=groups)\n"
+        "        for ours, theirs in zip([out] + grads, [expected] + list(expected_grads)):\n"
+        "            np.testing.assert_allclose(ours, theirs, rtol=tol, atol=tol)\n"
     )
     run_under_isa(isa, script)

@@ -6,7 +6,7 @@ import fastcnn.nn.functional as F
 from checks import check_gradients, run_under_isa, run_with_grad, torch_parity
 import reference
 
-# Sizes around the micro-kernel tiles (12 x 32 on AVX-512, 6 x 16 on AVX2, 4 x 16 generic) and
+# Sizes around the micro-kernel tiles (8 x 48 on AVX-512, 6 x 16 on AVX2, 4 x 16 generic) and
 # the 192-deep cache block, so full tiles, edge tiles and several depth blocks all run.
 EDGE_SIZES = [1, 7, 17, 33, 65]
 GEMM_SHAPES = [(m, n, k) for m in EDGE_SIZES for n in (1, 17, 65) for k in (1, 33)] + [

@@ -10,185 +10,112 @@
 // (c runs over the C / G channels of k's group; taps that land in the padding read zero.)
 //
 // Algorithms:
-//   general   — per image and group, im2col columns col[(c, r, s)][(p, q)] and one packed GEMM:
-//               out = W col;  grad_col = W^T grad_out, then col2im;  grad_W += grad_out col^T.
-//   pointwise — 1x1, stride 1, no padding: the input plane already is col, so no im2col/col2im.
-//   depthwise — groups = C: direct loops over the taps; as a GEMM its depth would be only R*S.
+//   implicit GEMM — every convolution but 1x1 stride 1: im2col rows col[(c, r, s)][(p, q)] are
+//               windows of one copy of the input split into stride phases (conv_geometry.h);
+//               out = W col reads them in place (gemm_rows), grad_W += grad_out col^T takes dot
+//               products with them (gemm_dots). For stride 1 the input gradient is the same
+//               kind of convolution of grad_out with the flipped kernel; for larger strides it
+//               is grad_col = W^T grad_out (packed GEMM) followed by col2im.
+//   pointwise — 1x1, stride 1, no padding: the input planes already are col.
+//   depthwise — groups = C: direct kernels (conv_depthwise.cpp).
 // Images run one per thread when there are enough of them (the GEMMs then run serially);
-// otherwise the images run in turn and each GEMM, im2col and packing step is itself parallel.
+// otherwise the images run in turn and each GEMM and packing step is itself parallel.
 #include "cpu/conv.h"
 
 #include <algorithm>
 #include <cstring>
 
-#include "core/runtime.h"
 #include "core/workspace.h"
 #include "cpu/gemm.h"
+#include "cpu/conv_depthwise.h"
+#include "cpu/conv_geometry.h"
 
 namespace fastcnn::cpu {
 
+using namespace conv_detail;
+
 namespace {
 
-// Below this many elements a loop runs on one thread.
-constexpr int64_t kParallelWork = 1 << 15;
-
-// Output columns q whose input column q*stride + offset lies inside [0, W): [begin, end).
-struct ColumnRange {
-  int64_t begin, end;
-};
-
-ColumnRange valid_columns(int64_t offset, int64_t stride, int64_t W, int64_t Q) {
-  const int64_t begin = std::min(Q, offset < 0 ? (-offset + stride - 1) / stride : 0);
-  const int64_t end = W - 1 - offset >= 0 ? std::min(Q, (W - 1 - offset) / stride + 1) : 0;
-  return {begin, std::max(begin, end)};
-}
-
-// Calls fn(tap, p, h, columns, offset) for every kernel tap (tap = r*S + s) and output row p:
-// h is the input row the tap reads (-1 in the padding, with an empty column range), and
-// output column q of the row reads input column q*stride_w + offset for q in columns.
-// Every algorithm below walks the taps through this one function.
-template <typename Fn>
-void for_each_tap_row(const ConvShape& g, Fn&& fn) {
-  const int64_t H = g.in_height, W = g.in_width, P = g.out_height, Q = g.out_width;
-  for (int64_t r = 0; r < g.kernel_height; ++r)
-    for (int64_t s = 0; s < g.kernel_width; ++s) {
-      const int64_t tap = r * g.kernel_width + s;
-      const int64_t offset = s * g.dilation_width - g.pad_left;
-      const ColumnRange columns = valid_columns(offset, g.stride_width, W, Q);
-      for (int64_t p = 0; p < P; ++p) {
-        const int64_t h = p * g.stride_height - g.pad_top + r * g.dilation_height;
-        const bool inside = h >= 0 && h < H;
-        fn(tap, p, inside ? h : int64_t(-1), inside ? columns : ColumnRange{0, 0}, offset);
-      }
-    }
-}
-
-bool is_depthwise(const ConvShape& g) { return g.groups > 1 && g.groups == g.in_channels; }
-
-bool is_pointwise(const ConvShape& g) {
-  return g.kernel_height == 1 && g.kernel_width == 1 && g.stride_height == 1 && g.stride_width == 1 &&
-         g.pad_top == 0 && g.pad_left == 0 && g.out_height == g.in_height && g.out_width == g.in_width;
-}
-
-// col[(c*R*S + tap)][p*Q + q] = in[c][h][w] (0 in the padding), for `channels` channels.
+// col2im on a row-major block of columns [n0, n1) of col[(c*R*S + tap)][p*Q + q]: the adjoint of
+// im2col, in[c][h][w] += col[...] for every column entry that reads (c, h, w).
 template <typename T>
-void im2col(const ConvShape& g, const T* in, int64_t channels, T* col) {
+void col2im(const ConvShape& g, const T* col, int64_t channels, int64_t n0, int64_t n1, T* in) {
   const int64_t H = g.in_height, W = g.in_width, Q = g.out_width, sw = g.stride_width;
-  const int64_t taps = g.kernel_height * g.kernel_width, plane = g.out_height * Q;
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && channels * taps * plane > kParallelWork)
-  for (int64_t c = 0; c < channels; ++c) {
-    const T* src = in + c * H * W;
-    T* dst_channel = col + c * taps * plane;
-    for_each_tap_row(g, [&](int64_t tap, int64_t p, int64_t h, ColumnRange columns, int64_t offset) {
-      T* dst = dst_channel + tap * plane + p * Q;
-      std::fill(dst, dst + columns.begin, T(0));
-      if (sw == 1) {
-        std::copy(src + h * W + columns.begin + offset, src + h * W + columns.end + offset, dst + columns.begin);
-      } else {
-        for (int64_t q = columns.begin; q < columns.end; ++q) dst[q] = src[h * W + q * sw + offset];
-      }
-      std::fill(dst + columns.end, dst + Q, T(0));
-    });
-  }
-}
-
-// The adjoint of im2col: in[c][h][w] += col[...] for every column entry that read (c, h, w).
-template <typename T>
-void col2im(const ConvShape& g, const T* col, int64_t channels, T* in) {
-  const int64_t H = g.in_height, W = g.in_width, Q = g.out_width, sw = g.stride_width;
-  const int64_t taps = g.kernel_height * g.kernel_width, plane = g.out_height * Q;
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && channels * taps * plane > kParallelWork)
+  const int64_t taps = g.kernel_height * g.kernel_width, width = n1 - n0;
+#pragma omp parallel for schedule(static) if (!in_parallel_region() && channels * taps * width > kParallelWork)
   for (int64_t c = 0; c < channels; ++c) {
     T* dst = in + c * H * W;
-    std::fill(dst, dst + H * W, T(0));
-    const T* src_channel = col + c * taps * plane;
-    for_each_tap_row(g, [&](int64_t tap, int64_t p, int64_t h, ColumnRange columns, int64_t offset) {
-      const T* src = src_channel + tap * plane + p * Q;
-      for (int64_t q = columns.begin; q < columns.end; ++q) dst[h * W + q * sw + offset] += src[q];
+    for_each_tap_row(g, n0 / Q, (n1 - 1) / Q + 1,
+                     [&](int64_t tap, int64_t p, int64_t h, ColumnRange columns, int64_t offset) {
+      const T* src = col + (c * taps + tap) * width;
+      const int64_t q_begin = std::max(n0 - p * Q, int64_t(0)), q_end = std::min(n1 - p * Q, Q);
+      const int64_t begin = std::clamp(columns.begin, q_begin, q_end), end = std::clamp(columns.end, begin, q_end);
+      for (int64_t q = begin; q < end; ++q) dst[h * W + q * sw + offset] += src[p * Q + q - n0];
     });
   }
 }
 
-// Runs body(n) for every image: one image per thread when there are at least as many images as
-// threads, else in turn (the kernels inside then use the threads).
-template <typename Body>
-void for_each_image(int64_t N, Body&& body) {
-  const bool per_thread = N > 1 && N >= get_num_threads() && !in_parallel_region();
-#pragma omp parallel for schedule(static) if (per_thread)
-  for (int64_t n = 0; n < N; ++n) body(n);
-}
+// --- implicit GEMM ------------------------------------------------------------------------------
+// im2col rows are windows of one copy of the input (conv_geometry.h, "windows"): gemm_rows reads
+// them in place, so the copies are the input (once) and the output rows, not the R*S times
+// larger im2col matrix.
 
-// --- depthwise: direct loops, one (image, channel) plane per iteration ---------------------------
-// Output channel k reads input channel k / M, where M = K / C is the channel multiplier.
-
+// out = conv(in), the weights of each group packed as gemm.h's A.
 template <typename T>
-void depthwise_forward(const ConvShape& g, const T* input, const T* weight, const T* bias, T* output) {
-  const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, M = K / C;
-  const int64_t HW = g.in_height * g.in_width, W = g.in_width, Q = g.out_width, PQ = g.out_height * Q;
-  const int64_t taps = g.kernel_height * g.kernel_width, sw = g.stride_width;
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && N * K * PQ * taps > kParallelWork)
-  for (int64_t nk = 0; nk < N * K; ++nk) {
-    const int64_t n = nk / K, k = nk % K;
-    const T* src = input + (n * C + k / M) * HW;
-    const T* w = weight + k * taps;
-    T* dst = output + nk * PQ;
-    std::fill(dst, dst + PQ, bias != nullptr ? bias[k] : T(0));
-    for_each_tap_row(g, [&](int64_t tap, int64_t p, int64_t h, ColumnRange columns, int64_t offset) {
-      if (h < 0) return;
-      const T value = w[tap];
-      T* row = dst + p * Q;
-      const T* in_row = src + h * W + offset;
-      if (sw == 1) {
-        for (int64_t q = columns.begin; q < columns.end; ++q) row[q] += value * in_row[q];
-      } else {
-        for (int64_t q = columns.begin; q < columns.end; ++q) row[q] += value * in_row[q * sw];
-      }
-    });
-  }
-}
-
-template <typename T>
-void depthwise_backward_input(const ConvShape& g, const T* grad_output, const T* weight, T* grad_input) {
-  const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, M = K / C;
-  const int64_t HW = g.in_height * g.in_width, W = g.in_width, Q = g.out_width, PQ = g.out_height * Q;
-  const int64_t taps = g.kernel_height * g.kernel_width, sw = g.stride_width;
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && N * K * PQ * taps > kParallelWork)
-  for (int64_t nc = 0; nc < N * C; ++nc) {
-    const int64_t n = nc / C, c = nc % C;
-    T* dst = grad_input + nc * HW;
-    std::fill(dst, dst + HW, T(0));
-    for (int64_t k = c * M; k < (c + 1) * M; ++k) {
-      const T* src = grad_output + (n * K + k) * PQ;
-      const T* w = weight + k * taps;
-      for_each_tap_row(g, [&](int64_t tap, int64_t p, int64_t h, ColumnRange columns, int64_t offset) {
-        const T value = w[tap];
-        const T* row = src + p * Q;
-        for (int64_t q = columns.begin; q < columns.end; ++q) dst[h * W + q * sw + offset] += value * row[q];
-      });
+void implicit_conv(const ConvShape& g, const T* input, const T* packed_weight, int64_t weight_panels, T* output) {
+  const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
+  const int64_t HW = g.in_height * g.in_width, P = g.out_height, Q = g.out_width;
+  const int64_t R = g.kernel_height, S = g.kernel_width, depth = C * R * S;
+  const Windows windows = window_layout<T>(g, C);
+  const int64_t Wph = windows.phase_width, grid = windows.grid;
+  static thread_local Workspace<int64_t> offset_space;
+  int64_t* offsets = offset_space.get(depth);
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t s = 0; s < S; ++s) offsets[(c * R + r) * S + s] = window_offset(g, windows, c, r, s);
+  for_each_image(g.batch, [&](int64_t n) {
+    static thread_local Workspace<T> copy_space, grid_space;
+    T* copy = copy_space.get(windows.size);
+    T* result = grid_space.get(K * grid);
+    for (int64_t group = 0; group < G; ++group) {
+      copy_windows(g, windows, input + (n * G + group) * C * HW, C, copy);
+      gemm_rows<T>(K, grid, depth, packed_weight + group * weight_panels, copy, offsets, result, grid, false);
+      T* out = output + (n * G + group) * K * P * Q;
+      for (int64_t kp = 0; kp < K * P; ++kp)
+        std::copy(result + kp * Wph, result + kp * Wph + Q, out + kp * Q);
     }
-  }
+  });
 }
 
+// For stride 1 the input gradient is itself a stride-1 convolution: of grad_output, padded by
+// d*(R-1) - pad, with the kernel flipped and its channel axes swapped,
+//   grad_in[c][h][w] = sum_{k, r', s'} W[k][c][R-1-r'][S-1-s'] grad_out[k][h - (dh*(R-1) - pad_top) + r'*dh][...],
+// so it runs on implicit_conv too.
 template <typename T>
-void depthwise_backward_weight(const ConvShape& g, const T* grad_output, const T* input, T* grad_weight) {
-  const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, M = K / C;
-  const int64_t HW = g.in_height * g.in_width, W = g.in_width, Q = g.out_width, PQ = g.out_height * Q;
-  const int64_t taps = g.kernel_height * g.kernel_width, sw = g.stride_width;
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && N * K * PQ * taps > kParallelWork)
-  for (int64_t k = 0; k < K; ++k) {
-    T* w = grad_weight + k * taps;
-    std::fill(w, w + taps, T(0));
-    for (int64_t n = 0; n < N; ++n) {
-      const T* src = input + (n * C + k / M) * HW;
-      const T* grad = grad_output + (n * K + k) * PQ;
-      for_each_tap_row(g, [&](int64_t tap, int64_t p, int64_t h, ColumnRange columns, int64_t offset) {
-        const T* row = grad + p * Q;
-        T sum = 0;
-        for (int64_t q = columns.begin; q < columns.end; ++q) sum += row[q] * src[h * W + q * sw + offset];
-        w[tap] += sum;
-      });
-    }
+void implicit_backward_input(const ConvShape& g, const T* grad_output, const T* weight, T* grad_input) {
+  const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
+  const int64_t R = g.kernel_height, S = g.kernel_width, taps = R * S, depth = K * taps;
+  ConvShape adjoint = g;
+  adjoint.in_channels = g.out_channels;
+  adjoint.in_height = g.out_height;
+  adjoint.in_width = g.out_width;
+  adjoint.out_channels = g.in_channels;
+  adjoint.out_height = g.in_height;
+  adjoint.out_width = g.in_width;
+  adjoint.pad_top = g.dilation_height * (R - 1) - g.pad_top;
+  adjoint.pad_left = g.dilation_width * (S - 1) - g.pad_left;
+  static thread_local Workspace<T> flipped_space, weight_space;
+  T* flipped = flipped_space.get(C * depth);
+  const int64_t weight_panels = packed_a_size<T>(C, depth);
+  T* packed_weight = weight_space.get(G * weight_panels);
+  for (int64_t group = 0; group < G; ++group) {
+    const T* w = weight + group * K * C * taps;
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t tap = 0; tap < taps; ++tap) flipped[(c * K + k) * taps + tap] = w[(k * C + c) * taps + taps - 1 - tap];
+    pack_a<T>(false, C, depth, T(1), flipped, depth, packed_weight + group * weight_panels);
   }
+  implicit_conv(adjoint, grad_output, packed_weight, weight_panels, grad_input);
 }
 
 }  // namespace
@@ -220,42 +147,45 @@ void conv_bias_backward(int64_t batch, int64_t channels, int64_t plane, const T*
 
 template <typename T>
 void conv2d_forward(const ConvShape& g, const T* input, const T* weight, const T* bias, T* output) {
-  if (is_depthwise(g)) return depthwise_forward(g, input, weight, bias, output);
+  if (is_depthwise(g)) return depthwise_conv2d_forward(g, input, weight, bias, output);
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   const int64_t HW = g.in_height * g.in_width, PQ = g.out_height * g.out_width;
   const int64_t depth = C * g.kernel_height * g.kernel_width;
-  const bool pointwise = is_pointwise(g);
+  const int64_t block = std::min(PQ, gemm_block_columns<T>(depth));
   // The weights are packed once per call and shared by every image.
   static thread_local Workspace<T> weight_space;
   const int64_t weight_panels = packed_a_size<T>(K, depth);
   T* packed_weight = weight_space.get(G * weight_panels);
   for (int64_t group = 0; group < G; ++group)
     pack_a<T>(false, K, depth, T(1), weight + group * K * depth, depth, packed_weight + group * weight_panels);
-  for_each_image(g.batch, [&](int64_t n) {
-    static thread_local Workspace<T> col_space, b_space;
-    T* packed_columns = b_space.get(packed_b_size<T>(depth, PQ));
-    for (int64_t group = 0; group < G; ++group) {
-      const T* columns = input + (n * G + group) * C * HW;
-      if (!pointwise) {
-        T* col = col_space.get(depth * PQ);
-        im2col(g, columns, C, col);
-        columns = col;
-      }
-      pack_b<T>(false, depth, PQ, columns, PQ, packed_columns);
-      gemm_packed<T>(K, PQ, depth, packed_weight + group * weight_panels, packed_columns,
-                     output + (n * G + group) * K * PQ, PQ, false);
-    }
-    if (bias != nullptr) conv_bias_forward<T>(1, G * K, PQ, bias, output + n * G * K * PQ);
-  });
+  if (is_implicit(g)) {
+    implicit_conv(g, input, packed_weight, weight_panels, output);
+  } else {
+    // 1x1 stride 1: the input planes are B, packed by blocks of columns that stay in L2.
+    for_each_image(g.batch, [&](int64_t n) {
+      static thread_local Workspace<T> columns_space;
+      T* packed_columns = columns_space.get(packed_b_size<T>(depth, block));
+      for (int64_t group = 0; group < G; ++group)
+        for (int64_t n0 = 0; n0 < PQ; n0 += block) {
+          const int64_t n1 = std::min(PQ, n0 + block);
+          pack_b<T>(false, depth, n1 - n0, input + (n * G + group) * C * HW + n0, PQ, packed_columns);
+          gemm_packed<T>(K, n1 - n0, depth, packed_weight + group * weight_panels, packed_columns,
+                         output + (n * G + group) * K * PQ + n0, PQ, false);
+        }
+    });
+  }
+  if (bias != nullptr) conv_bias_forward<T>(g.batch, G * K, PQ, bias, output);
 }
 
 template <typename T>
 void conv2d_backward_input(const ConvShape& g, const T* grad_output, const T* weight, T* grad_input) {
-  if (is_depthwise(g)) return depthwise_backward_input(g, grad_output, weight, grad_input);
+  if (is_depthwise(g)) return depthwise_conv2d_backward_input(g, grad_output, weight, grad_input);
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   const int64_t HW = g.in_height * g.in_width, PQ = g.out_height * g.out_width;
   const int64_t depth = C * g.kernel_height * g.kernel_width;
+  const int64_t block = std::min(PQ, gemm_block_columns<T>(std::max(depth, K)));
   const bool pointwise = is_pointwise(g);
+  if (is_stride1(g) && !is_pointwise(g)) return implicit_backward_input(g, grad_output, weight, grad_input);
   // W^T per group, packed once per call.
   static thread_local Workspace<T> weight_space;
   const int64_t weight_panels = packed_a_size<T>(depth, K);
@@ -263,14 +193,25 @@ void conv2d_backward_input(const ConvShape& g, const T* grad_output, const T* we
   for (int64_t group = 0; group < G; ++group)
     pack_a<T>(true, depth, K, T(1), weight + group * K * depth, depth, packed_weight + group * weight_panels);
   for_each_image(g.batch, [&](int64_t n) {
-    static thread_local Workspace<T> col_space, b_space;
-    T* packed_grad = b_space.get(packed_b_size<T>(K, PQ));
+    static thread_local Workspace<T> col_space, grad_space;
+    T* packed_grad = grad_space.get(packed_b_size<T>(K, block));
+    T* col = col_space.get(depth * block);
     for (int64_t group = 0; group < G; ++group) {
-      pack_b<T>(false, K, PQ, grad_output + (n * G + group) * K * PQ, PQ, packed_grad);
+      const T* grad = grad_output + (n * G + group) * K * PQ;
       T* grad_in = grad_input + (n * G + group) * C * HW;
-      T* col = pointwise ? grad_in : col_space.get(depth * PQ);
-      gemm_packed<T>(depth, PQ, K, packed_weight + group * weight_panels, packed_grad, col, PQ, false);
-      if (!pointwise) col2im(g, col, C, grad_in);
+      if (!pointwise) std::fill(grad_in, grad_in + C * HW, T(0));
+      for (int64_t n0 = 0; n0 < PQ; n0 += block) {
+        const int64_t n1 = std::min(PQ, n0 + block);
+        pack_b<T>(false, K, n1 - n0, grad + n0, PQ, packed_grad);
+        // grad_col = W^T grad_out; for 1x1 convolutions that already is the input gradient.
+        if (pointwise) {
+          gemm_packed<T>(depth, n1 - n0, K, packed_weight + group * weight_panels, packed_grad, grad_in + n0, PQ,
+                         false);
+        } else {
+          gemm_packed<T>(depth, n1 - n0, K, packed_weight + group * weight_panels, packed_grad, col, n1 - n0, false);
+          col2im(g, col, C, n0, n1, grad_in);
+        }
+      }
     }
   });
 }
@@ -282,23 +223,32 @@ void conv2d_backward_weight(const ConvShape& g, const T* grad_output, const T* i
   const int64_t HW = g.in_height * g.in_width, PQ = g.out_height * g.out_width;
   const int64_t depth = C * g.kernel_height * g.kernel_width, weight_size = G * K * depth;
   if (grad_bias != nullptr) conv_bias_backward<T>(N, G * K, PQ, grad_output, grad_bias);
-  if (is_depthwise(g)) return depthwise_backward_weight(g, grad_output, input, grad_weight);
+  if (is_depthwise(g)) return depthwise_conv2d_backward_weight(g, grad_output, input, grad_weight);
+  // grad_W[group] += grad_out[n, group] (K x PQ) col[n, group]^T (PQ x depth), summed over
+  // images: dot products along the output positions (gemm_dots), with col's rows read in place
+  // from the input planes (1x1 stride 1) or the windows copy, on whose grid grad_out is laid out.
   const bool pointwise = is_pointwise(g);
-  // grad_W[group] += grad_out[n, group] (K x PQ) col[n, group]^T (PQ x depth), summed over images.
+  const int64_t P = g.out_height, Q = g.out_width, R = g.kernel_height, S = g.kernel_width;
+  const Windows windows = window_layout<T>(g, C);
+  const int64_t Wph = windows.phase_width, grid = pointwise ? PQ : windows.grid;
+  static thread_local Workspace<int64_t> offset_space;
+  int64_t* offsets = offset_space.get(depth);
+  for (int64_t k = 0; k < depth; ++k)
+    offsets[k] = pointwise ? k * HW : window_offset(g, windows, k / (R * S), k / S % R, k % S);
   auto accumulate_image = [&](int64_t n, T* grad_w) {
-    static thread_local Workspace<T> col_space, a_space, b_space;
-    T* packed_grad = a_space.get(packed_a_size<T>(K, PQ));
-    T* packed_columns = b_space.get(packed_b_size<T>(PQ, depth));
+    static thread_local Workspace<T> copy_space, grad_space;
     for (int64_t group = 0; group < G; ++group) {
-      const T* columns = input + (n * G + group) * C * HW;
+      const T* in = input + (n * G + group) * C * HW;
+      const T* grad = grad_output + (n * G + group) * K * PQ;
       if (!pointwise) {
-        T* col = col_space.get(depth * PQ);
-        im2col(g, columns, C, col);
-        columns = col;
+        T* copy = copy_space.get(windows.size);
+        T* grad_grid = grad_space.get(K * grid);
+        copy_windows(g, windows, in, C, copy);
+        pad_planes(grad, K * P, 1, Q, 1, Wph, 0, 0, grad_grid);  // zero in the dropped columns
+        in = copy;
+        grad = grad_grid;
       }
-      pack_a<T>(false, K, PQ, T(1), grad_output + (n * G + group) * K * PQ, PQ, packed_grad);
-      pack_b<T>(true, PQ, depth, columns, PQ, packed_columns);
-      gemm_packed<T>(K, depth, PQ, packed_grad, packed_columns, grad_w + group * K * depth, depth, true);
+      gemm_dots<T>(K, depth, grid, grad, grid, in, offsets, grad_w + group * K * depth, depth, true);
     }
   };
   std::fill(grad_weight, grad_weight + weight_size, T(0));

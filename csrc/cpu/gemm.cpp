@@ -1,16 +1,23 @@
-// Packed, cache-blocked GEMM (the Goto / BLIS scheme).
+// Packed, cache-blocked GEMM (the Goto / BLIS scheme, mirrored for row-major C).
 //
 // op(A) and op(B) are first copied into panels (cpu/gemm.h) so the micro-kernel reads both
 // operands sequentially; the micro-kernel (cpu/isa/<isa>/gemm_kernel.cpp) keeps an mr x nr
 // tile of C in registers. Around it, three loops block for the caches:
-//   for each depth block of KC            (C tiles are loaded/stored once per KC steps)
-//     for each nr-column panel of B       B micro-panel, KC x nr, stays in L1 ...
-//       for each mr-row panel of A        ... while the A block, MC x KC, streams from L2.
+//   for each depth block of KC              (C tiles are loaded/stored once per KC steps)
+//     for each mr-row panel of A            A micro-panel, mr x KC, stays in L1 ...
+//       for each nr-column panel of B       ... while the B block, KC x NB, streams from L2,
+//                                           and the C tile walks along its rows (prefetchable).
 // Block sizes from the cache sizes of the target (Sapphire Rapids: 48 KiB L1d and 2 MiB L2 per
-// core): the B micro-panel takes half of L1 (KC = 24 KiB / (nr * sizeof(T)), 192 floats for the
-// AVX-512 kernel), the A block half of L2 (MC = 1 MiB / (KC * sizeof(T)), ~1350 rows); the other
-// halves hold the streaming operand and C. Threads share the work as independent tiles of C
-// (row blocks x column chunks), so no barrier sits inside the product.
+// core): the A micro-panel takes at most half of L1 (KC = 24 KiB / (mr * sizeof(T)), capped at
+// 512; 512 for the 8 x 48 AVX-512 kernel), the B block half of L2 (NB = 1 MiB / (KC * sizeof(T)),
+// 480 columns = 10 panels of 48); the other halves hold the streaming B micro-panel and C.
+// Threads share the work as independent tiles of C (row chunks x column blocks), so no barrier
+// sits inside the product.
+//
+// Beside the packed product: gemm_rows reads B's rows in place through offsets (implicit-GEMM
+// convolutions) and gemm_dots multiplies two operands that share their contiguous axis as dot
+// products (weight gradients), packing only when the dot products are too short to pay for
+// their final reductions.
 #include "cpu/gemm.h"
 
 #include <algorithm>
@@ -67,46 +74,74 @@ int64_t packed_b_size(int64_t K, int64_t N) {
 }
 
 template <typename T>
+int64_t gemm_block_columns(int64_t K) {
+  const int64_t nr = gemm_kernel<T>().nr;
+  return std::max<int64_t>(1, kL2Bytes / 2 / (std::max<int64_t>(K, 1) * nr * int64_t(sizeof(T)))) * nr;
+}
+
+namespace {
+
+// Calls fill(dst, first, size) for every panel of `width` rows (columns) out of `count`, in
+// parallel; a partial last panel is zeroed first, so its padding lanes hold 0.
+template <typename T, typename Fill>
+void for_each_panel(int64_t count, int64_t width, int64_t depth, T* packed, Fill&& fill) {
+  const int64_t panels = ceil_div(count, width);
+#pragma omp parallel for schedule(static) if (!in_parallel_region() && count * depth > kParallelWork)
+  for (int64_t panel = 0; panel < panels; ++panel) {
+    T* dst = packed + panel * width * depth;
+    const int64_t first = panel * width, size = std::min(width, count - first);
+    if (size < width) std::fill(dst, dst + width * depth, T(0));
+    fill(dst, first, size);
+  }
+}
+
+// Packs op(B)[k][j] = row_of(j)[k] into nr-column panels: a transposing copy in slices of 8
+// depths, so each source row gives one 32-byte run per slice while the slice of dst (8 x nr)
+// stays in L1.
+template <typename T, typename RowOf>
+void pack_b_transposed(int64_t K, int64_t N, RowOf row_of, T* packed) {
+  const int64_t nr = gemm_kernel<T>().nr;
+  for_each_panel(N, nr, K, packed, [&](T* dst, int64_t col0, int64_t cols) {
+    for (int64_t k0 = 0; k0 < K; k0 += 8) {
+      const int64_t k1 = std::min(K, k0 + 8);
+      for (int64_t j = 0; j < cols; ++j) {
+        const T* row = row_of(col0 + j);
+        for (int64_t k = k0; k < k1; ++k) dst[k * nr + j] = row[k];
+      }
+    }
+  });
+}
+
+}  // namespace
+
+template <typename T>
 void pack_a(bool transpose, int64_t M, int64_t K, T alpha, const T* A, int64_t lda, T* packed) {
   const int64_t mr = gemm_kernel<T>().mr;
-  const int64_t panels = ceil_div(M, mr);
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && M * K > kParallelWork)
-  for (int64_t panel = 0; panel < panels; ++panel) {
-    T* dst = packed + panel * mr * K;
-    const int64_t row0 = panel * mr, rows = std::min(mr, M - row0);
-    if (rows < mr) std::fill(dst, dst + mr * K, T(0));
-    if (transpose) {
-      // op(A)[i][k] = A[k][i]: each k contributes a contiguous run of rows.
-      for (int64_t k = 0; k < K; ++k)
-        for (int64_t i = 0; i < rows; ++i) dst[k * mr + i] = alpha * A[k * lda + row0 + i];
-    } else {
+  for_each_panel(M, mr, K, packed, [&](T* dst, int64_t row0, int64_t rows) {
+    // k outer either way: dst is written in order; op(A) = A^T reads one contiguous run of
+    // rows per k, op(A) = A reads the mr source rows as mr sequential streams.
+    for (int64_t k = 0; k < K; ++k)
       for (int64_t i = 0; i < rows; ++i)
-        for (int64_t k = 0; k < K; ++k) dst[k * mr + i] = alpha * A[(row0 + i) * lda + k];
-    }
-  }
+        dst[k * mr + i] = alpha * (transpose ? A[k * lda + row0 + i] : A[(row0 + i) * lda + k]);
+  });
 }
 
 template <typename T>
 void pack_b(bool transpose, int64_t K, int64_t N, const T* B, int64_t ldb, T* packed) {
+  if (transpose) return pack_b_transposed<T>(K, N, [B, ldb](int64_t j) { return B + j * ldb; }, packed);
   const int64_t nr = gemm_kernel<T>().nr;
-  const int64_t panels = ceil_div(N, nr);
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && N * K > kParallelWork)
-  for (int64_t panel = 0; panel < panels; ++panel) {
-    T* dst = packed + panel * nr * K;
-    const int64_t col0 = panel * nr, cols = std::min(nr, N - col0);
-    if (cols < nr) std::fill(dst, dst + nr * K, T(0));
-    if (transpose) {
-      for (int64_t j = 0; j < cols; ++j)
-        for (int64_t k = 0; k < K; ++k) dst[k * nr + j] = B[(col0 + j) * ldb + k];
-    } else {
-      for (int64_t k = 0; k < K; ++k) std::memcpy(dst + k * nr, B + k * ldb + col0, cols * sizeof(T));
-    }
-  }
+  for_each_panel(N, nr, K, packed, [&](T* dst, int64_t col0, int64_t cols) {
+    for (int64_t k = 0; k < K; ++k) std::memcpy(dst + k * nr, B + k * ldb + col0, cols * sizeof(T));
+  });
 }
 
-template <typename T>
-void gemm_packed(int64_t M, int64_t N, int64_t K, const T* packed_a, const T* packed_b, T* C, int64_t ldc,
-                 bool accumulate) {
+namespace {
+
+// The blocked loops shared by gemm_packed and gemm_rows; micro(depth, a, col, depth0, c, ldc, add)
+// runs the micro-kernel on the B columns starting at `col`, depths [depth0, depth0 + depth).
+template <typename T, typename Micro>
+void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* packed_a, Micro&& micro, T* C, int64_t ldc,
+                  bool accumulate) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     if (!accumulate)
@@ -115,42 +150,103 @@ void gemm_packed(int64_t M, int64_t N, int64_t K, const T* packed_a, const T* pa
   }
   const GemmKernel<T>& kernel = gemm_kernel<T>();
   const int64_t mr = kernel.mr, nr = kernel.nr;
-  const int64_t kc_block = std::max<int64_t>(16, kL1Bytes / 2 / (nr * int64_t(sizeof(T))));
-  const int64_t mc_block = std::max<int64_t>(1, kL2Bytes / 2 / (kc_block * int64_t(sizeof(T))) / mr) * mr;
+  const int64_t kc_block = std::min<int64_t>(512, kL1Bytes / 2 / (mr * int64_t(sizeof(T))));
+  const int64_t nb_panels = std::max<int64_t>(1, kL2Bytes / 2 / (kc_block * nr * int64_t(sizeof(T))));
 
-  // Tasks: row blocks of MC x column chunks, enough of them (4 per thread) to balance load.
+  // Tasks: column blocks of NB x row chunks, enough of them (4 per thread) to balance load.
   const bool parallel = !in_parallel_region() && M * N * K > kParallelWork;
   const int threads = parallel ? get_num_threads() : 1;
-  const int64_t row_blocks = ceil_div(M, mc_block);
-  const int64_t col_panels = ceil_div(N, nr);
-  const int64_t col_chunks = std::min(col_panels, std::max<int64_t>(1, ceil_div(4 * threads, row_blocks)));
-  const int64_t chunk_panels = ceil_div(col_panels, col_chunks);
-  const int64_t tasks = row_blocks * ceil_div(col_panels, chunk_panels);
+  const int64_t col_panels = ceil_div(N, nr), row_panels = ceil_div(M, mr);
+  const int64_t col_blocks = ceil_div(col_panels, nb_panels);
+  const int64_t row_chunks = std::min(row_panels, std::max<int64_t>(1, ceil_div(4 * threads, col_blocks)));
+  const int64_t chunk_panels = ceil_div(row_panels, row_chunks);
+  const int64_t tasks = col_blocks * ceil_div(row_panels, chunk_panels);
 
 #pragma omp parallel for schedule(static) if (parallel && tasks > 1)
   for (int64_t task = 0; task < tasks; ++task) {
-    T tile[16 * 32];  // the largest mr x nr of any kernel: edge tiles are computed here
-    const int64_t row_begin = (task % row_blocks) * mc_block, row_end = std::min(M, row_begin + mc_block);
-    const int64_t panel_begin = (task / row_blocks) * chunk_panels;
-    const int64_t panel_end = std::min(col_panels, panel_begin + chunk_panels);
+    T tile[16 * 48];  // the largest mr x nr of any kernel: edge tiles are computed here
+    const int64_t col_begin = (task % col_blocks) * nb_panels, col_end = std::min(col_panels, col_begin + nb_panels);
+    const int64_t row_begin = (task / col_blocks) * chunk_panels;
+    const int64_t row_end = std::min(row_panels, row_begin + chunk_panels);
     for (int64_t depth0 = 0; depth0 < K; depth0 += kc_block) {
       const int64_t depth = std::min(kc_block, K - depth0);
       const bool add = accumulate || depth0 > 0;
-      for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
-        const int64_t col = panel * nr, cols = std::min(nr, N - col);
-        const T* b = packed_b + panel * nr * K + depth0 * nr;
-        for (int64_t row = row_begin; row < row_end; row += mr) {
-          const int64_t rows = std::min(mr, M - row);
-          const T* a = packed_a + (row / mr) * mr * K + depth0 * mr;
+      for (int64_t row_panel = row_begin; row_panel < row_end; ++row_panel) {
+        const int64_t row = row_panel * mr, rows = std::min(mr, M - row);
+        const T* a = packed_a + row_panel * mr * K + depth0 * mr;
+        for (int64_t col_panel = col_begin; col_panel < col_end; ++col_panel) {
+          const int64_t col = col_panel * nr, cols = std::min(nr, N - col);
           T* c = C + row * ldc + col;
           if (rows == mr && cols == nr) {
-            kernel.run(depth, a, b, c, ldc, add);
+            micro(depth, a, col, depth0, c, ldc, add);
             continue;
           }
-          kernel.run(depth, a, b, tile, nr, false);
+          micro(depth, a, col, depth0, tile, nr, false);
           for (int64_t i = 0; i < rows; ++i)
             for (int64_t j = 0; j < cols; ++j) c[i * ldc + j] = add ? c[i * ldc + j] + tile[i * nr + j] : tile[i * nr + j];
         }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void gemm_packed(int64_t M, int64_t N, int64_t K, const T* packed_a, const T* packed_b, T* C, int64_t ldc,
+                 bool accumulate) {
+  const GemmKernel<T>& kernel = gemm_kernel<T>();
+  const int64_t nr = kernel.nr;
+  gemm_blocked<T>(M, N, K, packed_a, [&](int64_t depth, const T* a, int64_t col, int64_t depth0, T* c, int64_t ldc_,
+                                         bool add) {
+    kernel.run(depth, a, packed_b + col * K + depth0 * nr, c, ldc_, add);
+  }, C, ldc, accumulate);
+}
+
+template <typename T>
+void gemm_rows(int64_t M, int64_t N, int64_t K, const T* packed_a, const T* b, const int64_t* b_offsets, T* C,
+               int64_t ldc, bool accumulate) {
+  const GemmKernel<T>& kernel = gemm_kernel<T>();
+  gemm_blocked<T>(M, N, K, packed_a, [&](int64_t depth, const T* a, int64_t col, int64_t depth0, T* c, int64_t ldc_,
+                                         bool add) {
+    kernel.run_rows(depth, a, b + col, b_offsets + depth0, c, ldc_, add);
+  }, C, ldc, accumulate);
+}
+
+template <typename T>
+void gemm_dots(int64_t M, int64_t N, int64_t L, const T* a, int64_t lda, const T* b, const int64_t* b_offsets, T* C,
+               int64_t ldc, bool accumulate) {
+  if (M <= 0 || N <= 0) return;
+  const GemmKernel<T>& kernel = gemm_kernel<T>();
+  const int64_t dm = kernel.dm, dn = kernel.dn;
+  // Depth chunks sized so that the dn rows of B stay in half of L1 while every row tile of A
+  // streams past them (1024 floats for the AVX-512 kernel); long chunks also amortise the
+  // horizontal reductions that end each tile's dot products.
+  const int64_t chunk = std::max<int64_t>(64, kL1Bytes / 2 / (dn * int64_t(sizeof(T))) / 16 * 16);
+  if (L < chunk) {
+    // Short dot products would spend as long in their final reductions as in the FMAs: pack
+    // both operands (transposing B's rows) and take the register-blocked product instead.
+    static thread_local Workspace<T> a_space, b_space;
+    T* packed_a = a_space.get(packed_a_size<T>(M, L));
+    T* packed_b = b_space.get(packed_b_size<T>(L, N));
+    pack_a<T>(false, M, L, T(1), a, lda, packed_a);
+    pack_b_transposed<T>(L, N, [b, b_offsets](int64_t j) { return b + b_offsets[j]; }, packed_b);
+    gemm_packed<T>(M, N, L, packed_a, packed_b, C, ldc, accumulate);
+    return;
+  }
+  const int64_t row_tiles = ceil_div(M, dm), col_tiles = ceil_div(N, dn);
+  const bool parallel = !in_parallel_region() && M * N * L > kParallelWork;
+  // Threads own column tiles, so each runs the chunk loop on its own without barriers.
+#pragma omp parallel for schedule(static) if (parallel && col_tiles > 1)
+  for (int64_t col_tile = 0; col_tile < col_tiles; ++col_tile) {
+    const int64_t col = col_tile * dn;
+    const int cols = int(std::min(dn, N - col));
+    for (int64_t depth0 = 0; depth0 < std::max<int64_t>(L, 1); depth0 += chunk) {
+      const int64_t length = std::min(chunk, L - depth0);
+      for (int64_t row_tile = 0; row_tile < row_tiles; ++row_tile) {
+        const int64_t row = row_tile * dm;
+        kernel.dots(length, int(std::min(dm, M - row)), cols, a + row * lda + depth0, lda, b + depth0,
+                    b_offsets + col, C + row * ldc + col, ldc, accumulate || depth0 > 0);
       }
     }
   }
@@ -186,9 +282,13 @@ void gemm_batched(int64_t batch, bool transpose_a, bool transpose_b, int64_t M, 
 #define FASTCNN_INSTANTIATE_GEMM(T)                                                                                 \
   template int64_t packed_a_size<T>(int64_t, int64_t);                                                             \
   template int64_t packed_b_size<T>(int64_t, int64_t);                                                             \
+  template int64_t gemm_block_columns<T>(int64_t);                                                                 \
   template void pack_a<T>(bool, int64_t, int64_t, T, const T*, int64_t, T*);                                       \
   template void pack_b<T>(bool, int64_t, int64_t, const T*, int64_t, T*);                                          \
   template void gemm_packed<T>(int64_t, int64_t, int64_t, const T*, const T*, T*, int64_t, bool);                  \
+  template void gemm_rows<T>(int64_t, int64_t, int64_t, const T*, const T*, const int64_t*, T*, int64_t, bool);    \
+  template void gemm_dots<T>(int64_t, int64_t, int64_t, const T*, int64_t, const T*, const int64_t*, T*, int64_t,   \
+                             bool);                                                                                \
   template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, int64_t, T, T*,     \
                         int64_t);                                                                                  \
   template void gemm_batched<T>(int64_t, bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, int64_t,     \

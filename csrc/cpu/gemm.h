@@ -24,6 +24,12 @@ int64_t packed_a_size(int64_t M, int64_t K);
 template <typename T>
 int64_t packed_b_size(int64_t K, int64_t N);
 
+// How many columns of B to pack at a time so that the packed K x columns block stays in L2
+// while gemm_packed consumes it (a multiple of nr). Callers that build B themselves (the im2col
+// convolutions) go block by block.
+template <typename T>
+int64_t gemm_block_columns(int64_t K);
+
 // Pack op(A) scaled by alpha / op(B). Parallel over panels unless already inside a parallel region.
 template <typename T>
 void pack_a(bool transpose, int64_t M, int64_t K, T alpha, const T* A, int64_t lda, T* packed);
@@ -35,6 +41,20 @@ void pack_b(bool transpose, int64_t K, int64_t N, const T* B, int64_t ldb, T* pa
 template <typename T>
 void gemm_packed(int64_t M, int64_t N, int64_t K, const T* packed_a, const T* packed_b, T* C, int64_t ldc,
                  bool accumulate);
+
+// C = packed_a * B (+ C when accumulate) where row k of B is the N values starting at
+// b + b_offsets[k]; up to nr - 1 values past the end of each row are read (and ignored), so the
+// caller keeps them readable. The stride-1 convolutions read im2col rows from the input this way.
+template <typename T>
+void gemm_rows(int64_t M, int64_t N, int64_t K, const T* packed_a, const T* b, const int64_t* b_offsets, T* C,
+               int64_t ldc, bool accumulate);
+
+// C = A B^T (+ C when accumulate) with the depth L contiguous in both: row i of A at a + i*lda,
+// row j of B at b + b_offsets[j]. No packing; the convolutions' weight gradients use it with
+// B's rows taken from im2col blocks, the input planes (1x1) or the padded input (stride 1).
+template <typename T>
+void gemm_dots(int64_t M, int64_t N, int64_t L, const T* a, int64_t lda, const T* b, const int64_t* b_offsets, T* C,
+               int64_t ldc, bool accumulate);
 
 template <typename T>
 void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,

@@ -117,6 +117,15 @@ py::tuple bce_with_logits_backward(const py::array& grad_output, const py::array
 double measure_fma_peak(double seconds);
 double measure_stream_bandwidth(int64_t bytes, double seconds);
 
+// --- recurrent (ops/recurrent.cpp) ---
+// ConvLSTM gate math after the cell's convolution: gates (N, 4K, H, W) in the order input, forget,
+// cell, output; cell (N, K, H, W); peephole (3, K, H, W) or None. Returns the state
+// (2, N, K, H, W) = stack(H', C'); the backward returns (grad_gates, grad_cell, grad_peephole or None).
+py::array convlstm_gates_forward(const py::array& gates, const py::array& cell,
+                                 const std::optional<py::array>& peephole);
+py::tuple convlstm_gates_backward(const py::array& gates, const py::array& cell,
+                                  const std::optional<py::array>& peephole, const py::array& grad_state);
+
 // --- capsules (ops/capsule.cpp) ---
 // squash over `dim` (negative counts from the end); eps > 0 keeps the gradient finite at 0.
 py::array squash_forward(const py::array& input, int64_t dim, double eps);

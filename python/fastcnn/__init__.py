@@ -14,7 +14,7 @@ from .functions import (abs, add, amax, amin, arange, argmax, argmin, as_tensor,
                         zeros_like)
 from .random import manual_seed, rand, rand_like, randint, randn, randn_like, randperm
 from .serialization import load, save
-from . import ops, nn, optim, data
+from . import ops, nn, optim, data, models
 
 float = float32
 double = float64

@@ -73,18 +73,21 @@ def _to_array(data, dtype=None) -> np.ndarray:
     dtype = _as_dtype(dtype)
     if isinstance(data, Tensor):
         data = data.data
-    if dtype is not None:
-        return np.array(data, dtype=dtype, copy=True, order="C")
-    array = np.array(data, copy=True, order="C")
-    kind = array.dtype.kind
-    if kind == "f":
-        if not (isinstance(data, (np.ndarray, np.generic)) and array.dtype == float64):
-            array = array.astype(float32)
-    elif kind in "iu":
-        array = array.astype(int64)
-    elif kind != "b":
-        raise TypeError(f"tensor: unsupported data of dtype {array.dtype}")
-    return array
+    if dtype is None:
+        dtype = _default_dtype(data)
+    return np.array(data, dtype=dtype, copy=True, order="C")
+
+
+def _default_dtype(data) -> np.dtype:
+    """torch.tensor's dtype for data: one conversion, one copy, whatever the source."""
+    source = data.dtype if isinstance(data, (np.ndarray, np.generic)) else np.asarray(data).dtype
+    if source.kind == "f":
+        return float64 if source == float64 and isinstance(data, (np.ndarray, np.generic)) else float32
+    if source.kind in "iu":
+        return int64
+    if source.kind == "b":
+        return bool_
+    raise TypeError(f"tensor: unsupported data of dtype {source}")
 
 
 class Function:

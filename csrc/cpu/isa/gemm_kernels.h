@@ -8,6 +8,15 @@
 // are zero-padded past the matrix edges, so the kernel never branches on shape. C is row-major
 // with row stride ldc and must hold the whole MR x NR tile (the driver uses a scratch tile at
 // the edges).
+//
+// The rows variant reads B unpacked: row p of the tile's B is the NR values starting at
+// b + b_offsets[p]. The stride-1 convolutions use it to read their im2col rows, which are
+// shifted windows of the padded input, straight from the input (implicit GEMM).
+//
+// The dots kernel serves products whose depth is the contiguous axis of both operands (the
+// convolutions' weight gradients): C[i][j] = (accumulate ? C[i][j] : 0) +
+// sum_{p < length} a[i * lda + p] * b[b_offsets[j] + p] for i < rows <= dm, j < cols <= dn, as
+// dm x dn dot products held in registers and reduced once at the end.
 #include <cstdint>
 
 namespace fastcnn::cpu {
@@ -16,11 +25,31 @@ template <typename T>
 using GemmMicroKernel = void (*)(int64_t depth, const T* a, const T* b, T* c, int64_t ldc, bool accumulate);
 
 template <typename T>
+using GemmRowsMicroKernel = void (*)(int64_t depth, const T* a, const T* b, const int64_t* b_offsets, T* c,
+                                     int64_t ldc, bool accumulate);
+
+template <typename T>
+using GemmDotsKernel = void (*)(int64_t length, int rows, int cols, const T* a, int64_t lda, const T* b,
+                                const int64_t* b_offsets, T* c, int64_t ldc, bool accumulate);
+
+template <typename T>
 struct GemmKernel {
   int mr;
   int nr;
   GemmMicroKernel<T> run;
+  GemmRowsMicroKernel<T> run_rows;
+  int dm;
+  int dn;
+  GemmDotsKernel<T> dots;
 };
+
+// The row pointers of a dots tile; rows past the edge repeat row 0 (computed, never stored).
+template <typename T, int DM, int DN>
+inline void dot_tile_rows(int rows, int cols, const T* a, int64_t lda, const T* b, const int64_t* b_offsets,
+                          const T* (&a_row)[DM], const T* (&b_row)[DN]) {
+  for (int i = 0; i < DM; ++i) a_row[i] = a + (i < rows ? i : 0) * lda;
+  for (int j = 0; j < DN; ++j) b_row[j] = b + b_offsets[j < cols ? j : 0];
+}
 
 namespace generic {
 extern const GemmKernel<float> sgemm;

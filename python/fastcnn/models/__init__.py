@@ -5,6 +5,9 @@ from collections import OrderedDict
 
 from .. import nn
 from .capsnet import CapsNet, CapsNetLoss, capsnet
+from .convlstm import ConvLSTMPredictor, convlstm_predictor
+from .mobilenet import MobileNetV2, mobilenet_v2
+from .resnet import BasicBlock, ResNetCifar, resnet_cifar
 from .seednet import SeedNet, seednet
 
 
@@ -26,4 +29,5 @@ def digits_cnn(num_classes: int = 10, dropout: float = 0.25) -> nn.Sequential:
     ]))
 
 
-__all__ = ["digits_cnn", "CapsNet", "CapsNetLoss", "capsnet", "SeedNet", "seednet"]
+__all__ = ["digits_cnn", "CapsNet", "CapsNetLoss", "capsnet", "ConvLSTMPredictor", "convlstm_predictor",
+           "mobilenet_v2", "MobileNetV2", "resnet_cifar", "ResNetCifar", "BasicBlock", "SeedNet", "seednet"]

@@ -413,6 +413,35 @@ def _attention_bias(op, attn_mask, scores):
     return attn_mask
 
 
+# --- recurrent, non-local and graph (csrc/cpu/recurrent.cpp) ----------------------------------------
+def check_feature_map(op: str, input, channels: int):
+    """input must be a float (B, channels, H, W) Tensor."""
+    check_tensor(op, "input", input)
+    if input.ndim != 4 or input.shape[1] != channels:
+        raise ValueError(f"{op}: input must be (B, {channels}, H, W), got {tuple(input.shape)}")
+
+
+def convlstm_cell(input, hidden, cell, weight, bias=None, peephole=None):
+    """One ConvLSTM step (Shi et al. 2015): the four gate convolutions as one 'same' convolution
+    of cat(input, hidden) with weight (4 * hidden_channels, in_channels + hidden_channels, kH, kW),
+    then the fused gate math. peephole: (3, hidden_channels, H, W) Hadamard weights w_ci, w_cf,
+    w_co, or None. Returns (h, c), each (B, hidden_channels, H, W)."""
+    op = "convlstm_cell"
+    check_same_dtype(op, input=input, hidden=hidden, cell=cell, weight=weight, bias=bias, peephole=peephole)
+    shapes = _describe(input=input, hidden=hidden, cell=cell, weight=weight)
+    if input.ndim != 4 or hidden.ndim != 4 or tuple(hidden.shape) != tuple(cell.shape):
+        raise ValueError(f"{op}: input, hidden and cell must be 4-D (B, C, H, W), hidden and cell alike ({shapes})")
+    batch, hidden_channels, height, width = hidden.shape
+    if (input.shape[0], *input.shape[2:]) != (batch, height, width):
+        raise ValueError(f"{op}: input and state differ in batch or spatial size ({shapes})")
+    if weight.ndim != 4 or tuple(weight.shape[:2]) != (4 * hidden_channels, input.shape[1] + hidden_channels):
+        raise ValueError(f"{op}: weight must be (4 * hidden_channels, in_channels + hidden_channels, kH, kW) "
+                         f"({shapes})")
+    gates = conv2d(ops.Cat.apply(1, input, hidden), weight, bias, padding="same")
+    state = ops.ConvLSTMGates.apply(gates, cell, peephole)
+    return state[0], state[1]
+
+
 # --- capsules (csrc/cpu/capsule.cpp) ----------------------------------------------------------------
 def squash(x, dim=-1, eps=1e-8):
     """Capsule non-linearity (Sabour et al. 2017): |s|^2 / (1 + |s|^2) * s / |s| over `dim`.

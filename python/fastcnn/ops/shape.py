@@ -122,8 +122,16 @@ class Index(Function):
     @staticmethod
     def backward(ctx, grad):
         out = np.zeros(ctx.shape, dtype=grad.dtype)
-        np.add.at(out, ctx.key, grad)
+        if _is_basic_key(ctx.key):
+            out[ctx.key] = grad  # a basic key selects each element at most once: no accumulation needed
+        else:
+            np.add.at(out, ctx.key, grad)
         return out
+
+
+def _is_basic_key(key) -> bool:
+    parts = key if isinstance(key, tuple) else (key,)
+    return all(part is None or part is Ellipsis or isinstance(part, (int, np.integer, slice)) for part in parts)
 
 
 @register("pad")

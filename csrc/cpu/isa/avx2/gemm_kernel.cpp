@@ -11,11 +11,14 @@ namespace {
 
 constexpr int MR = 6, NR = 16;
 
-void kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+// next_b(p) is the start of B's row p: the packed panel or a row of the input.
+template <typename NextB>
+inline void tile(int64_t depth, const float* a, NextB next_b, float* c, int64_t ldc, bool accumulate) {
   __m256 acc0[MR], acc1[MR];
   for (int i = 0; i < MR; ++i) acc0[i] = acc1[i] = _mm256_setzero_ps();
 #pragma GCC unroll 4
   for (int64_t p = 0; p < depth; ++p) {
+    const float* b = next_b(p);
     const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
     for (int i = 0; i < MR; ++i) {
       const __m256 a_value = _mm256_broadcast_ss(a + i);
@@ -23,7 +26,6 @@ void kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc
       acc1[i] = _mm256_fmadd_ps(a_value, b1, acc1[i]);
     }
     a += MR;
-    b += NR;
   }
   for (int i = 0; i < MR; ++i) {
     float* row = c + i * ldc;
@@ -36,8 +38,48 @@ void kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc
   }
 }
 
+void kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+  tile(depth, a, [b](int64_t p) { return b + p * NR; }, c, ldc, accumulate);
+}
+
+void kernel_rows(int64_t depth, const float* a, const float* b, const int64_t* b_offsets, float* c, int64_t ldc,
+                 bool accumulate) {
+  tile(depth, a, [b, b_offsets](int64_t p) { return b + b_offsets[p]; }, c, ldc, accumulate);
+}
+
+// Dot products: a 3 x 3 tile in 9 accumulators (3 + 1 more registers for operands).
+constexpr int DM = 3, DN = 3;
+
+void dots(int64_t length, int rows, int cols, const float* a, int64_t lda, const float* b, const int64_t* b_offsets,
+          float* c, int64_t ldc, bool accumulate) {
+  const float* a_row[DM];
+  const float* b_row[DN];
+  dot_tile_rows<float, DM, DN>(rows, cols, a, lda, b, b_offsets, a_row, b_row);
+  __m256 acc[DM][DN];
+  for (int i = 0; i < DM; ++i)
+    for (int j = 0; j < DN; ++j) acc[i][j] = _mm256_setzero_ps();
+  int64_t p = 0;
+  for (; p + 8 <= length; p += 8) {
+    __m256 a_value[DM];
+    for (int i = 0; i < DM; ++i) a_value[i] = _mm256_loadu_ps(a_row[i] + p);
+    for (int j = 0; j < DN; ++j) {
+      const __m256 b_value = _mm256_loadu_ps(b_row[j] + p);
+      for (int i = 0; i < DM; ++i) acc[i][j] = _mm256_fmadd_ps(a_value[i], b_value, acc[i][j]);
+    }
+  }
+  for (int i = 0; i < rows; ++i)
+    for (int j = 0; j < cols; ++j) {
+      alignas(32) float lanes[8];
+      _mm256_store_ps(lanes, acc[i][j]);
+      float sum = 0;
+      for (int lane = 0; lane < 8; ++lane) sum += lanes[lane];
+      for (int64_t q = p; q < length; ++q) sum += a_row[i][q] * b_row[j][q];
+      c[i * ldc + j] = accumulate ? c[i * ldc + j] + sum : sum;
+    }
+}
+
 }  // namespace
 
-const GemmKernel<float> sgemm = {MR, NR, kernel};
+const GemmKernel<float> sgemm = {MR, NR, kernel, kernel_rows, DM, DN, dots};
 
 }  // namespace fastcnn::cpu::avx2

@@ -6,23 +6,49 @@ namespace fastcnn::cpu::generic {
 
 namespace {
 
-template <typename T, int MR, int NR>
-void kernel(int64_t depth, const T* a, const T* b, T* c, int64_t ldc, bool accumulate) {
-  T tile[MR][NR] = {};
+// next_b(p) is the start of B's row p: the packed panel or a row of the input.
+template <typename T, int MR, int NR, typename NextB>
+inline void tile(int64_t depth, const T* a, NextB next_b, T* c, int64_t ldc, bool accumulate) {
+  T sums[MR][NR] = {};
   for (int64_t p = 0; p < depth; ++p) {
+    const T* b = next_b(p);
     for (int i = 0; i < MR; ++i) {
       const T a_value = a[p * MR + i];
-      for (int j = 0; j < NR; ++j) tile[i][j] += a_value * b[p * NR + j];
+      for (int j = 0; j < NR; ++j) sums[i][j] += a_value * b[j];
     }
   }
   for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i][j] : tile[i][j];
+    for (int j = 0; j < NR; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + sums[i][j] : sums[i][j];
+}
+
+template <typename T, int MR, int NR>
+void kernel(int64_t depth, const T* a, const T* b, T* c, int64_t ldc, bool accumulate) {
+  tile<T, MR, NR>(depth, a, [b](int64_t p) { return b + p * NR; }, c, ldc, accumulate);
+}
+
+template <typename T, int MR, int NR>
+void kernel_rows(int64_t depth, const T* a, const T* b, const int64_t* b_offsets, T* c, int64_t ldc,
+                 bool accumulate) {
+  tile<T, MR, NR>(depth, a, [b, b_offsets](int64_t p) { return b + b_offsets[p]; }, c, ldc, accumulate);
+}
+
+template <typename T, int DM, int DN>
+void dots(int64_t length, int rows, int cols, const T* a, int64_t lda, const T* b, const int64_t* b_offsets, T* c,
+          int64_t ldc, bool accumulate) {
+  for (int i = 0; i < rows; ++i)
+    for (int j = 0; j < cols; ++j) {
+      const T* a_row = a + i * lda;
+      const T* b_row = b + b_offsets[j];
+      T sum = 0;
+      for (int64_t p = 0; p < length; ++p) sum += a_row[p] * b_row[p];
+      c[i * ldc + j] = accumulate ? c[i * ldc + j] + sum : sum;
+    }
 }
 
 }  // namespace
 
 // 4 x 16 floats and 4 x 8 doubles: 16 SSE registers of accumulators.
-const GemmKernel<float> sgemm = {4, 16, kernel<float, 4, 16>};
-const GemmKernel<double> dgemm = {4, 8, kernel<double, 4, 8>};
+const GemmKernel<float> sgemm = {4, 16, kernel<float, 4, 16>, kernel_rows<float, 4, 16>, 4, 4, dots<float, 4, 4>};
+const GemmKernel<double> dgemm = {4, 8, kernel<double, 4, 8>, kernel_rows<double, 4, 8>, 4, 4, dots<double, 4, 4>};
 
 }  // namespace fastcnn::cpu::generic

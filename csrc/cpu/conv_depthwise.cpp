@@ -1,0 +1,211 @@
+// Depthwise convolution (groups = C): direct kernels, since as a GEMM its depth would be only
+// R*S. Letters and formulas as in conv.cpp; output channel k reads input channel k / M, where
+// M = K / C is the channel multiplier.
+//
+// Stride 1 pads each plane once; every output row is then one call of the ISA's row kernel
+// (cpu/isa/depthwise_kernels.h) over shifted padded rows, and the input gradient is the same
+// kernel on grad_output with flipped taps; other strides use plain loops over the taps. The
+// weight gradient takes dot products with windows of the input (gemm_dots) for every stride.
+#include "cpu/conv_depthwise.h"
+
+#include <type_traits>
+
+#include "core/workspace.h"
+#include "cpu/conv_geometry.h"
+#include "cpu/isa/depthwise_kernels.h"
+
+namespace fastcnn::cpu {
+
+using namespace conv_detail;
+
+namespace {
+
+DepthwiseRowKernel<float> select_depthwise_row() {
+#if defined(FASTCNN_X86)
+  switch (active_isa()) {
+    case Isa::avx512: return avx512::depthwise_row;
+    case Isa::avx2: return avx2::depthwise_row;
+    default: break;
+  }
+#endif
+  return generic::depthwise_row<float>;
+}
+
+template <typename T>
+DepthwiseRowKernel<T> depthwise_row_kernel() {
+  if constexpr (std::is_same_v<T, float>) {
+    static const DepthwiseRowKernel<float> kernel = select_depthwise_row();
+    return kernel;
+  } else {
+    return generic::depthwise_row<T>;
+  }
+}
+
+// out (P x Q) = init + sum over `planes` padded planes (Hp x Wp, Hp = P + dh*(R-1), ...) and
+// taps of weights[plane * R*S + tap] * window; g gives the sizes, dilation and kernel.
+template <typename T>
+void depthwise_rows(const ConvShape& g, const T* padded, int64_t planes, const T* weights, T init, T* out) {
+  const int64_t P = g.out_height, Q = g.out_width, R = g.kernel_height, S = g.kernel_width;
+  const int64_t dh = g.dilation_height, dw = g.dilation_width;
+  const int64_t Hp = P + dh * (R - 1), Wp = Q + dw * (S - 1);
+  static thread_local Workspace<const T*> row_space;
+  const T** rows = row_space.get(planes * R * S);
+  const DepthwiseRowKernel<T> kernel = depthwise_row_kernel<T>();
+  for (int64_t p = 0; p < P; ++p) {
+    for (int64_t plane = 0; plane < planes; ++plane)
+      for (int64_t r = 0; r < R; ++r)
+        for (int64_t s = 0; s < S; ++s)
+          rows[(plane * R + r) * S + s] = padded + (plane * Hp + p + r * dh) * Wp + s * dw;
+    kernel(Q, planes * R * S, rows, weights, init, out + p * Q);
+  }
+}
+
+template <typename T>
+void depthwise_forward_stride1(const ConvShape& g, const T* input, const T* weight, const T* bias, T* output) {
+  const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, M = K / C;
+  const int64_t H = g.in_height, W = g.in_width, PQ = g.out_height * g.out_width;
+  const int64_t taps = g.kernel_height * g.kernel_width;
+  const int64_t Hp = g.out_height + g.dilation_height * (g.kernel_height - 1);
+  const int64_t Wp = g.out_width + g.dilation_width * (g.kernel_width - 1);
+#pragma omp parallel for schedule(static) if (!in_parallel_region() && N * K * PQ * taps > kParallelWork)
+  for (int64_t nk = 0; nk < N * K; ++nk) {
+    const int64_t n = nk / K, k = nk % K;
+    static thread_local Workspace<T> padded_space;
+    T* padded = padded_space.get(Hp * Wp);
+    pad_planes(input + (n * C + k / M) * H * W, 1, H, W, Hp, Wp, g.pad_top, g.pad_left, padded);
+    depthwise_rows(g, padded, 1, weight + k * taps, bias != nullptr ? bias[k] : T(0), output + nk * PQ);
+  }
+}
+
+// The input gradient of a stride-1 depthwise convolution is the depthwise convolution of
+// grad_output (padded by d*(R-1) - pad) with the flipped kernels of the channel's M outputs.
+template <typename T>
+void depthwise_backward_input_stride1(const ConvShape& g, const T* grad_output, const T* weight, T* grad_input) {
+  const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, M = K / C;
+  const int64_t P = g.out_height, Q = g.out_width, HW = g.in_height * g.in_width;
+  const int64_t R = g.kernel_height, S = g.kernel_width, taps = R * S;
+  ConvShape adjoint = g;
+  adjoint.in_height = P;
+  adjoint.in_width = Q;
+  adjoint.out_height = g.in_height;
+  adjoint.out_width = g.in_width;
+  adjoint.pad_top = g.dilation_height * (R - 1) - g.pad_top;
+  adjoint.pad_left = g.dilation_width * (S - 1) - g.pad_left;
+  const int64_t Hp = g.in_height + g.dilation_height * (R - 1), Wp = g.in_width + g.dilation_width * (S - 1);
+#pragma omp parallel for schedule(static) if (!in_parallel_region() && N * K * P * Q * taps > kParallelWork)
+  for (int64_t nc = 0; nc < N * C; ++nc) {
+    const int64_t n = nc / C, c = nc % C;
+    static thread_local Workspace<T> padded_space, flipped_space;
+    T* padded = padded_space.get(M * Hp * Wp);
+    T* flipped = flipped_space.get(M * taps);
+    pad_planes(grad_output + (n * K + c * M) * P * Q, M, P, Q, Hp, Wp, adjoint.pad_top, adjoint.pad_left, padded);
+    for (int64_t j = 0; j < M; ++j)
+      for (int64_t tap = 0; tap < taps; ++tap) flipped[j * taps + tap] = weight[(c * M + j) * taps + taps - 1 - tap];
+    depthwise_rows(adjoint, padded, M, flipped, T(0), grad_input + nc * HW);
+  }
+}
+
+// grad_weight[k][tap] = sum over images of the dot product of grad_output's plane (on the
+// windows grid, conv_geometry.h) with the tap's window of the input plane's copy: gemm_dots
+// with one row. Any stride.
+template <typename T>
+void depthwise_backward_weight_windows(const ConvShape& g, const T* grad_output, const T* input, T* grad_weight) {
+  const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, M = K / C;
+  const int64_t HW = g.in_height * g.in_width, P = g.out_height, Q = g.out_width;
+  const int64_t R = g.kernel_height, S = g.kernel_width, taps = R * S;
+  const Windows windows = window_layout<T>(g, 1);
+  static thread_local Workspace<int64_t> offset_space;
+  int64_t* offsets = offset_space.get(taps);
+  for (int64_t r = 0; r < R; ++r)
+    for (int64_t s = 0; s < S; ++s) offsets[r * S + s] = window_offset(g, windows, 0, r, s);
+#pragma omp parallel for schedule(static) if (!in_parallel_region() && N * K * P * Q * taps > kParallelWork)
+  for (int64_t k = 0; k < K; ++k) {
+    static thread_local Workspace<T> copy_space, grid_space;
+    T* copy = copy_space.get(windows.size);
+    T* grad_grid = grid_space.get(windows.grid);
+    T* w = grad_weight + k * taps;
+    std::fill(w, w + taps, T(0));
+    for (int64_t n = 0; n < N; ++n) {
+      copy_windows(g, windows, input + (n * C + k / M) * HW, 1, copy);
+      pad_planes(grad_output + (n * K + k) * P * Q, P, 1, Q, 1, windows.phase_width, 0, 0, grad_grid);
+      gemm_dots<T>(1, taps, windows.grid, grad_grid, windows.grid, copy, offsets, w, taps, true);
+    }
+  }
+}
+
+template <typename T>
+void depthwise_forward(const ConvShape& g, const T* input, const T* weight, const T* bias, T* output) {
+  const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, M = K / C;
+  const int64_t HW = g.in_height * g.in_width, W = g.in_width, Q = g.out_width, PQ = g.out_height * Q;
+  const int64_t taps = g.kernel_height * g.kernel_width, sw = g.stride_width;
+#pragma omp parallel for schedule(static) if (!in_parallel_region() && N * K * PQ * taps > kParallelWork)
+  for (int64_t nk = 0; nk < N * K; ++nk) {
+    const int64_t n = nk / K, k = nk % K;
+    const T* src = input + (n * C + k / M) * HW;
+    const T* w = weight + k * taps;
+    T* dst = output + nk * PQ;
+    std::fill(dst, dst + PQ, bias != nullptr ? bias[k] : T(0));
+    for_each_tap_row(g, 0, g.out_height, [&](int64_t tap, int64_t p, int64_t h, ColumnRange columns, int64_t offset) {
+      if (h < 0) return;
+      const T value = w[tap];
+      T* row = dst + p * Q;
+      const T* in_row = src + h * W + offset;
+      if (sw == 1) {
+        for (int64_t q = columns.begin; q < columns.end; ++q) row[q] += value * in_row[q];
+      } else {
+        for (int64_t q = columns.begin; q < columns.end; ++q) row[q] += value * in_row[q * sw];
+      }
+    });
+  }
+}
+
+template <typename T>
+void depthwise_backward_input(const ConvShape& g, const T* grad_output, const T* weight, T* grad_input) {
+  const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, M = K / C;
+  const int64_t HW = g.in_height * g.in_width, W = g.in_width, Q = g.out_width, PQ = g.out_height * Q;
+  const int64_t taps = g.kernel_height * g.kernel_width, sw = g.stride_width;
+#pragma omp parallel for schedule(static) if (!in_parallel_region() && N * K * PQ * taps > kParallelWork)
+  for (int64_t nc = 0; nc < N * C; ++nc) {
+    const int64_t n = nc / C, c = nc % C;
+    T* dst = grad_input + nc * HW;
+    std::fill(dst, dst + HW, T(0));
+    for (int64_t k = c * M; k < (c + 1) * M; ++k) {
+      const T* src = grad_output + (n * K + k) * PQ;
+      const T* w = weight + k * taps;
+      for_each_tap_row(g, 0, g.out_height, [&](int64_t tap, int64_t p, int64_t h, ColumnRange columns, int64_t offset) {
+        const T value = w[tap];
+        const T* row = src + p * Q;
+        for (int64_t q = columns.begin; q < columns.end; ++q) dst[h * W + q * sw + offset] += value * row[q];
+      });
+    }
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void depthwise_conv2d_forward(const ConvShape& g, const T* input, const T* weight, const T* bias, T* output) {
+  if (is_stride1(g)) return depthwise_forward_stride1(g, input, weight, bias, output);
+  depthwise_forward(g, input, weight, bias, output);
+}
+
+template <typename T>
+void depthwise_conv2d_backward_input(const ConvShape& g, const T* grad_output, const T* weight, T* grad_input) {
+  if (is_stride1(g)) return depthwise_backward_input_stride1(g, grad_output, weight, grad_input);
+  depthwise_backward_input(g, grad_output, weight, grad_input);
+}
+
+template <typename T>
+void depthwise_conv2d_backward_weight(const ConvShape& g, const T* grad_output, const T* input, T* grad_weight) {
+  depthwise_backward_weight_windows(g, grad_output, input, grad_weight);
+}
+
+#define FASTCNN_INSTANTIATE_DEPTHWISE(T)                                                                  \
+  template void depthwise_conv2d_forward<T>(const ConvShape&, const T*, const T*, const T*, T*);         \
+  template void depthwise_conv2d_backward_input<T>(const ConvShape&, const T*, const T*, T*);            \
+  template void depthwise_conv2d_backward_weight<T>(const ConvShape&, const T*, const T*, T*);
+FASTCNN_INSTANTIATE_DEPTHWISE(float)
+FASTCNN_INSTANTIATE_DEPTHWISE(double)
+#undef FASTCNN_INSTANTIATE_DEPTHWISE
+
+}  // namespace fastcnn::cpu
