@@ -31,6 +31,19 @@ def accuracy(model, images, labels, batch_size: int = 512) -> float:
     return correct / len(labels)
 
 
+def train_step(model, loss_function, optimizer, images, labels) -> float:
+    """One Adam step on a batch; the decoder (if any) reconstructs from the true class's capsule."""
+    if model.decoder is not None:
+        lengths, reconstructed = model(images, labels)
+        loss = loss_function(lengths, labels, reconstructed, images)
+    else:
+        loss = loss_function(model(images), labels)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
 def train(epochs: int = 10, batch_size: int = 64, learning_rate: float = 5e-3, reconstruction: bool = True,
           seed: int = 0, verbose: bool = True) -> dict:
     """Trains from scratch; returns the test accuracy and the training time in seconds."""
@@ -45,20 +58,10 @@ def train(epochs: int = 10, batch_size: int = 64, learning_rate: float = 5e-3, r
     start = time.perf_counter()
     for epoch in range(epochs):
         model.train()
-        total_loss, batches = 0.0, 0
-        for images, labels in loader:
-            if reconstruction:
-                lengths, reconstructed = model(images, labels)
-                loss = loss_function(lengths, labels, reconstructed, images)
-            else:
-                loss = loss_function(model(images), labels)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total_loss, batches = total_loss + loss.item(), batches + 1
+        losses = [train_step(model, loss_function, optimizer, images, labels) for images, labels in loader]
         scheduler.step()
         if verbose:
-            print(f"epoch {epoch + 1}/{epochs}: loss {total_loss / batches:.4f}")
+            print(f"epoch {epoch + 1}/{epochs}: loss {sum(losses) / len(losses):.4f}")
     seconds = time.perf_counter() - start
     test_accuracy = accuracy(model, test_images, test_labels)
     if verbose:
