@@ -134,13 +134,19 @@ template <typename T>
 void conv_bias_backward(int64_t batch, int64_t channels, int64_t plane, const T* grad_output, T* grad_bias) {
 #pragma omp parallel for schedule(static) if (!in_parallel_region() && batch * channels * plane > kParallelWork)
   for (int64_t c = 0; c < channels; ++c) {
+    // 16 independent partial sums: a single running sum is one serial chain of adds that the
+    // compiler may not reorder, 16 lanes vectorize into one register.
+    constexpr int kLanes = 16;
+    T lanes[kLanes] = {};
     T total = 0;
     for (int64_t n = 0; n < batch; ++n) {
       const T* src = grad_output + (n * channels + c) * plane;
-      T sum = 0;
-      for (int64_t i = 0; i < plane; ++i) sum += src[i];
-      total += sum;
+      int64_t i = 0;
+      for (; i + kLanes <= plane; i += kLanes)
+        for (int lane = 0; lane < kLanes; ++lane) lanes[lane] += src[i + lane];
+      for (; i < plane; ++i) total += src[i];
     }
+    for (int lane = 0; lane < kLanes; ++lane) total += lanes[lane];
     grad_bias[c] = total;
   }
 }
