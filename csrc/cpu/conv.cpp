@@ -60,9 +60,11 @@ void col2im(const ConvShape& g, const T* col, int64_t channels, int64_t n0, int6
 // them in place, so the copies are the input (once) and the output rows, not the R*S times
 // larger im2col matrix.
 
-// out = conv(in), the weights of each group packed as gemm.h's A.
+// out = conv(in) + bias (bias may be null), the weights of each group packed as gemm.h's A. The
+// bias is added while the output rows are copied off the grid, saving a pass over the output.
 template <typename T>
-void implicit_conv(const ConvShape& g, const T* input, const T* packed_weight, int64_t weight_panels, T* output) {
+void implicit_conv(const ConvShape& g, const T* input, const T* packed_weight, int64_t weight_panels, const T* bias,
+                   T* output) {
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   const int64_t HW = g.in_height * g.in_width, P = g.out_height, Q = g.out_width;
   const int64_t R = g.kernel_height, S = g.kernel_width, depth = C * R * S;
@@ -81,8 +83,15 @@ void implicit_conv(const ConvShape& g, const T* input, const T* packed_weight, i
       copy_windows(g, windows, input + (n * G + group) * C * HW, C, copy);
       gemm_rows<T>(K, grid, depth, packed_weight + group * weight_panels, copy, offsets, result, grid, false);
       T* out = output + (n * G + group) * K * P * Q;
-      for (int64_t kp = 0; kp < K * P; ++kp)
-        std::copy(result + kp * Wph, result + kp * Wph + Q, out + kp * Q);
+      for (int64_t kp = 0; kp < K * P; ++kp) {
+        const T* row = result + kp * Wph;
+        if (bias == nullptr) {
+          std::copy(row, row + Q, out + kp * Q);
+        } else {
+          const T value = bias[group * K + kp / P];
+          for (int64_t q = 0; q < Q; ++q) out[kp * Q + q] = row[q] + value;
+        }
+      }
     }
   });
 }
@@ -115,7 +124,7 @@ void implicit_backward_input(const ConvShape& g, const T* grad_output, const T* 
         for (int64_t tap = 0; tap < taps; ++tap) flipped[(c * K + k) * taps + tap] = w[(k * C + c) * taps + taps - 1 - tap];
     pack_a<T>(false, C, depth, T(1), flipped, depth, packed_weight + group * weight_panels);
   }
-  implicit_conv(adjoint, grad_output, packed_weight, weight_panels, grad_input);
+  implicit_conv(adjoint, grad_output, packed_weight, weight_panels, static_cast<const T*>(nullptr), grad_input);
 }
 
 }  // namespace
@@ -165,21 +174,21 @@ void conv2d_forward(const ConvShape& g, const T* input, const T* weight, const T
   for (int64_t group = 0; group < G; ++group)
     pack_a<T>(false, K, depth, T(1), weight + group * K * depth, depth, packed_weight + group * weight_panels);
   if (is_implicit(g)) {
-    implicit_conv(g, input, packed_weight, weight_panels, output);
-  } else {
-    // 1x1 stride 1: the input planes are B, packed by blocks of columns that stay in L2.
-    for_each_image(g.batch, [&](int64_t n) {
-      static thread_local Workspace<T> columns_space;
-      T* packed_columns = columns_space.get(packed_b_size<T>(depth, block));
-      for (int64_t group = 0; group < G; ++group)
-        for (int64_t n0 = 0; n0 < PQ; n0 += block) {
-          const int64_t n1 = std::min(PQ, n0 + block);
-          pack_b<T>(false, depth, n1 - n0, input + (n * G + group) * C * HW + n0, PQ, packed_columns);
-          gemm_packed<T>(K, n1 - n0, depth, packed_weight + group * weight_panels, packed_columns,
-                         output + (n * G + group) * K * PQ + n0, PQ, false);
-        }
-    });
+    implicit_conv(g, input, packed_weight, weight_panels, bias, output);
+    return;
   }
+  // 1x1 stride 1: the input planes are B, packed by blocks of columns that stay in L2.
+  for_each_image(g.batch, [&](int64_t n) {
+    static thread_local Workspace<T> columns_space;
+    T* packed_columns = columns_space.get(packed_b_size<T>(depth, block));
+    for (int64_t group = 0; group < G; ++group)
+      for (int64_t n0 = 0; n0 < PQ; n0 += block) {
+        const int64_t n1 = std::min(PQ, n0 + block);
+        pack_b<T>(false, depth, n1 - n0, input + (n * G + group) * C * HW + n0, PQ, packed_columns);
+        gemm_packed<T>(K, n1 - n0, depth, packed_weight + group * weight_panels, packed_columns,
+                       output + (n * G + group) * K * PQ + n0, PQ, false);
+      }
+  });
   if (bias != nullptr) conv_bias_forward<T>(g.batch, G * K, PQ, bias, output);
 }
 
