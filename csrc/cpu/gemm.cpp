@@ -222,8 +222,8 @@ void gemm_dots(int64_t M, int64_t N, int64_t L, const T* a, int64_t lda, const T
   // Depth chunks sized so that the dn rows of B stay in half of L1 while every row tile of A
   // streams past them (1024 floats for the AVX-512 kernel); long chunks also amortise the
   // horizontal reductions that end each tile's dot products.
-  const int64_t chunk = std::max<int64_t>(64, kL1Bytes / 2 / (dn * int64_t(sizeof(T))) / 16 * 16);
-  if (L < chunk) {
+  const int64_t max_chunk = std::max<int64_t>(64, kL1Bytes / 2 / (dn * int64_t(sizeof(T))) / 16 * 16);
+  if (L < max_chunk) {
     // Short dot products would spend as long in their final reductions as in the FMAs: pack
     // both operands (transposing B's rows) and take the register-blocked product instead.
     static thread_local Workspace<T> a_space, b_space;
@@ -234,6 +234,9 @@ void gemm_dots(int64_t M, int64_t N, int64_t L, const T* a, int64_t lda, const T
     gemm_packed<T>(M, N, L, packed_a, packed_b, C, ldc, accumulate);
     return;
   }
+  // Equal chunks (in whole vectors of 16): a short last chunk would pay a full set of
+  // reductions for a few FMAs.
+  const int64_t chunk = ceil_div(ceil_div(L, ceil_div(L, max_chunk)), 16) * 16;
   const int64_t row_tiles = ceil_div(M, dm), col_tiles = ceil_div(N, dn);
   const bool parallel = !in_parallel_region() && M * N * L > kParallelWork;
   // Threads own column tiles, so each runs the chunk loop on its own without barriers.
