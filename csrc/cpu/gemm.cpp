@@ -9,8 +9,9 @@
 //                                           and the C tile walks along its rows (prefetchable).
 // Block sizes from the cache sizes of the target (Sapphire Rapids: 48 KiB L1d and 2 MiB L2 per
 // core): the A micro-panel takes at most half of L1 (KC = 24 KiB / (mr * sizeof(T)), capped at
-// 512; 512 for the 8 x 48 AVX-512 kernel), the B block half of L2 (NB = 1 MiB / (KC * sizeof(T)),
-// 480 columns = 10 panels of 48); the other halves hold the streaming B micro-panel and C.
+// 512; 512 for the 8 x 48 AVX-512 kernel; a longer depth is cut into equal blocks of at most
+// that), the B block half of L2 (NB = 1 MiB / (KC * sizeof(T)), 480 columns = 10 panels of 48
+// at KC = 512); the other halves hold the streaming B micro-panel and C.
 // Threads share the work as independent tiles of C (row chunks x column blocks), so no barrier
 // sits inside the product.
 //
@@ -150,7 +151,10 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* packed_a, Micro&& mi
   }
   const GemmKernel<T>& kernel = gemm_kernel<T>();
   const int64_t mr = kernel.mr, nr = kernel.nr;
-  const int64_t kc_block = std::min<int64_t>(512, kL1Bytes / 2 / (mr * int64_t(sizeof(T))));
+  // Equal depth blocks: 576 = 288 + 288 rather than 512 + 64, whose short block pays a C tile
+  // load and store for few FMAs.
+  const int64_t kc_max = std::min<int64_t>(512, kL1Bytes / 2 / (mr * int64_t(sizeof(T))));
+  const int64_t kc_block = ceil_div(K, ceil_div(K, kc_max));
   const int64_t nb_panels = std::max<int64_t>(1, kL2Bytes / 2 / (kc_block * nr * int64_t(sizeof(T))));
 
   // Tasks: column blocks of NB x row chunks, enough of them (4 per thread) to balance load.
