@@ -13,9 +13,9 @@
 //   implicit GEMM — every convolution but 1x1 stride 1: im2col rows col[(c, r, s)][(p, q)] are
 //               windows of one copy of the input split into stride phases (conv_geometry.h);
 //               out = W col reads them in place (gemm_rows), grad_W += grad_out col^T takes dot
-//               products with them (gemm_dots). For stride 1 the input gradient is the same
-//               kind of convolution of grad_out with the flipped kernel; for larger strides it
-//               is grad_col = W^T grad_out (packed GEMM) followed by col2im.
+//               products with them (gemm_dots). The input gradient is the same kind of
+//               convolution of grad_out with the flipped kernel, one per stride phase of the
+//               input (sub-pixel decomposition), so no stride needs col2im.
 //   pointwise — 1x1, stride 1, no padding: the input planes already are col.
 //   depthwise — groups = C: direct kernels (conv_depthwise.cpp).
 // Images run one per thread when there are enough of them (the GEMMs then run serially);
@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <numeric>
 
 #include "core/workspace.h"
 #include "cpu/gemm.h"
@@ -36,35 +37,23 @@ using namespace conv_detail;
 
 namespace {
 
-// col2im on a row-major block of columns [n0, n1) of col[(c*R*S + tap)][p*Q + q]: the adjoint of
-// im2col, in[c][h][w] += col[...] for every column entry that reads (c, h, w).
-template <typename T>
-void col2im(const ConvShape& g, const T* col, int64_t channels, int64_t n0, int64_t n1, T* in) {
-  const int64_t H = g.in_height, W = g.in_width, Q = g.out_width, sw = g.stride_width;
-  const int64_t taps = g.kernel_height * g.kernel_width, width = n1 - n0;
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && channels * taps * width > kParallelWork)
-  for (int64_t c = 0; c < channels; ++c) {
-    T* dst = in + c * H * W;
-    for_each_tap_row(g, n0 / Q, (n1 - 1) / Q + 1,
-                     [&](int64_t tap, int64_t p, int64_t h, ColumnRange columns, int64_t offset) {
-      const T* src = col + (c * taps + tap) * width;
-      const int64_t q_begin = std::max(n0 - p * Q, int64_t(0)), q_end = std::min(n1 - p * Q, Q);
-      const int64_t begin = std::clamp(columns.begin, q_begin, q_end), end = std::clamp(columns.end, begin, q_end);
-      for (int64_t q = begin; q < end; ++q) dst[h * W + q * sw + offset] += src[p * Q + q - n0];
-    });
-  }
-}
-
 // --- implicit GEMM ------------------------------------------------------------------------------
 // im2col rows are windows of one copy of the input (conv_geometry.h, "windows"): gemm_rows reads
 // them in place, so the copies are the input (once) and the output rows, not the R*S times
 // larger im2col matrix.
 
+// Where implicit_conv writes: output row (k, p) of an image starts at k * channel_stride +
+// p * row_stride and its values lie col_stride apart; images (and groups) are K channel strides
+// apart. Dense NCHW is {P * Q, Q, 1}; the sub-pixel phases of an input gradient are strided.
+struct OutputLayout {
+  int64_t channel_stride, row_stride, col_stride;
+};
+
 // out = conv(in) + bias (bias may be null), the weights of each group packed as gemm.h's A. The
 // bias is added while the output rows are copied off the grid, saving a pass over the output.
 template <typename T>
 void implicit_conv(const ConvShape& g, const T* input, const T* packed_weight, int64_t weight_panels, const T* bias,
-                   T* output) {
+                   T* output, OutputLayout layout) {
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   const int64_t HW = g.in_height * g.in_width, P = g.out_height, Q = g.out_width;
   const int64_t R = g.kernel_height, S = g.kernel_width, depth = C * R * S;
@@ -82,49 +71,100 @@ void implicit_conv(const ConvShape& g, const T* input, const T* packed_weight, i
     for (int64_t group = 0; group < G; ++group) {
       copy_windows(g, windows, input + (n * G + group) * C * HW, C, copy);
       gemm_rows<T>(K, grid, depth, packed_weight + group * weight_panels, copy, offsets, result, grid, false);
-      T* out = output + (n * G + group) * K * P * Q;
+      T* out = output + (n * G + group) * K * layout.channel_stride;
+      const int64_t step = layout.col_stride;
       for (int64_t kp = 0; kp < K * P; ++kp) {
         const T* row = result + kp * Wph;
-        if (bias == nullptr) {
-          std::copy(row, row + Q, out + kp * Q);
-        } else {
-          const T value = bias[group * K + kp / P];
-          for (int64_t q = 0; q < Q; ++q) out[kp * Q + q] = row[q] + value;
-        }
+        T* dst = out + kp / P * layout.channel_stride + kp % P * layout.row_stride;
+        const T value = bias == nullptr ? T(0) : bias[group * K + kp / P];
+        if (bias == nullptr && step == 1)
+          std::copy(row, row + Q, dst);
+        else if (bias == nullptr)
+          for (int64_t q = 0; q < Q; ++q) dst[q * step] = row[q];
+        else
+          for (int64_t q = 0; q < Q; ++q) dst[q * step] = row[q] + value;
       }
     }
   });
 }
 
-// For stride 1 the input gradient is itself a stride-1 convolution: of grad_output, padded by
-// d*(R-1) - pad, with the kernel flipped and its channel axes swapped,
-//   grad_in[c][h][w] = sum_{k, r', s'} W[k][c][R-1-r'][S-1-s'] grad_out[k][h - (dh*(R-1) - pad_top) + r'*dh][...],
-// so it runs on implicit_conv too.
+// The input gradient as stride-1 convolutions (sub-pixel decomposition). Along one axis, with
+// stride st, dilation d and padding pad, input row h = i*st + a (phase a < st) receives
+// grad_out row p = (h + pad - r*d) / st from exactly the taps r with r*d = a + pad (mod st):
+// r = r0 + j*(st/gcd) for j < taps, and p = i + e - j*(d/gcd) with e = (a + pad - r0*d) / st.
+// Flipping j makes phase a a stride-1 convolution of grad_out with dilation d/gcd and padding
+// (taps-1)*(d/gcd) - e, the kernel's taps of that phase flipped and its channel axes swapped:
+//   grad_in[c][i*st + a][...] = sum_{k, j'} W[k][c][r0 + (taps-1-j')*(st/gcd)][...] grad_out[k][i - pad' + j'*d'][...]
+// Each phase runs on implicit_conv and writes its rows straight into grad_in, so there is no
+// im2col matrix and no col2im scatter. Stride 1 is one phase: the flipped kernel itself.
+struct PhaseAxis {
+  int64_t first_tap, taps, tap_step, dilation, pad, size;  // taps == 0 or size == 0: nothing to do
+};
+
+inline PhaseAxis phase_axis(int64_t phase, int64_t stride, int64_t dilation, int64_t pad, int64_t kernel,
+                            int64_t extent) {
+  const int64_t gcd = std::gcd(stride, dilation), tap_step = stride / gcd;
+  PhaseAxis axis{0, 0, tap_step, dilation / gcd, 0, phase < extent ? (extent - phase + stride - 1) / stride : 0};
+  for (int64_t r = 0; r < std::min(kernel, tap_step); ++r)
+    if ((r * dilation - phase - pad) % stride == 0) {
+      axis.first_tap = r;
+      axis.taps = (kernel - r + tap_step - 1) / tap_step;
+      axis.pad = (axis.taps - 1) * axis.dilation - (phase + pad - r * dilation) / stride;
+      break;
+    }
+  return axis;
+}
+
 template <typename T>
-void implicit_backward_input(const ConvShape& g, const T* grad_output, const T* weight, T* grad_input) {
+void phase_backward_input(const ConvShape& g, const T* grad_output, const T* weight, T* grad_input) {
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
-  const int64_t R = g.kernel_height, S = g.kernel_width, taps = R * S, depth = K * taps;
-  ConvShape adjoint = g;
-  adjoint.in_channels = g.out_channels;
-  adjoint.in_height = g.out_height;
-  adjoint.in_width = g.out_width;
-  adjoint.out_channels = g.in_channels;
-  adjoint.out_height = g.in_height;
-  adjoint.out_width = g.in_width;
-  adjoint.pad_top = g.dilation_height * (R - 1) - g.pad_top;
-  adjoint.pad_left = g.dilation_width * (S - 1) - g.pad_left;
+  const int64_t H = g.in_height, W = g.in_width, R = g.kernel_height, S = g.kernel_width;
+  const int64_t sh = g.stride_height, sw = g.stride_width;
   static thread_local Workspace<T> flipped_space, weight_space;
-  T* flipped = flipped_space.get(C * depth);
-  const int64_t weight_panels = packed_a_size<T>(C, depth);
-  T* packed_weight = weight_space.get(G * weight_panels);
-  for (int64_t group = 0; group < G; ++group) {
-    const T* w = weight + group * K * C * taps;
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t k = 0; k < K; ++k)
-        for (int64_t tap = 0; tap < taps; ++tap) flipped[(c * K + k) * taps + tap] = w[(k * C + c) * taps + taps - 1 - tap];
-    pack_a<T>(false, C, depth, T(1), flipped, depth, packed_weight + group * weight_panels);
-  }
-  implicit_conv(adjoint, grad_output, packed_weight, weight_panels, static_cast<const T*>(nullptr), grad_input);
+  for (int64_t a = 0; a < std::min(sh, H); ++a)
+    for (int64_t b = 0; b < std::min(sw, W); ++b) {
+      const PhaseAxis rows = phase_axis(a, sh, g.dilation_height, g.pad_top, R, H);
+      const PhaseAxis cols = phase_axis(b, sw, g.dilation_width, g.pad_left, S, W);
+      T* phase_input = grad_input + a * W + b;
+      if (rows.taps == 0 || cols.taps == 0) {  // no tap reaches these pixels
+        for (int64_t plane = 0; plane < g.batch * g.in_channels; ++plane)
+          for (int64_t i = 0; i < rows.size; ++i)
+            for (int64_t j = 0; j < cols.size; ++j) phase_input[plane * H * W + i * sh * W + j * sw] = T(0);
+        continue;
+      }
+      ConvShape phase = g;
+      phase.in_channels = g.out_channels;
+      phase.in_height = g.out_height;
+      phase.in_width = g.out_width;
+      phase.out_channels = g.in_channels;
+      phase.out_height = rows.size;
+      phase.out_width = cols.size;
+      phase.kernel_height = rows.taps;
+      phase.kernel_width = cols.taps;
+      phase.stride_height = phase.stride_width = 1;
+      phase.dilation_height = rows.dilation;
+      phase.dilation_width = cols.dilation;
+      phase.pad_top = rows.pad;
+      phase.pad_left = cols.pad;
+      const int64_t taps = rows.taps * cols.taps, depth = K * taps;
+      T* flipped = flipped_space.get(C * depth);
+      const int64_t weight_panels = packed_a_size<T>(C, depth);
+      T* packed_weight = weight_space.get(G * weight_panels);
+      for (int64_t group = 0; group < G; ++group) {
+        const T* w = weight + group * K * C * R * S;
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t k = 0; k < K; ++k)
+            for (int64_t i = 0; i < rows.taps; ++i)
+              for (int64_t j = 0; j < cols.taps; ++j) {
+                const int64_t r = rows.first_tap + (rows.taps - 1 - i) * rows.tap_step;
+                const int64_t s = cols.first_tap + (cols.taps - 1 - j) * cols.tap_step;
+                flipped[(c * K + k) * taps + i * cols.taps + j] = w[((k * C + c) * R + r) * S + s];
+              }
+        pack_a<T>(false, C, depth, T(1), flipped, depth, packed_weight + group * weight_panels);
+      }
+      implicit_conv(phase, grad_output, packed_weight, weight_panels, static_cast<const T*>(nullptr), phase_input,
+                    OutputLayout{H * W, sh * W, sw});
+    }
 }
 
 }  // namespace
@@ -174,7 +214,7 @@ void conv2d_forward(const ConvShape& g, const T* input, const T* weight, const T
   for (int64_t group = 0; group < G; ++group)
     pack_a<T>(false, K, depth, T(1), weight + group * K * depth, depth, packed_weight + group * weight_panels);
   if (is_implicit(g)) {
-    implicit_conv(g, input, packed_weight, weight_panels, bias, output);
+    implicit_conv(g, input, packed_weight, weight_panels, bias, output, OutputLayout{PQ, g.out_width, 1});
     return;
   }
   // 1x1 stride 1: the input planes are B, packed by blocks of columns that stay in L2.
@@ -195,39 +235,25 @@ void conv2d_forward(const ConvShape& g, const T* input, const T* weight, const T
 template <typename T>
 void conv2d_backward_input(const ConvShape& g, const T* grad_output, const T* weight, T* grad_input) {
   if (is_depthwise(g)) return depthwise_conv2d_backward_input(g, grad_output, weight, grad_input);
-  const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
-  const int64_t HW = g.in_height * g.in_width, PQ = g.out_height * g.out_width;
-  const int64_t depth = C * g.kernel_height * g.kernel_width;
-  const int64_t block = std::min(PQ, gemm_block_columns<T>(std::max(depth, K)));
-  const bool pointwise = is_pointwise(g);
-  if (is_stride1(g) && !is_pointwise(g)) return implicit_backward_input(g, grad_output, weight, grad_input);
-  // W^T per group, packed once per call.
+  if (!is_pointwise(g)) return phase_backward_input(g, grad_output, weight, grad_input);
+  // 1x1 stride 1: grad_in = W^T grad_out per group, W^T packed once per call.
+  const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G, PQ = g.out_height * g.out_width;
+  const int64_t block = std::min(PQ, gemm_block_columns<T>(std::max(C, K)));
   static thread_local Workspace<T> weight_space;
-  const int64_t weight_panels = packed_a_size<T>(depth, K);
+  const int64_t weight_panels = packed_a_size<T>(C, K);
   T* packed_weight = weight_space.get(G * weight_panels);
   for (int64_t group = 0; group < G; ++group)
-    pack_a<T>(true, depth, K, T(1), weight + group * K * depth, depth, packed_weight + group * weight_panels);
+    pack_a<T>(true, C, K, T(1), weight + group * K * C, C, packed_weight + group * weight_panels);
   for_each_image(g.batch, [&](int64_t n) {
-    static thread_local Workspace<T> col_space, grad_space;
+    static thread_local Workspace<T> grad_space;
     T* packed_grad = grad_space.get(packed_b_size<T>(K, block));
-    T* col = col_space.get(depth * block);
-    for (int64_t group = 0; group < G; ++group) {
-      const T* grad = grad_output + (n * G + group) * K * PQ;
-      T* grad_in = grad_input + (n * G + group) * C * HW;
-      if (!pointwise) std::fill(grad_in, grad_in + C * HW, T(0));
+    for (int64_t group = 0; group < G; ++group)
       for (int64_t n0 = 0; n0 < PQ; n0 += block) {
         const int64_t n1 = std::min(PQ, n0 + block);
-        pack_b<T>(false, K, n1 - n0, grad + n0, PQ, packed_grad);
-        // grad_col = W^T grad_out; for 1x1 convolutions that already is the input gradient.
-        if (pointwise) {
-          gemm_packed<T>(depth, n1 - n0, K, packed_weight + group * weight_panels, packed_grad, grad_in + n0, PQ,
-                         false);
-        } else {
-          gemm_packed<T>(depth, n1 - n0, K, packed_weight + group * weight_panels, packed_grad, col, n1 - n0, false);
-          col2im(g, col, C, n0, n1, grad_in);
-        }
+        pack_b<T>(false, K, n1 - n0, grad_output + (n * G + group) * K * PQ + n0, PQ, packed_grad);
+        gemm_packed<T>(C, n1 - n0, K, packed_weight + group * weight_panels, packed_grad,
+                       grad_input + (n * G + group) * C * PQ + n0, PQ, false);
       }
-    }
   });
 }
 

@@ -29,7 +29,7 @@ inline ColumnRange valid_columns(int64_t offset, int64_t stride, int64_t W, int6
 // Calls fn(tap, p, h, columns, offset) for every kernel tap (tap = r*S + s) and output row p
 // in [p_begin, p_end): h is the input row the tap reads (-1 in the padding, with an empty column
 // range), and output column q of the row reads input column q*stride_w + offset for q in
-// columns. col2im and the strided depthwise loops walk the taps through it.
+// columns. The strided depthwise loops walk the taps through it.
 template <typename Fn>
 inline void for_each_tap_row(const ConvShape& g, int64_t p_begin, int64_t p_end, Fn&& fn) {
   const int64_t H = g.in_height, W = g.in_width, Q = g.out_width;
