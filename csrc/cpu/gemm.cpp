@@ -96,20 +96,15 @@ void for_each_panel(int64_t count, int64_t width, int64_t depth, T* packed, Fill
   }
 }
 
-// Packs op(B)[k][j] = row_of(j)[k] into nr-column panels: a transposing copy in slices of 8
-// depths, so each source row gives one 32-byte run per slice while the slice of dst (8 x nr)
-// stays in L1.
+// Packs op(B)[k][j] = row_of(j)[k] into nr-column panels: a transpose, done per panel by the
+// active kernel set (in registers where the ISA has the shuffles for it).
 template <typename T, typename RowOf>
 void pack_b_transposed(int64_t K, int64_t N, RowOf row_of, T* packed) {
-  const int64_t nr = gemm_kernel<T>().nr;
-  for_each_panel(N, nr, K, packed, [&](T* dst, int64_t col0, int64_t cols) {
-    for (int64_t k0 = 0; k0 < K; k0 += 8) {
-      const int64_t k1 = std::min(K, k0 + 8);
-      for (int64_t j = 0; j < cols; ++j) {
-        const T* row = row_of(col0 + j);
-        for (int64_t k = k0; k < k1; ++k) dst[k * nr + j] = row[k];
-      }
-    }
+  const GemmKernel<T>& kernel = gemm_kernel<T>();
+  for_each_panel(N, int64_t(kernel.nr), K, packed, [&](T* dst, int64_t col0, int64_t cols) {
+    const T* columns[64];  // at least the largest nr
+    for (int64_t j = 0; j < cols; ++j) columns[j] = row_of(col0 + j);
+    kernel.pack_columns(K, columns, int(cols), dst);
   });
 }
 

@@ -32,6 +32,12 @@ template <typename T>
 using GemmDotsKernel = void (*)(int64_t length, int rows, int cols, const T* a, int64_t lda, const T* b,
                                 const int64_t* b_offsets, T* c, int64_t ldc, bool accumulate);
 
+// Packs one nr-column panel of a B whose column j is the contiguous run columns[j][0, depth):
+// panel[k * nr + j] = columns[j][k] for j < cols (a transpose). Panel lanes j >= cols may be
+// written with zeros; the caller has zeroed them already.
+template <typename T>
+using GemmPackColumnsKernel = void (*)(int64_t depth, const T* const* columns, int cols, T* panel);
+
 template <typename T>
 struct GemmKernel {
   int mr;
@@ -41,7 +47,19 @@ struct GemmKernel {
   int dm;
   int dn;
   GemmDotsKernel<T> dots;
+  GemmPackColumnsKernel<T> pack_columns;
 };
+
+// The portable pack_columns: slices of 8 depths, so each column gives one 32-byte run per
+// slice while the slice of the panel (8 x NR) stays in L1.
+template <typename T, int NR>
+void pack_columns_portable(int64_t depth, const T* const* columns, int cols, T* panel) {
+  for (int64_t k0 = 0; k0 < depth; k0 += 8) {
+    const int64_t k1 = k0 + 8 < depth ? k0 + 8 : depth;
+    for (int j = 0; j < cols; ++j)
+      for (int64_t k = k0; k < k1; ++k) panel[k * NR + j] = columns[j][k];
+  }
+}
 
 // The row pointers of a dots tile; rows past the edge repeat row 0 (computed, never stored).
 template <typename T, int DM, int DN>

@@ -5,6 +5,8 @@
 // so the row edge rarely wastes work.
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "cpu/isa/gemm_kernels.h"
 
 namespace fastcnn::cpu::avx512 {
@@ -96,8 +98,52 @@ void dots(int64_t length, int rows, int cols, const float* a, int64_t lda, const
     }
 }
 
+// In-register 16 x 16 transpose: r[i] holds row i on entry and column i on return. Three
+// rounds of unpacks within 128-bit lanes and two of lane shuffles: 64 shuffles for 256 values,
+// against a load and a store per value for a scalar transpose.
+inline void transpose16(__m512 (&r)[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
+    const __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
+    r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+    r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+    r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+    r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+  }
+  for (int h = 0; h < 2; ++h)
+    for (int i = 0; i < 4; ++i) {
+      t[8 * h + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0x88);
+      t[8 * h + 4 + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0xdd);
+    }
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
+    r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xdd);
+  }
+}
+
+// The panel in blocks of 16 depths x 16 columns, each loaded as 16 vectors (masked at the depth
+// edge), transposed in registers and stored as 16 rows of the panel.
+void pack_columns(int64_t depth, const float* const* columns, int cols, float* panel) {
+  for (int64_t k0 = 0; k0 < depth; k0 += 16) {
+    const int count = int(std::min<int64_t>(16, depth - k0));
+    const __mmask16 mask = static_cast<__mmask16>((1u << count) - 1);
+    for (int j0 = 0; j0 < cols; j0 += 16) {
+      __m512 r[16];
+      for (int i = 0; i < 16; ++i)
+        r[i] = j0 + i < cols ? _mm512_maskz_loadu_ps(mask, columns[j0 + i] + k0) : _mm512_setzero_ps();
+      transpose16(r);
+      for (int k = 0; k < count; ++k) _mm512_storeu_ps(panel + (k0 + k) * NR + j0, r[k]);
+    }
+  }
+}
+
 }  // namespace
 
-const GemmKernel<float> sgemm = {MR, NR, kernel, kernel_rows, DM, DN, dots};
+const GemmKernel<float> sgemm = {MR, NR, kernel, kernel_rows, DM, DN, dots, pack_columns};
 
 }  // namespace fastcnn::cpu::avx512
