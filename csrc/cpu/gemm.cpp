@@ -97,14 +97,14 @@ void for_each_panel(int64_t count, int64_t width, int64_t depth, T* packed, Fill
 }
 
 // Packs op(B)[k][j] = row_of(j)[k] into nr-column panels: a transpose, done per panel by the
-// active kernel set (in registers where the ISA has the shuffles for it).
+// active kernel set's pack_lines (in registers where the ISA has the shuffles for it).
 template <typename T, typename RowOf>
 void pack_b_transposed(int64_t K, int64_t N, RowOf row_of, T* packed) {
   const GemmKernel<T>& kernel = gemm_kernel<T>();
   for_each_panel(N, int64_t(kernel.nr), K, packed, [&](T* dst, int64_t col0, int64_t cols) {
     const T* columns[64];  // at least the largest nr
     for (int64_t j = 0; j < cols; ++j) columns[j] = row_of(col0 + j);
-    kernel.pack_columns(K, columns, int(cols), dst);
+    kernel.pack_lines(K, columns, int(cols), kernel.nr, dst);
   });
 }
 
@@ -112,7 +112,16 @@ void pack_b_transposed(int64_t K, int64_t N, RowOf row_of, T* packed) {
 
 template <typename T>
 void pack_a(bool transpose, int64_t M, int64_t K, T alpha, const T* A, int64_t lda, T* packed) {
-  const int64_t mr = gemm_kernel<T>().mr;
+  const GemmKernel<T>& kernel = gemm_kernel<T>();
+  const int64_t mr = kernel.mr;
+  if (!transpose && alpha == T(1)) {
+    // Rows of A are contiguous runs: the kernel set's transposing pack.
+    return for_each_panel(M, mr, K, packed, [&](T* dst, int64_t row0, int64_t rows) {
+      const T* lines[64];  // at least the largest mr
+      for (int64_t i = 0; i < rows; ++i) lines[i] = A + (row0 + i) * lda;
+      kernel.pack_lines(K, lines, int(rows), kernel.mr, dst);
+    });
+  }
   for_each_panel(M, mr, K, packed, [&](T* dst, int64_t row0, int64_t rows) {
     // k outer either way: dst is written in order; op(A) = A^T reads one contiguous run of
     // rows per k, op(A) = A reads the mr source rows as mr sequential streams.

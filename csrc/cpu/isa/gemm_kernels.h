@@ -32,11 +32,11 @@ template <typename T>
 using GemmDotsKernel = void (*)(int64_t length, int rows, int cols, const T* a, int64_t lda, const T* b,
                                 const int64_t* b_offsets, T* c, int64_t ldc, bool accumulate);
 
-// Packs one nr-column panel of a B whose column j is the contiguous run columns[j][0, depth):
-// panel[k * nr + j] = columns[j][k] for j < cols (a transpose). Panel lanes j >= cols may be
-// written with zeros; the caller has zeroed them already.
+// Packs one panel of `width` lanes (nr for B, mr for A) from operand lines stored as contiguous
+// runs: panel[k * width + j] = lines[j][k] for j < count <= width (a transpose). Lanes
+// count <= j < width may be written with zeros; the caller has zeroed them already.
 template <typename T>
-using GemmPackColumnsKernel = void (*)(int64_t depth, const T* const* columns, int cols, T* panel);
+using GemmPackLinesKernel = void (*)(int64_t depth, const T* const* lines, int count, int width, T* panel);
 
 template <typename T>
 struct GemmKernel {
@@ -47,17 +47,17 @@ struct GemmKernel {
   int dm;
   int dn;
   GemmDotsKernel<T> dots;
-  GemmPackColumnsKernel<T> pack_columns;
+  GemmPackLinesKernel<T> pack_lines;
 };
 
-// The portable pack_columns: slices of 8 depths, so each column gives one 32-byte run per
-// slice while the slice of the panel (8 x NR) stays in L1.
-template <typename T, int NR>
-void pack_columns_portable(int64_t depth, const T* const* columns, int cols, T* panel) {
+// The portable pack_lines: slices of 8 depths, so each line gives one 32-byte run per slice
+// while the slice of the panel (8 x width) stays in L1.
+template <typename T>
+void pack_lines_portable(int64_t depth, const T* const* lines, int count, int width, T* panel) {
   for (int64_t k0 = 0; k0 < depth; k0 += 8) {
     const int64_t k1 = k0 + 8 < depth ? k0 + 8 : depth;
-    for (int j = 0; j < cols; ++j)
-      for (int64_t k = k0; k < k1; ++k) panel[k * NR + j] = columns[j][k];
+    for (int j = 0; j < count; ++j)
+      for (int64_t k = k0; k < k1; ++k) panel[k * width + j] = lines[j][k];
   }
 }
 

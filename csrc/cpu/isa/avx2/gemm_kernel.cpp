@@ -80,6 +80,6 @@ void dots(int64_t length, int rows, int cols, const float* a, int64_t lda, const
 
 }  // namespace
 
-const GemmKernel<float> sgemm = {MR, NR, kernel, kernel_rows, DM, DN, dots, pack_columns_portable<float, NR>};
+const GemmKernel<float> sgemm = {MR, NR, kernel, kernel_rows, DM, DN, dots, pack_lines_portable<float>};
 
 }  // namespace fastcnn::cpu::avx2

@@ -126,24 +126,26 @@ inline void transpose16(__m512 (&r)[16]) {
   }
 }
 
-// The panel in blocks of 16 depths x 16 columns, each loaded as 16 vectors (masked at the depth
-// edge), transposed in registers and stored as 16 rows of the panel.
-void pack_columns(int64_t depth, const float* const* columns, int cols, float* panel) {
+// The panel in blocks of 16 depths x 16 lanes, each loaded as 16 vectors (masked at the depth
+// edge), transposed in registers and stored as 16 rows of the panel (masked to its width).
+void pack_lines(int64_t depth, const float* const* lines, int count, int width, float* panel) {
   for (int64_t k0 = 0; k0 < depth; k0 += 16) {
-    const int count = int(std::min<int64_t>(16, depth - k0));
-    const __mmask16 mask = static_cast<__mmask16>((1u << count) - 1);
-    for (int j0 = 0; j0 < cols; j0 += 16) {
+    const int rows = int(std::min<int64_t>(16, depth - k0));
+    const __mmask16 row_mask = static_cast<__mmask16>((1u << rows) - 1);
+    for (int j0 = 0; j0 < count; j0 += 16) {
+      const int lanes = std::min(16, width - j0);
+      const __mmask16 lane_mask = static_cast<__mmask16>((1u << lanes) - 1);
       __m512 r[16];
       for (int i = 0; i < 16; ++i)
-        r[i] = j0 + i < cols ? _mm512_maskz_loadu_ps(mask, columns[j0 + i] + k0) : _mm512_setzero_ps();
+        r[i] = j0 + i < count ? _mm512_maskz_loadu_ps(row_mask, lines[j0 + i] + k0) : _mm512_setzero_ps();
       transpose16(r);
-      for (int k = 0; k < count; ++k) _mm512_storeu_ps(panel + (k0 + k) * NR + j0, r[k]);
+      for (int k = 0; k < rows; ++k) _mm512_mask_storeu_ps(panel + (k0 + k) * width + j0, lane_mask, r[k]);
     }
   }
 }
 
 }  // namespace
 
-const GemmKernel<float> sgemm = {MR, NR, kernel, kernel_rows, DM, DN, dots, pack_columns};
+const GemmKernel<float> sgemm = {MR, NR, kernel, kernel_rows, DM, DN, dots, pack_lines};
 
 }  // namespace fastcnn::cpu::avx512

@@ -49,8 +49,8 @@ void dots(int64_t length, int rows, int cols, const T* a, int64_t lda, const T* 
 
 // 4 x 16 floats and 4 x 8 doubles: 16 SSE registers of accumulators.
 const GemmKernel<float> sgemm = {4, 16, kernel<float, 4, 16>, kernel_rows<float, 4, 16>, 4, 4, dots<float, 4, 4>,
-                                  pack_columns_portable<float, 16>};
+                                  pack_lines_portable<float>};
 const GemmKernel<double> dgemm = {4, 8, kernel<double, 4, 8>, kernel_rows<double, 4, 8>, 4, 4, dots<double, 4, 4>,
-                                   pack_columns_portable<double, 8>};
+                                   pack_lines_portable<double>};
 
 }  // namespace fastcnn::cpu::generic
