@@ -179,25 +179,30 @@ void conv_bias_forward(int64_t batch, int64_t channels, int64_t plane, const T* 
   }
 }
 
+// Sum of one channel over `batch` planes of `plane` values, `stride` apart. 16 independent
+// partial sums: a single running sum is one serial chain of adds that the compiler may not
+// reorder, 16 lanes vectorize into one register.
+template <typename T>
+T channel_sum(const T* values, int64_t batch, int64_t stride, int64_t plane) {
+  constexpr int kLanes = 16;
+  T lanes[kLanes] = {};
+  T total = 0;
+  for (int64_t n = 0; n < batch; ++n) {
+    const T* src = values + n * stride;
+    int64_t i = 0;
+    for (; i + kLanes <= plane; i += kLanes)
+      for (int lane = 0; lane < kLanes; ++lane) lanes[lane] += src[i + lane];
+    for (; i < plane; ++i) total += src[i];
+  }
+  for (int lane = 0; lane < kLanes; ++lane) total += lanes[lane];
+  return total;
+}
+
 template <typename T>
 void conv_bias_backward(int64_t batch, int64_t channels, int64_t plane, const T* grad_output, T* grad_bias) {
 #pragma omp parallel for schedule(static) if (!in_parallel_region() && batch * channels * plane > kParallelWork)
-  for (int64_t c = 0; c < channels; ++c) {
-    // 16 independent partial sums: a single running sum is one serial chain of adds that the
-    // compiler may not reorder, 16 lanes vectorize into one register.
-    constexpr int kLanes = 16;
-    T lanes[kLanes] = {};
-    T total = 0;
-    for (int64_t n = 0; n < batch; ++n) {
-      const T* src = grad_output + (n * channels + c) * plane;
-      int64_t i = 0;
-      for (; i + kLanes <= plane; i += kLanes)
-        for (int lane = 0; lane < kLanes; ++lane) lanes[lane] += src[i + lane];
-      for (; i < plane; ++i) total += src[i];
-    }
-    for (int lane = 0; lane < kLanes; ++lane) total += lanes[lane];
-    grad_bias[c] = total;
-  }
+  for (int64_t c = 0; c < channels; ++c)
+    grad_bias[c] = channel_sum(grad_output + c * plane, batch, channels * plane, plane);
 }
 
 template <typename T>
@@ -263,8 +268,10 @@ void conv2d_backward_weight(const ConvShape& g, const T* grad_output, const T* i
   const int64_t N = g.batch, G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   const int64_t HW = g.in_height * g.in_width, PQ = g.out_height * g.out_width;
   const int64_t depth = C * g.kernel_height * g.kernel_width, weight_size = G * K * depth;
-  if (grad_bias != nullptr) conv_bias_backward<T>(N, G * K, PQ, grad_output, grad_bias);
-  if (is_depthwise(g)) return depthwise_conv2d_backward_weight(g, grad_output, input, grad_weight);
+  if (is_depthwise(g)) {
+    if (grad_bias != nullptr) conv_bias_backward<T>(N, G * K, PQ, grad_output, grad_bias);
+    return depthwise_conv2d_backward_weight(g, grad_output, input, grad_weight);
+  }
   // grad_W[group] += grad_out[n, group] (K x PQ) col[n, group]^T (PQ x depth), summed over
   // images: dot products along the output positions (gemm_dots), with col's rows read in place
   // from the input planes (1x1 stride 1) or the windows copy, on whose grid grad_out is laid out.
@@ -276,11 +283,16 @@ void conv2d_backward_weight(const ConvShape& g, const T* grad_output, const T* i
   int64_t* offsets = offset_space.get(depth);
   for (int64_t k = 0; k < depth; ++k)
     offsets[k] = pointwise ? k * HW : window_offset(g, windows, k / (R * S), k / S % R, k % S);
+  // The bias gradient is summed image by image while grad_out is in cache for the weights, and
+  // lives after the weights in the per-thread sums (grad_w + weight_size).
+  const int64_t bias_size = grad_bias != nullptr ? G * K : 0, sums_size = weight_size + bias_size;
   auto accumulate_image = [&](int64_t n, T* grad_w) {
     static thread_local Workspace<T> copy_space, grad_space;
     for (int64_t group = 0; group < G; ++group) {
       const T* in = input + (n * G + group) * C * HW;
       const T* grad = grad_output + (n * G + group) * K * PQ;
+      for (int64_t k = 0; k < bias_size / G; ++k)
+        grad_w[weight_size + group * K + k] += channel_sum(grad + k * PQ, 1, 0, PQ);
       if (!pointwise) {
         T* copy = copy_space.get(windows.size);
         T* grad_grid = grad_space.get(K * grid);
@@ -292,28 +304,23 @@ void conv2d_backward_weight(const ConvShape& g, const T* grad_output, const T* i
       gemm_dots<T>(K, depth, grid, grad, grid, in, offsets, grad_w + group * K * depth, depth, true);
     }
   };
-  std::fill(grad_weight, grad_weight + weight_size, T(0));
-  const int threads = in_parallel_region() ? 1 : int(std::min<int64_t>(get_num_threads(), N));
-  if (threads == 1) {
-    for (int64_t n = 0; n < N; ++n) accumulate_image(n, grad_weight);
-    return;
-  }
   // One image per thread into a private sum, then a fixed-order reduction: deterministic for a
   // given thread count.
+  const int threads = in_parallel_region() ? 1 : int(std::min<int64_t>(get_num_threads(), N));
   static thread_local Workspace<T> partial_space;
-  T* partials = partial_space.get(threads * weight_size);
-#pragma omp parallel num_threads(threads)
+  T* partials = partial_space.get(threads * sums_size);
+#pragma omp parallel num_threads(threads) if (threads > 1)
   {
-    T* mine = partials + thread_index() * weight_size;
-    std::fill(mine, mine + weight_size, T(0));
+    T* mine = partials + thread_index() * sums_size;
+    std::fill(mine, mine + sums_size, T(0));
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < N; ++n) accumulate_image(n, mine);
   }
-#pragma omp parallel for schedule(static) if (weight_size * threads > kParallelWork)
-  for (int64_t i = 0; i < weight_size; ++i) {
+#pragma omp parallel for schedule(static) if (sums_size * threads > kParallelWork)
+  for (int64_t i = 0; i < sums_size; ++i) {
     T sum = 0;
-    for (int t = 0; t < threads; ++t) sum += partials[t * weight_size + i];
-    grad_weight[i] = sum;
+    for (int t = 0; t < threads; ++t) sum += partials[t * sums_size + i];
+    (i < weight_size ? grad_weight[i] : grad_bias[i - weight_size]) = sum;
   }
 }
 
