@@ -142,8 +142,9 @@ void pack_b(bool transpose, int64_t K, int64_t N, const T* B, int64_t ldb, T* pa
 
 namespace {
 
-// The blocked loops shared by gemm_packed and gemm_rows; micro(depth, a, col, depth0, c, ldc, add)
-// runs the micro-kernel on the B columns starting at `col`, depths [depth0, depth0 + depth).
+// The blocked loops shared by gemm_packed and gemm_rows; micro(depth, a, col, depth0, c, ldc, add,
+// cols) runs the micro-kernel on the B columns starting at `col`, depths [depth0, depth0 + depth),
+// of which the first cols are needed.
 template <typename T, typename Micro>
 void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* packed_a, Micro&& micro, T* C, int64_t ldc,
                   bool accumulate) {
@@ -186,10 +187,10 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* packed_a, Micro&& mi
           const int64_t col = col_panel * nr, cols = std::min(nr, N - col);
           T* c = C + row * ldc + col;
           if (rows == mr && cols == nr) {
-            micro(depth, a, col, depth0, c, ldc, add);
+            micro(depth, a, col, depth0, c, ldc, add, int(nr));
             continue;
           }
-          micro(depth, a, col, depth0, tile, nr, false);
+          micro(depth, a, col, depth0, tile, nr, false, int(cols));
           for (int64_t i = 0; i < rows; ++i)
             for (int64_t j = 0; j < cols; ++j) c[i * ldc + j] = add ? c[i * ldc + j] + tile[i * nr + j] : tile[i * nr + j];
         }
@@ -206,8 +207,8 @@ void gemm_packed(int64_t M, int64_t N, int64_t K, const T* packed_a, const T* pa
   const GemmKernel<T>& kernel = gemm_kernel<T>();
   const int64_t nr = kernel.nr;
   gemm_blocked<T>(M, N, K, packed_a, [&](int64_t depth, const T* a, int64_t col, int64_t depth0, T* c, int64_t ldc_,
-                                         bool add) {
-    kernel.run(depth, a, packed_b + col * K + depth0 * nr, c, ldc_, add);
+                                         bool add, int cols) {
+    kernel.run(depth, a, packed_b + col * K + depth0 * nr, c, ldc_, add, cols);
   }, C, ldc, accumulate);
 }
 
@@ -216,8 +217,8 @@ void gemm_rows(int64_t M, int64_t N, int64_t K, const T* packed_a, const T* b, c
                int64_t ldc, bool accumulate) {
   const GemmKernel<T>& kernel = gemm_kernel<T>();
   gemm_blocked<T>(M, N, K, packed_a, [&](int64_t depth, const T* a, int64_t col, int64_t depth0, T* c, int64_t ldc_,
-                                         bool add) {
-    kernel.run_rows(depth, a, b + col, b_offsets + depth0, c, ldc_, add);
+                                         bool add, int cols) {
+    kernel.run_rows(depth, a, b + col, b_offsets + depth0, c, ldc_, add, cols);
   }, C, ldc, accumulate);
 }
 

@@ -7,7 +7,8 @@
 // stored k-major (NR contiguous values per k); both come from cpu/gemm.cpp's packing routines and
 // are zero-padded past the matrix edges, so the kernel never branches on shape. C is row-major
 // with row stride ldc and must hold the whole MR x NR tile (the driver uses a scratch tile at
-// the edges).
+// the edges). Only the first `cols` columns (<= NR) are needed: at the right edge a kernel may
+// compute and store fewer vectors, or ignore cols and compute them all.
 //
 // The rows variant reads B unpacked: row p of the tile's B is the NR values starting at
 // b + b_offsets[p]. The stride-1 convolutions use it to read their im2col rows, which are
@@ -22,11 +23,12 @@
 namespace fastcnn::cpu {
 
 template <typename T>
-using GemmMicroKernel = void (*)(int64_t depth, const T* a, const T* b, T* c, int64_t ldc, bool accumulate);
+using GemmMicroKernel = void (*)(int64_t depth, const T* a, const T* b, T* c, int64_t ldc, bool accumulate,
+                                 int cols);
 
 template <typename T>
 using GemmRowsMicroKernel = void (*)(int64_t depth, const T* a, const T* b, const int64_t* b_offsets, T* c,
-                                     int64_t ldc, bool accumulate);
+                                     int64_t ldc, bool accumulate, int cols);
 
 template <typename T>
 using GemmDotsKernel = void (*)(int64_t length, int rows, int cols, const T* a, int64_t lda, const T* b,

@@ -38,12 +38,12 @@ inline void tile(int64_t depth, const float* a, NextB next_b, float* c, int64_t 
   }
 }
 
-void kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+void kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc, bool accumulate, int /*cols*/) {
   tile(depth, a, [b](int64_t p) { return b + p * NR; }, c, ldc, accumulate);
 }
 
 void kernel_rows(int64_t depth, const float* a, const float* b, const int64_t* b_offsets, float* c, int64_t ldc,
-                 bool accumulate) {
+                 bool accumulate, int /*cols*/) {
   tile(depth, a, [b, b_offsets](int64_t p) { return b + b_offsets[p]; }, c, ldc, accumulate);
 }
 

@@ -22,13 +22,13 @@ inline void tile(int64_t depth, const T* a, NextB next_b, T* c, int64_t ldc, boo
 }
 
 template <typename T, int MR, int NR>
-void kernel(int64_t depth, const T* a, const T* b, T* c, int64_t ldc, bool accumulate) {
+void kernel(int64_t depth, const T* a, const T* b, T* c, int64_t ldc, bool accumulate, int /*cols*/) {
   tile<T, MR, NR>(depth, a, [b](int64_t p) { return b + p * NR; }, c, ldc, accumulate);
 }
 
 template <typename T, int MR, int NR>
 void kernel_rows(int64_t depth, const T* a, const T* b, const int64_t* b_offsets, T* c, int64_t ldc,
-                 bool accumulate) {
+                 bool accumulate, int /*cols*/) {
   tile<T, MR, NR>(depth, a, [b, b_offsets](int64_t p) { return b + b_offsets[p]; }, c, ldc, accumulate);
 }
 
