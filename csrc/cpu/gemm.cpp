@@ -162,19 +162,23 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* packed_a, Micro&& mi
   const int64_t kc_block = ceil_div(K, ceil_div(K, kc_max));
   const int64_t nb_panels = std::max<int64_t>(1, kL2Bytes / 2 / (kc_block * nr * int64_t(sizeof(T))));
 
-  // Tasks: column blocks of NB x row chunks, enough of them (4 per thread) to balance load.
+  // Tasks: column blocks of at most NB x row chunks, enough of them (8 per thread) to balance
+  // load, of near-equal size (22 panels split 8 + 8 + 6, not 10 + 10 + 2) and handed out one at
+  // a time, so neither a short block nor a thread that loses its core leaves the other waiting.
   const bool parallel = !in_parallel_region() && M * N * K > kParallelWork;
   const int threads = parallel ? get_num_threads() : 1;
   const int64_t col_panels = ceil_div(N, nr), row_panels = ceil_div(M, mr);
-  const int64_t col_blocks = ceil_div(col_panels, nb_panels);
-  const int64_t row_chunks = std::min(row_panels, std::max<int64_t>(1, ceil_div(4 * threads, col_blocks)));
+  const int64_t block_panels = ceil_div(col_panels, ceil_div(col_panels, nb_panels));
+  const int64_t col_blocks = ceil_div(col_panels, block_panels);
+  const int64_t row_chunks = std::min(row_panels, std::max<int64_t>(1, ceil_div(8 * threads, col_blocks)));
   const int64_t chunk_panels = ceil_div(row_panels, row_chunks);
   const int64_t tasks = col_blocks * ceil_div(row_panels, chunk_panels);
 
-#pragma omp parallel for schedule(static) if (parallel && tasks > 1)
+#pragma omp parallel for schedule(dynamic) if (parallel && tasks > 1)
   for (int64_t task = 0; task < tasks; ++task) {
     T tile[16 * 48];  // the largest mr x nr of any kernel: edge tiles are computed here
-    const int64_t col_begin = (task % col_blocks) * nb_panels, col_end = std::min(col_panels, col_begin + nb_panels);
+    const int64_t col_begin = (task % col_blocks) * block_panels;
+    const int64_t col_end = std::min(col_panels, col_begin + block_panels);
     const int64_t row_begin = (task / col_blocks) * chunk_panels;
     const int64_t row_end = std::min(row_panels, row_begin + chunk_panels);
     for (int64_t depth0 = 0; depth0 < K; depth0 += kc_block) {
