@@ -167,6 +167,26 @@ void phase_backward_input(const ConvShape& g, const T* grad_output, const T* wei
     }
 }
 
+// 1x1 stride 1, per image and group: out (rows x PQ) = A (rows x depth) in (depth x PQ), A
+// packed by the caller (a_panels elements per group), the planes of `in` packed as B by blocks
+// of columns that stay in L2.
+template <typename T>
+void pointwise_gemm(int64_t batch, int64_t groups, int64_t rows, int64_t depth, int64_t PQ, const T* packed_a,
+                    int64_t a_panels, const T* in, T* out) {
+  const int64_t block = std::min(PQ, gemm_block_columns<T>(depth));
+  for_each_image(batch, [&](int64_t n) {
+    static thread_local Workspace<T> columns_space;
+    T* packed_columns = columns_space.get(packed_b_size<T>(depth, block));
+    for (int64_t group = 0; group < groups; ++group)
+      for (int64_t n0 = 0; n0 < PQ; n0 += block) {
+        const int64_t n1 = std::min(PQ, n0 + block);
+        pack_b<T>(false, depth, n1 - n0, in + (n * groups + group) * depth * PQ + n0, PQ, packed_columns);
+        gemm_packed<T>(rows, n1 - n0, depth, packed_a + group * a_panels, packed_columns,
+                       out + (n * groups + group) * rows * PQ + n0, PQ, false);
+      }
+  });
+}
+
 }  // namespace
 
 template <typename T>
@@ -209,9 +229,7 @@ template <typename T>
 void conv2d_forward(const ConvShape& g, const T* input, const T* weight, const T* bias, T* output) {
   if (is_depthwise(g)) return depthwise_conv2d_forward(g, input, weight, bias, output);
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
-  const int64_t HW = g.in_height * g.in_width, PQ = g.out_height * g.out_width;
-  const int64_t depth = C * g.kernel_height * g.kernel_width;
-  const int64_t block = std::min(PQ, gemm_block_columns<T>(depth));
+  const int64_t PQ = g.out_height * g.out_width, depth = C * g.kernel_height * g.kernel_width;
   // The weights are packed once per call and shared by every image.
   static thread_local Workspace<T> weight_space;
   const int64_t weight_panels = packed_a_size<T>(K, depth);
@@ -222,18 +240,7 @@ void conv2d_forward(const ConvShape& g, const T* input, const T* weight, const T
     implicit_conv(g, input, packed_weight, weight_panels, bias, output, OutputLayout{PQ, g.out_width, 1});
     return;
   }
-  // 1x1 stride 1: the input planes are B, packed by blocks of columns that stay in L2.
-  for_each_image(g.batch, [&](int64_t n) {
-    static thread_local Workspace<T> columns_space;
-    T* packed_columns = columns_space.get(packed_b_size<T>(depth, block));
-    for (int64_t group = 0; group < G; ++group)
-      for (int64_t n0 = 0; n0 < PQ; n0 += block) {
-        const int64_t n1 = std::min(PQ, n0 + block);
-        pack_b<T>(false, depth, n1 - n0, input + (n * G + group) * C * HW + n0, PQ, packed_columns);
-        gemm_packed<T>(K, n1 - n0, depth, packed_weight + group * weight_panels, packed_columns,
-                       output + (n * G + group) * K * PQ + n0, PQ, false);
-      }
-  });
+  pointwise_gemm(g.batch, G, K, depth, PQ, packed_weight, weight_panels, input, output);
   if (bias != nullptr) conv_bias_forward<T>(g.batch, G * K, PQ, bias, output);
 }
 
@@ -243,23 +250,12 @@ void conv2d_backward_input(const ConvShape& g, const T* grad_output, const T* we
   if (!is_pointwise(g)) return phase_backward_input(g, grad_output, weight, grad_input);
   // 1x1 stride 1: grad_in = W^T grad_out per group, W^T packed once per call.
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G, PQ = g.out_height * g.out_width;
-  const int64_t block = std::min(PQ, gemm_block_columns<T>(std::max(C, K)));
   static thread_local Workspace<T> weight_space;
   const int64_t weight_panels = packed_a_size<T>(C, K);
   T* packed_weight = weight_space.get(G * weight_panels);
   for (int64_t group = 0; group < G; ++group)
     pack_a<T>(true, C, K, T(1), weight + group * K * C, C, packed_weight + group * weight_panels);
-  for_each_image(g.batch, [&](int64_t n) {
-    static thread_local Workspace<T> grad_space;
-    T* packed_grad = grad_space.get(packed_b_size<T>(K, block));
-    for (int64_t group = 0; group < G; ++group)
-      for (int64_t n0 = 0; n0 < PQ; n0 += block) {
-        const int64_t n1 = std::min(PQ, n0 + block);
-        pack_b<T>(false, K, n1 - n0, grad_output + (n * G + group) * K * PQ + n0, PQ, packed_grad);
-        gemm_packed<T>(C, n1 - n0, K, packed_weight + group * weight_panels, packed_grad,
-                       grad_input + (n * G + group) * C * PQ + n0, PQ, false);
-      }
-  });
+  pointwise_gemm(g.batch, G, C, K, PQ, packed_weight, weight_panels, grad_output, grad_input);
 }
 
 template <typename T>
