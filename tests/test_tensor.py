@@ -67,6 +67,23 @@ def test_diamond_graph_visits_each_node_once():
     np.testing.assert_allclose(x.grad.numpy(), 5 * np.exp(1.5), rtol=1e-6)
 
 
+def test_leaf_gradients_never_share_memory():
+    # Leaves keep a backward's fresh result uncopied; a gradient handed to two leaves, or the
+    # caller's gradient, must still give each leaf its own array.
+    a = fastcnn.tensor([1.0, 2.0], requires_grad=True)
+    b = fastcnn.tensor([3.0, 4.0], requires_grad=True)
+    gradient = fastcnn.tensor([5.0, 6.0])
+    (a + b).backward(gradient)
+    a.grad.data[...] = 0
+    np.testing.assert_allclose(b.grad.numpy(), [5.0, 6.0])
+    np.testing.assert_allclose(gradient.numpy(), [5.0, 6.0])
+    c = a.clone()
+    c.backward(gradient)
+    c.grad = None
+    a.grad.data[...] = 7
+    np.testing.assert_allclose(gradient.numpy(), [5.0, 6.0])
+
+
 def test_broadcast_gradient_is_reduced_to_operand_shape():
     x = fastcnn.randn(4, 1, 3, requires_grad=True)
     y = fastcnn.randn(5, 1, requires_grad=True)

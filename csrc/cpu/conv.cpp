@@ -13,9 +13,9 @@
 //   implicit GEMM — every convolution but 1x1 stride 1: im2col rows col[(c, r, s)][(p, q)] are
 //               windows of one copy of the input split into stride phases (conv_geometry.h);
 //               out = W col reads them in place (gemm_rows), grad_W += grad_out col^T takes dot
-//               products with them (gemm_dots). For stride 1 the input gradient is the same
-//               kind of convolution of grad_out with the flipped kernel; for larger strides it
-//               is grad_col = W^T grad_out (packed GEMM) followed by col2im.
+//               products with them (gemm_dots). The input gradient is the same kind of
+//               convolution of grad_out with the flipped kernel, one per stride phase of the
+//               input (sub-pixel decomposition), so no stride needs col2im.
 //   pointwise — 1x1, stride 1, no padding: the input planes already are col.
 //   depthwise — groups = C: direct kernels (conv_depthwise.cpp).
 // Images run one per thread when there are enough of them (the GEMMs then run serially);
@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <numeric>
 
 #include "core/workspace.h"
 #include "cpu/gemm.h"
@@ -36,33 +37,23 @@ using namespace conv_detail;
 
 namespace {
 
-// col2im on a row-major block of columns [n0, n1) of col[(c*R*S + tap)][p*Q + q]: the adjoint of
-// im2col, in[c][h][w] += col[...] for every column entry that reads (c, h, w).
-template <typename T>
-void col2im(const ConvShape& g, const T* col, int64_t channels, int64_t n0, int64_t n1, T* in) {
-  const int64_t H = g.in_height, W = g.in_width, Q = g.out_width, sw = g.stride_width;
-  const int64_t taps = g.kernel_height * g.kernel_width, width = n1 - n0;
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && channels * taps * width > kParallelWork)
-  for (int64_t c = 0; c < channels; ++c) {
-    T* dst = in + c * H * W;
-    for_each_tap_row(g, n0 / Q, (n1 - 1) / Q + 1,
-                     [&](int64_t tap, int64_t p, int64_t h, ColumnRange columns, int64_t offset) {
-      const T* src = col + (c * taps + tap) * width;
-      const int64_t q_begin = std::max(n0 - p * Q, int64_t(0)), q_end = std::min(n1 - p * Q, Q);
-      const int64_t begin = std::clamp(columns.begin, q_begin, q_end), end = std::clamp(columns.end, begin, q_end);
-      for (int64_t q = begin; q < end; ++q) dst[h * W + q * sw + offset] += src[p * Q + q - n0];
-    });
-  }
-}
-
 // --- implicit GEMM ------------------------------------------------------------------------------
 // im2col rows are windows of one copy of the input (conv_geometry.h, "windows"): gemm_rows reads
 // them in place, so the copies are the input (once) and the output rows, not the R*S times
 // larger im2col matrix.
 
-// out = conv(in), the weights of each group packed as gemm.h's A.
+// Where implicit_conv writes: output row (k, p) of an image starts at k * channel_stride +
+// p * row_stride and its values lie col_stride apart; images (and groups) are K channel strides
+// apart. Dense NCHW is {P * Q, Q, 1}; the sub-pixel phases of an input gradient are strided.
+struct OutputLayout {
+  int64_t channel_stride, row_stride, col_stride;
+};
+
+// out = conv(in) + bias (bias may be null), the weights of each group packed as gemm.h's A. The
+// bias is added while the output rows are copied off the grid, saving a pass over the output.
 template <typename T>
-void implicit_conv(const ConvShape& g, const T* input, const T* packed_weight, int64_t weight_panels, T* output) {
+void implicit_conv(const ConvShape& g, const T* input, const T* packed_weight, int64_t weight_panels, const T* bias,
+                   T* output, OutputLayout layout) {
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   const int64_t HW = g.in_height * g.in_width, P = g.out_height, Q = g.out_width;
   const int64_t R = g.kernel_height, S = g.kernel_width, depth = C * R * S;
@@ -80,42 +71,120 @@ void implicit_conv(const ConvShape& g, const T* input, const T* packed_weight, i
     for (int64_t group = 0; group < G; ++group) {
       copy_windows(g, windows, input + (n * G + group) * C * HW, C, copy);
       gemm_rows<T>(K, grid, depth, packed_weight + group * weight_panels, copy, offsets, result, grid, false);
-      T* out = output + (n * G + group) * K * P * Q;
-      for (int64_t kp = 0; kp < K * P; ++kp)
-        std::copy(result + kp * Wph, result + kp * Wph + Q, out + kp * Q);
+      T* out = output + (n * G + group) * K * layout.channel_stride;
+      const int64_t step = layout.col_stride;
+      for (int64_t kp = 0; kp < K * P; ++kp) {
+        const T* row = result + kp * Wph;
+        T* dst = out + kp / P * layout.channel_stride + kp % P * layout.row_stride;
+        const T value = bias == nullptr ? T(0) : bias[group * K + kp / P];
+        if (bias == nullptr && step == 1)
+          std::copy(row, row + Q, dst);
+        else if (bias == nullptr)
+          for (int64_t q = 0; q < Q; ++q) dst[q * step] = row[q];
+        else
+          for (int64_t q = 0; q < Q; ++q) dst[q * step] = row[q] + value;
+      }
     }
   });
 }
 
-// For stride 1 the input gradient is itself a stride-1 convolution: of grad_output, padded by
-// d*(R-1) - pad, with the kernel flipped and its channel axes swapped,
-//   grad_in[c][h][w] = sum_{k, r', s'} W[k][c][R-1-r'][S-1-s'] grad_out[k][h - (dh*(R-1) - pad_top) + r'*dh][...],
-// so it runs on implicit_conv too.
+// The input gradient as stride-1 convolutions (sub-pixel decomposition). Along one axis, with
+// stride st, dilation d and padding pad, input row h = i*st + a (phase a < st) receives
+// grad_out row p = (h + pad - r*d) / st from exactly the taps r with r*d = a + pad (mod st):
+// r = r0 + j*(st/gcd) for j < taps, and p = i + e - j*(d/gcd) with e = (a + pad - r0*d) / st.
+// Flipping j makes phase a a stride-1 convolution of grad_out with dilation d/gcd and padding
+// (taps-1)*(d/gcd) - e, the kernel's taps of that phase flipped and its channel axes swapped:
+//   grad_in[c][i*st + a][...] = sum_{k, j'} W[k][c][r0 + (taps-1-j')*(st/gcd)][...] grad_out[k][i - pad' + j'*d'][...]
+// Each phase runs on implicit_conv and writes its rows straight into grad_in, so there is no
+// im2col matrix and no col2im scatter. Stride 1 is one phase: the flipped kernel itself.
+struct PhaseAxis {
+  int64_t first_tap, taps, tap_step, dilation, pad, size;  // taps == 0 or size == 0: nothing to do
+};
+
+inline PhaseAxis phase_axis(int64_t phase, int64_t stride, int64_t dilation, int64_t pad, int64_t kernel,
+                            int64_t extent) {
+  const int64_t gcd = std::gcd(stride, dilation), tap_step = stride / gcd;
+  PhaseAxis axis{0, 0, tap_step, dilation / gcd, 0, phase < extent ? (extent - phase + stride - 1) / stride : 0};
+  for (int64_t r = 0; r < std::min(kernel, tap_step); ++r)
+    if ((r * dilation - phase - pad) % stride == 0) {
+      axis.first_tap = r;
+      axis.taps = (kernel - r + tap_step - 1) / tap_step;
+      axis.pad = (axis.taps - 1) * axis.dilation - (phase + pad - r * dilation) / stride;
+      break;
+    }
+  return axis;
+}
+
 template <typename T>
-void implicit_backward_input(const ConvShape& g, const T* grad_output, const T* weight, T* grad_input) {
+void phase_backward_input(const ConvShape& g, const T* grad_output, const T* weight, T* grad_input) {
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
-  const int64_t R = g.kernel_height, S = g.kernel_width, taps = R * S, depth = K * taps;
-  ConvShape adjoint = g;
-  adjoint.in_channels = g.out_channels;
-  adjoint.in_height = g.out_height;
-  adjoint.in_width = g.out_width;
-  adjoint.out_channels = g.in_channels;
-  adjoint.out_height = g.in_height;
-  adjoint.out_width = g.in_width;
-  adjoint.pad_top = g.dilation_height * (R - 1) - g.pad_top;
-  adjoint.pad_left = g.dilation_width * (S - 1) - g.pad_left;
+  const int64_t H = g.in_height, W = g.in_width, R = g.kernel_height, S = g.kernel_width;
+  const int64_t sh = g.stride_height, sw = g.stride_width;
   static thread_local Workspace<T> flipped_space, weight_space;
-  T* flipped = flipped_space.get(C * depth);
-  const int64_t weight_panels = packed_a_size<T>(C, depth);
-  T* packed_weight = weight_space.get(G * weight_panels);
-  for (int64_t group = 0; group < G; ++group) {
-    const T* w = weight + group * K * C * taps;
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t k = 0; k < K; ++k)
-        for (int64_t tap = 0; tap < taps; ++tap) flipped[(c * K + k) * taps + tap] = w[(k * C + c) * taps + taps - 1 - tap];
-    pack_a<T>(false, C, depth, T(1), flipped, depth, packed_weight + group * weight_panels);
-  }
-  implicit_conv(adjoint, grad_output, packed_weight, weight_panels, grad_input);
+  for (int64_t a = 0; a < std::min(sh, H); ++a)
+    for (int64_t b = 0; b < std::min(sw, W); ++b) {
+      const PhaseAxis rows = phase_axis(a, sh, g.dilation_height, g.pad_top, R, H);
+      const PhaseAxis cols = phase_axis(b, sw, g.dilation_width, g.pad_left, S, W);
+      T* phase_input = grad_input + a * W + b;
+      if (rows.taps == 0 || cols.taps == 0) {  // no tap reaches these pixels
+        for (int64_t plane = 0; plane < g.batch * g.in_channels; ++plane)
+          for (int64_t i = 0; i < rows.size; ++i)
+            for (int64_t j = 0; j < cols.size; ++j) phase_input[plane * H * W + i * sh * W + j * sw] = T(0);
+        continue;
+      }
+      ConvShape phase = g;
+      phase.in_channels = g.out_channels;
+      phase.in_height = g.out_height;
+      phase.in_width = g.out_width;
+      phase.out_channels = g.in_channels;
+      phase.out_height = rows.size;
+      phase.out_width = cols.size;
+      phase.kernel_height = rows.taps;
+      phase.kernel_width = cols.taps;
+      phase.stride_height = phase.stride_width = 1;
+      phase.dilation_height = rows.dilation;
+      phase.dilation_width = cols.dilation;
+      phase.pad_top = rows.pad;
+      phase.pad_left = cols.pad;
+      const int64_t taps = rows.taps * cols.taps, depth = K * taps;
+      T* flipped = flipped_space.get(C * depth);
+      const int64_t weight_panels = packed_a_size<T>(C, depth);
+      T* packed_weight = weight_space.get(G * weight_panels);
+      for (int64_t group = 0; group < G; ++group) {
+        const T* w = weight + group * K * C * R * S;
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t k = 0; k < K; ++k)
+            for (int64_t i = 0; i < rows.taps; ++i)
+              for (int64_t j = 0; j < cols.taps; ++j) {
+                const int64_t r = rows.first_tap + (rows.taps - 1 - i) * rows.tap_step;
+                const int64_t s = cols.first_tap + (cols.taps - 1 - j) * cols.tap_step;
+                flipped[(c * K + k) * taps + i * cols.taps + j] = w[((k * C + c) * R + r) * S + s];
+              }
+        pack_a<T>(false, C, depth, T(1), flipped, depth, packed_weight + group * weight_panels);
+      }
+      implicit_conv(phase, grad_output, packed_weight, weight_panels, static_cast<const T*>(nullptr), phase_input,
+                    OutputLayout{H * W, sh * W, sw});
+    }
+}
+
+// 1x1 stride 1, per image and group: out (rows x PQ) = A (rows x depth) in (depth x PQ), A
+// packed by the caller (a_panels elements per group), the planes of `in` packed as B by blocks
+// of columns that stay in L2.
+template <typename T>
+void pointwise_gemm(int64_t batch, int64_t groups, int64_t rows, int64_t depth, int64_t PQ, const T* packed_a,
+                    int64_t a_panels, const T* in, T* out) {
+  const int64_t block = std::min(PQ, gemm_block_columns<T>(depth));
+  for_each_image(batch, [&](int64_t n) {
+    static thread_local Workspace<T> columns_space;
+    T* packed_columns = columns_space.get(packed_b_size<T>(depth, block));
+    for (int64_t group = 0; group < groups; ++group)
+      for (int64_t n0 = 0; n0 < PQ; n0 += block) {
+        const int64_t n1 = std::min(PQ, n0 + block);
+        pack_b<T>(false, depth, n1 - n0, in + (n * groups + group) * depth * PQ + n0, PQ, packed_columns);
+        gemm_packed<T>(rows, n1 - n0, depth, packed_a + group * a_panels, packed_columns,
+                       out + (n * groups + group) * rows * PQ + n0, PQ, false);
+      }
+  });
 }
 
 }  // namespace
@@ -130,28 +199,37 @@ void conv_bias_forward(int64_t batch, int64_t channels, int64_t plane, const T* 
   }
 }
 
+// Sum of one channel over `batch` planes of `plane` values, `stride` apart. 16 independent
+// partial sums: a single running sum is one serial chain of adds that the compiler may not
+// reorder, 16 lanes vectorize into one register.
+template <typename T>
+T channel_sum(const T* values, int64_t batch, int64_t stride, int64_t plane) {
+  constexpr int kLanes = 16;
+  T lanes[kLanes] = {};
+  T total = 0;
+  for (int64_t n = 0; n < batch; ++n) {
+    const T* src = values + n * stride;
+    int64_t i = 0;
+    for (; i + kLanes <= plane; i += kLanes)
+      for (int lane = 0; lane < kLanes; ++lane) lanes[lane] += src[i + lane];
+    for (; i < plane; ++i) total += src[i];
+  }
+  for (int lane = 0; lane < kLanes; ++lane) total += lanes[lane];
+  return total;
+}
+
 template <typename T>
 void conv_bias_backward(int64_t batch, int64_t channels, int64_t plane, const T* grad_output, T* grad_bias) {
 #pragma omp parallel for schedule(static) if (!in_parallel_region() && batch * channels * plane > kParallelWork)
-  for (int64_t c = 0; c < channels; ++c) {
-    T total = 0;
-    for (int64_t n = 0; n < batch; ++n) {
-      const T* src = grad_output + (n * channels + c) * plane;
-      T sum = 0;
-      for (int64_t i = 0; i < plane; ++i) sum += src[i];
-      total += sum;
-    }
-    grad_bias[c] = total;
-  }
+  for (int64_t c = 0; c < channels; ++c)
+    grad_bias[c] = channel_sum(grad_output + c * plane, batch, channels * plane, plane);
 }
 
 template <typename T>
 void conv2d_forward(const ConvShape& g, const T* input, const T* weight, const T* bias, T* output) {
   if (is_depthwise(g)) return depthwise_conv2d_forward(g, input, weight, bias, output);
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
-  const int64_t HW = g.in_height * g.in_width, PQ = g.out_height * g.out_width;
-  const int64_t depth = C * g.kernel_height * g.kernel_width;
-  const int64_t block = std::min(PQ, gemm_block_columns<T>(depth));
+  const int64_t PQ = g.out_height * g.out_width, depth = C * g.kernel_height * g.kernel_width;
   // The weights are packed once per call and shared by every image.
   static thread_local Workspace<T> weight_space;
   const int64_t weight_panels = packed_a_size<T>(K, depth);
@@ -159,61 +237,25 @@ void conv2d_forward(const ConvShape& g, const T* input, const T* weight, const T
   for (int64_t group = 0; group < G; ++group)
     pack_a<T>(false, K, depth, T(1), weight + group * K * depth, depth, packed_weight + group * weight_panels);
   if (is_implicit(g)) {
-    implicit_conv(g, input, packed_weight, weight_panels, output);
-  } else {
-    // 1x1 stride 1: the input planes are B, packed by blocks of columns that stay in L2.
-    for_each_image(g.batch, [&](int64_t n) {
-      static thread_local Workspace<T> columns_space;
-      T* packed_columns = columns_space.get(packed_b_size<T>(depth, block));
-      for (int64_t group = 0; group < G; ++group)
-        for (int64_t n0 = 0; n0 < PQ; n0 += block) {
-          const int64_t n1 = std::min(PQ, n0 + block);
-          pack_b<T>(false, depth, n1 - n0, input + (n * G + group) * C * HW + n0, PQ, packed_columns);
-          gemm_packed<T>(K, n1 - n0, depth, packed_weight + group * weight_panels, packed_columns,
-                         output + (n * G + group) * K * PQ + n0, PQ, false);
-        }
-    });
+    implicit_conv(g, input, packed_weight, weight_panels, bias, output, OutputLayout{PQ, g.out_width, 1});
+    return;
   }
+  pointwise_gemm(g.batch, G, K, depth, PQ, packed_weight, weight_panels, input, output);
   if (bias != nullptr) conv_bias_forward<T>(g.batch, G * K, PQ, bias, output);
 }
 
 template <typename T>
 void conv2d_backward_input(const ConvShape& g, const T* grad_output, const T* weight, T* grad_input) {
   if (is_depthwise(g)) return depthwise_conv2d_backward_input(g, grad_output, weight, grad_input);
-  const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
-  const int64_t HW = g.in_height * g.in_width, PQ = g.out_height * g.out_width;
-  const int64_t depth = C * g.kernel_height * g.kernel_width;
-  const int64_t block = std::min(PQ, gemm_block_columns<T>(std::max(depth, K)));
-  const bool pointwise = is_pointwise(g);
-  if (is_stride1(g) && !is_pointwise(g)) return implicit_backward_input(g, grad_output, weight, grad_input);
-  // W^T per group, packed once per call.
+  if (!is_pointwise(g)) return phase_backward_input(g, grad_output, weight, grad_input);
+  // 1x1 stride 1: grad_in = W^T grad_out per group, W^T packed once per call.
+  const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G, PQ = g.out_height * g.out_width;
   static thread_local Workspace<T> weight_space;
-  const int64_t weight_panels = packed_a_size<T>(depth, K);
+  const int64_t weight_panels = packed_a_size<T>(C, K);
   T* packed_weight = weight_space.get(G * weight_panels);
   for (int64_t group = 0; group < G; ++group)
-    pack_a<T>(true, depth, K, T(1), weight + group * K * depth, depth, packed_weight + group * weight_panels);
-  for_each_image(g.batch, [&](int64_t n) {
-    static thread_local Workspace<T> col_space, grad_space;
-    T* packed_grad = grad_space.get(packed_b_size<T>(K, block));
-    T* col = col_space.get(depth * block);
-    for (int64_t group = 0; group < G; ++group) {
-      const T* grad = grad_output + (n * G + group) * K * PQ;
-      T* grad_in = grad_input + (n * G + group) * C * HW;
-      if (!pointwise) std::fill(grad_in, grad_in + C * HW, T(0));
-      for (int64_t n0 = 0; n0 < PQ; n0 += block) {
-        const int64_t n1 = std::min(PQ, n0 + block);
-        pack_b<T>(false, K, n1 - n0, grad + n0, PQ, packed_grad);
-        // grad_col = W^T grad_out; for 1x1 convolutions that already is the input gradient.
-        if (pointwise) {
-          gemm_packed<T>(depth, n1 - n0, K, packed_weight + group * weight_panels, packed_grad, grad_in + n0, PQ,
-                         false);
-        } else {
-          gemm_packed<T>(depth, n1 - n0, K, packed_weight + group * weight_panels, packed_grad, col, n1 - n0, false);
-          col2im(g, col, C, n0, n1, grad_in);
-        }
-      }
-    }
-  });
+    pack_a<T>(true, C, K, T(1), weight + group * K * C, C, packed_weight + group * weight_panels);
+  pointwise_gemm(g.batch, G, C, K, PQ, packed_weight, weight_panels, grad_output, grad_input);
 }
 
 template <typename T>
@@ -222,8 +264,10 @@ void conv2d_backward_weight(const ConvShape& g, const T* grad_output, const T* i
   const int64_t N = g.batch, G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   const int64_t HW = g.in_height * g.in_width, PQ = g.out_height * g.out_width;
   const int64_t depth = C * g.kernel_height * g.kernel_width, weight_size = G * K * depth;
-  if (grad_bias != nullptr) conv_bias_backward<T>(N, G * K, PQ, grad_output, grad_bias);
-  if (is_depthwise(g)) return depthwise_conv2d_backward_weight(g, grad_output, input, grad_weight);
+  if (is_depthwise(g)) {
+    if (grad_bias != nullptr) conv_bias_backward<T>(N, G * K, PQ, grad_output, grad_bias);
+    return depthwise_conv2d_backward_weight(g, grad_output, input, grad_weight);
+  }
   // grad_W[group] += grad_out[n, group] (K x PQ) col[n, group]^T (PQ x depth), summed over
   // images: dot products along the output positions (gemm_dots), with col's rows read in place
   // from the input planes (1x1 stride 1) or the windows copy, on whose grid grad_out is laid out.
@@ -235,11 +279,16 @@ void conv2d_backward_weight(const ConvShape& g, const T* grad_output, const T* i
   int64_t* offsets = offset_space.get(depth);
   for (int64_t k = 0; k < depth; ++k)
     offsets[k] = pointwise ? k * HW : window_offset(g, windows, k / (R * S), k / S % R, k % S);
+  // The bias gradient is summed image by image while grad_out is in cache for the weights, and
+  // lives after the weights in the per-thread sums (grad_w + weight_size).
+  const int64_t bias_size = grad_bias != nullptr ? G * K : 0, sums_size = weight_size + bias_size;
   auto accumulate_image = [&](int64_t n, T* grad_w) {
     static thread_local Workspace<T> copy_space, grad_space;
     for (int64_t group = 0; group < G; ++group) {
       const T* in = input + (n * G + group) * C * HW;
       const T* grad = grad_output + (n * G + group) * K * PQ;
+      for (int64_t k = 0; k < bias_size / G; ++k)
+        grad_w[weight_size + group * K + k] += channel_sum(grad + k * PQ, 1, 0, PQ);
       if (!pointwise) {
         T* copy = copy_space.get(windows.size);
         T* grad_grid = grad_space.get(K * grid);
@@ -251,28 +300,23 @@ void conv2d_backward_weight(const ConvShape& g, const T* grad_output, const T* i
       gemm_dots<T>(K, depth, grid, grad, grid, in, offsets, grad_w + group * K * depth, depth, true);
     }
   };
-  std::fill(grad_weight, grad_weight + weight_size, T(0));
-  const int threads = in_parallel_region() ? 1 : int(std::min<int64_t>(get_num_threads(), N));
-  if (threads == 1) {
-    for (int64_t n = 0; n < N; ++n) accumulate_image(n, grad_weight);
-    return;
-  }
   // One image per thread into a private sum, then a fixed-order reduction: deterministic for a
   // given thread count.
+  const int threads = in_parallel_region() ? 1 : int(std::min<int64_t>(get_num_threads(), N));
   static thread_local Workspace<T> partial_space;
-  T* partials = partial_space.get(threads * weight_size);
-#pragma omp parallel num_threads(threads)
+  T* partials = partial_space.get(threads * sums_size);
+#pragma omp parallel num_threads(threads) if (threads > 1)
   {
-    T* mine = partials + thread_index() * weight_size;
-    std::fill(mine, mine + weight_size, T(0));
+    T* mine = partials + thread_index() * sums_size;
+    std::fill(mine, mine + sums_size, T(0));
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < N; ++n) accumulate_image(n, mine);
   }
-#pragma omp parallel for schedule(static) if (weight_size * threads > kParallelWork)
-  for (int64_t i = 0; i < weight_size; ++i) {
+#pragma omp parallel for schedule(static) if (sums_size * threads > kParallelWork)
+  for (int64_t i = 0; i < sums_size; ++i) {
     T sum = 0;
-    for (int t = 0; t < threads; ++t) sum += partials[t * weight_size + i];
-    grad_weight[i] = sum;
+    for (int t = 0; t < threads; ++t) sum += partials[t * sums_size + i];
+    (i < weight_size ? grad_weight[i] : grad_bias[i - weight_size]) = sum;
   }
 }
 

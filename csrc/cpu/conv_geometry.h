@@ -29,7 +29,7 @@ inline ColumnRange valid_columns(int64_t offset, int64_t stride, int64_t W, int6
 // Calls fn(tap, p, h, columns, offset) for every kernel tap (tap = r*S + s) and output row p
 // in [p_begin, p_end): h is the input row the tap reads (-1 in the padding, with an empty column
 // range), and output column q of the row reads input column q*stride_w + offset for q in
-// columns. col2im and the strided depthwise loops walk the taps through it.
+// columns. The strided depthwise loops walk the taps through it.
 template <typename Fn>
 inline void for_each_tap_row(const ConvShape& g, int64_t p_begin, int64_t p_end, Fn&& fn) {
   const int64_t H = g.in_height, W = g.in_width, Q = g.out_width;
@@ -59,11 +59,13 @@ inline bool is_stride1(const ConvShape& g) { return g.stride_height == 1 && g.st
 inline bool is_implicit(const ConvShape& g) { return !is_pointwise(g); }
 
 // Runs body(n) for every image: one image per thread when there are at least as many images as
-// threads, else in turn (the kernels inside then use the threads).
+// threads, else in turn (the kernels inside then use the threads). Images are handed out one at
+// a time: on a shared machine a thread that loses its core for a while does fewer of them
+// instead of holding up the others at the end of a static split.
 template <typename Body>
 inline void for_each_image(int64_t N, Body&& body) {
   const bool per_thread = N > 1 && N >= get_num_threads() && !in_parallel_region();
-#pragma omp parallel for schedule(static) if (per_thread)
+#pragma omp parallel for schedule(dynamic) if (per_thread)
   for (int64_t n = 0; n < N; ++n) body(n);
 }
 

@@ -9,8 +9,9 @@
 //                                           and the C tile walks along its rows (prefetchable).
 // Block sizes from the cache sizes of the target (Sapphire Rapids: 48 KiB L1d and 2 MiB L2 per
 // core): the A micro-panel takes at most half of L1 (KC = 24 KiB / (mr * sizeof(T)), capped at
-// 512; 512 for the 8 x 48 AVX-512 kernel), the B block half of L2 (NB = 1 MiB / (KC * sizeof(T)),
-// 480 columns = 10 panels of 48); the other halves hold the streaming B micro-panel and C.
+// 512; 512 for the 8 x 48 AVX-512 kernel; a longer depth is cut into equal blocks of at most
+// that), the B block half of L2 (NB = 1 MiB / (KC * sizeof(T)), 480 columns = 10 panels of 48
+// at KC = 512); the other halves hold the streaming B micro-panel and C.
 // Threads share the work as independent tiles of C (row chunks x column blocks), so no barrier
 // sits inside the product.
 //
@@ -95,20 +96,15 @@ void for_each_panel(int64_t count, int64_t width, int64_t depth, T* packed, Fill
   }
 }
 
-// Packs op(B)[k][j] = row_of(j)[k] into nr-column panels: a transposing copy in slices of 8
-// depths, so each source row gives one 32-byte run per slice while the slice of dst (8 x nr)
-// stays in L1.
+// Packs op(B)[k][j] = row_of(j)[k] into nr-column panels: a transpose, done per panel by the
+// active kernel set's pack_lines (in registers where the ISA has the shuffles for it).
 template <typename T, typename RowOf>
 void pack_b_transposed(int64_t K, int64_t N, RowOf row_of, T* packed) {
-  const int64_t nr = gemm_kernel<T>().nr;
-  for_each_panel(N, nr, K, packed, [&](T* dst, int64_t col0, int64_t cols) {
-    for (int64_t k0 = 0; k0 < K; k0 += 8) {
-      const int64_t k1 = std::min(K, k0 + 8);
-      for (int64_t j = 0; j < cols; ++j) {
-        const T* row = row_of(col0 + j);
-        for (int64_t k = k0; k < k1; ++k) dst[k * nr + j] = row[k];
-      }
-    }
+  const GemmKernel<T>& kernel = gemm_kernel<T>();
+  for_each_panel(N, int64_t(kernel.nr), K, packed, [&](T* dst, int64_t col0, int64_t cols) {
+    const T* columns[64];  // at least the largest nr
+    for (int64_t j = 0; j < cols; ++j) columns[j] = row_of(col0 + j);
+    kernel.pack_lines(K, columns, int(cols), kernel.nr, dst);
   });
 }
 
@@ -116,7 +112,16 @@ void pack_b_transposed(int64_t K, int64_t N, RowOf row_of, T* packed) {
 
 template <typename T>
 void pack_a(bool transpose, int64_t M, int64_t K, T alpha, const T* A, int64_t lda, T* packed) {
-  const int64_t mr = gemm_kernel<T>().mr;
+  const GemmKernel<T>& kernel = gemm_kernel<T>();
+  const int64_t mr = kernel.mr;
+  if (!transpose && alpha == T(1)) {
+    // Rows of A are contiguous runs: the kernel set's transposing pack.
+    return for_each_panel(M, mr, K, packed, [&](T* dst, int64_t row0, int64_t rows) {
+      const T* lines[64];  // at least the largest mr
+      for (int64_t i = 0; i < rows; ++i) lines[i] = A + (row0 + i) * lda;
+      kernel.pack_lines(K, lines, int(rows), kernel.mr, dst);
+    });
+  }
   for_each_panel(M, mr, K, packed, [&](T* dst, int64_t row0, int64_t rows) {
     // k outer either way: dst is written in order; op(A) = A^T reads one contiguous run of
     // rows per k, op(A) = A reads the mr source rows as mr sequential streams.
@@ -137,8 +142,9 @@ void pack_b(bool transpose, int64_t K, int64_t N, const T* B, int64_t ldb, T* pa
 
 namespace {
 
-// The blocked loops shared by gemm_packed and gemm_rows; micro(depth, a, col, depth0, c, ldc, add)
-// runs the micro-kernel on the B columns starting at `col`, depths [depth0, depth0 + depth).
+// The blocked loops shared by gemm_packed and gemm_rows; micro(depth, a, col, depth0, c, ldc, add,
+// cols) runs the micro-kernel on the B columns starting at `col`, depths [depth0, depth0 + depth),
+// of which the first cols are needed.
 template <typename T, typename Micro>
 void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* packed_a, Micro&& micro, T* C, int64_t ldc,
                   bool accumulate) {
@@ -150,22 +156,29 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* packed_a, Micro&& mi
   }
   const GemmKernel<T>& kernel = gemm_kernel<T>();
   const int64_t mr = kernel.mr, nr = kernel.nr;
-  const int64_t kc_block = std::min<int64_t>(512, kL1Bytes / 2 / (mr * int64_t(sizeof(T))));
+  // Equal depth blocks: 576 = 288 + 288 rather than 512 + 64, whose short block pays a C tile
+  // load and store for few FMAs.
+  const int64_t kc_max = std::min<int64_t>(512, kL1Bytes / 2 / (mr * int64_t(sizeof(T))));
+  const int64_t kc_block = ceil_div(K, ceil_div(K, kc_max));
   const int64_t nb_panels = std::max<int64_t>(1, kL2Bytes / 2 / (kc_block * nr * int64_t(sizeof(T))));
 
-  // Tasks: column blocks of NB x row chunks, enough of them (4 per thread) to balance load.
+  // Tasks: column blocks of at most NB x row chunks, enough of them (8 per thread) to balance
+  // load, of near-equal size (22 panels split 8 + 8 + 6, not 10 + 10 + 2) and handed out one at
+  // a time, so neither a short block nor a thread that loses its core leaves the other waiting.
   const bool parallel = !in_parallel_region() && M * N * K > kParallelWork;
   const int threads = parallel ? get_num_threads() : 1;
   const int64_t col_panels = ceil_div(N, nr), row_panels = ceil_div(M, mr);
-  const int64_t col_blocks = ceil_div(col_panels, nb_panels);
-  const int64_t row_chunks = std::min(row_panels, std::max<int64_t>(1, ceil_div(4 * threads, col_blocks)));
+  const int64_t block_panels = ceil_div(col_panels, ceil_div(col_panels, nb_panels));
+  const int64_t col_blocks = ceil_div(col_panels, block_panels);
+  const int64_t row_chunks = std::min(row_panels, std::max<int64_t>(1, ceil_div(8 * threads, col_blocks)));
   const int64_t chunk_panels = ceil_div(row_panels, row_chunks);
   const int64_t tasks = col_blocks * ceil_div(row_panels, chunk_panels);
 
-#pragma omp parallel for schedule(static) if (parallel && tasks > 1)
+#pragma omp parallel for schedule(dynamic) if (parallel && tasks > 1)
   for (int64_t task = 0; task < tasks; ++task) {
     T tile[16 * 48];  // the largest mr x nr of any kernel: edge tiles are computed here
-    const int64_t col_begin = (task % col_blocks) * nb_panels, col_end = std::min(col_panels, col_begin + nb_panels);
+    const int64_t col_begin = (task % col_blocks) * block_panels;
+    const int64_t col_end = std::min(col_panels, col_begin + block_panels);
     const int64_t row_begin = (task / col_blocks) * chunk_panels;
     const int64_t row_end = std::min(row_panels, row_begin + chunk_panels);
     for (int64_t depth0 = 0; depth0 < K; depth0 += kc_block) {
@@ -178,10 +191,10 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* packed_a, Micro&& mi
           const int64_t col = col_panel * nr, cols = std::min(nr, N - col);
           T* c = C + row * ldc + col;
           if (rows == mr && cols == nr) {
-            micro(depth, a, col, depth0, c, ldc, add);
+            micro(depth, a, col, depth0, c, ldc, add, int(nr));
             continue;
           }
-          micro(depth, a, col, depth0, tile, nr, false);
+          micro(depth, a, col, depth0, tile, nr, false, int(cols));
           for (int64_t i = 0; i < rows; ++i)
             for (int64_t j = 0; j < cols; ++j) c[i * ldc + j] = add ? c[i * ldc + j] + tile[i * nr + j] : tile[i * nr + j];
         }
@@ -198,8 +211,8 @@ void gemm_packed(int64_t M, int64_t N, int64_t K, const T* packed_a, const T* pa
   const GemmKernel<T>& kernel = gemm_kernel<T>();
   const int64_t nr = kernel.nr;
   gemm_blocked<T>(M, N, K, packed_a, [&](int64_t depth, const T* a, int64_t col, int64_t depth0, T* c, int64_t ldc_,
-                                         bool add) {
-    kernel.run(depth, a, packed_b + col * K + depth0 * nr, c, ldc_, add);
+                                         bool add, int cols) {
+    kernel.run(depth, a, packed_b + col * K + depth0 * nr, c, ldc_, add, cols);
   }, C, ldc, accumulate);
 }
 
@@ -208,8 +221,8 @@ void gemm_rows(int64_t M, int64_t N, int64_t K, const T* packed_a, const T* b, c
                int64_t ldc, bool accumulate) {
   const GemmKernel<T>& kernel = gemm_kernel<T>();
   gemm_blocked<T>(M, N, K, packed_a, [&](int64_t depth, const T* a, int64_t col, int64_t depth0, T* c, int64_t ldc_,
-                                         bool add) {
-    kernel.run_rows(depth, a, b + col, b_offsets + depth0, c, ldc_, add);
+                                         bool add, int cols) {
+    kernel.run_rows(depth, a, b + col, b_offsets + depth0, c, ldc_, add, cols);
   }, C, ldc, accumulate);
 }
 
@@ -222,8 +235,8 @@ void gemm_dots(int64_t M, int64_t N, int64_t L, const T* a, int64_t lda, const T
   // Depth chunks sized so that the dn rows of B stay in half of L1 while every row tile of A
   // streams past them (1024 floats for the AVX-512 kernel); long chunks also amortise the
   // horizontal reductions that end each tile's dot products.
-  const int64_t chunk = std::max<int64_t>(64, kL1Bytes / 2 / (dn * int64_t(sizeof(T))) / 16 * 16);
-  if (L < chunk) {
+  const int64_t max_chunk = std::max<int64_t>(64, kL1Bytes / 2 / (dn * int64_t(sizeof(T))) / 16 * 16);
+  if (L < max_chunk) {
     // Short dot products would spend as long in their final reductions as in the FMAs: pack
     // both operands (transposing B's rows) and take the register-blocked product instead.
     static thread_local Workspace<T> a_space, b_space;
@@ -234,6 +247,9 @@ void gemm_dots(int64_t M, int64_t N, int64_t L, const T* a, int64_t lda, const T
     gemm_packed<T>(M, N, L, packed_a, packed_b, C, ldc, accumulate);
     return;
   }
+  // Equal chunks (in whole vectors of 16): a short last chunk would pay a full set of
+  // reductions for a few FMAs.
+  const int64_t chunk = ceil_div(ceil_div(L, ceil_div(L, max_chunk)), 16) * 16;
   const int64_t row_tiles = ceil_div(M, dm), col_tiles = ceil_div(N, dn);
   const bool parallel = !in_parallel_region() && M * N * L > kParallelWork;
   // Threads own column tiles, so each runs the chunk loop on its own without barriers.

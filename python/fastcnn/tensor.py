@@ -155,12 +155,14 @@ def _topological_order(root: "Tensor"):
     return order
 
 
-def _accumulate_leaf(tensor: "Tensor", grad: np.ndarray):
+def _accumulate_leaf(tensor: "Tensor", grad: np.ndarray, fresh: bool = False):
+    """fresh: grad is a new array nothing else refers to, so the leaf may keep it uncopied."""
     grad = np.asarray(grad, dtype=tensor.data.dtype)
     if grad.shape != tensor.data.shape:
         grad = np.broadcast_to(grad, tensor.data.shape)
     if tensor.grad is None:
-        tensor.grad = Tensor._wrap(np.array(grad, copy=True))
+        owned = fresh and grad.base is None and grad.flags.owndata and grad.flags.writeable
+        tensor.grad = Tensor._wrap(grad if owned else np.array(grad, copy=True))
     else:
         tensor.grad.data = tensor.grad.data + grad
     for hook in tensor._hooks:
@@ -183,6 +185,10 @@ def backward(root: "Tensor", gradient=None, retain_graph: bool = False):
         _accumulate_leaf(root, gradient)
         return
     grads = {id(root.grad_fn): gradient}
+    # Arrays already handed somewhere (the caller's gradient, a gradient a backward returned for
+    # two inputs): a leaf must copy these. Any other kernel result becomes the leaf's .grad as is,
+    # sparing a copy of every large leaf gradient.
+    handed_out = {id(gradient)}
     with no_grad():
         for node in _topological_order(root):
             if not hasattr(node, "inputs"):
@@ -197,8 +203,10 @@ def backward(root: "Tensor", gradient=None, retain_graph: bool = False):
             for tensor, needed, grad in zip(node.inputs, node.needs_input_grad, input_grads):
                 if tensor is None or not needed or grad is None:
                     continue
+                fresh = id(grad) not in handed_out
+                handed_out.add(id(grad))
                 if tensor.grad_fn is None:
-                    _accumulate_leaf(tensor, grad)
+                    _accumulate_leaf(tensor, grad, fresh)
                 else:
                     key = id(tensor.grad_fn)
                     grads[key] = grads[key] + grad if key in grads else grad

@@ -7,7 +7,8 @@
 // stored k-major (NR contiguous values per k); both come from cpu/gemm.cpp's packing routines and
 // are zero-padded past the matrix edges, so the kernel never branches on shape. C is row-major
 // with row stride ldc and must hold the whole MR x NR tile (the driver uses a scratch tile at
-// the edges).
+// the edges). Only the first `cols` columns (<= NR) are needed: at the right edge a kernel may
+// compute and store fewer vectors, or ignore cols and compute them all.
 //
 // The rows variant reads B unpacked: row p of the tile's B is the NR values starting at
 // b + b_offsets[p]. The stride-1 convolutions use it to read their im2col rows, which are
@@ -22,15 +23,22 @@
 namespace fastcnn::cpu {
 
 template <typename T>
-using GemmMicroKernel = void (*)(int64_t depth, const T* a, const T* b, T* c, int64_t ldc, bool accumulate);
+using GemmMicroKernel = void (*)(int64_t depth, const T* a, const T* b, T* c, int64_t ldc, bool accumulate,
+                                 int cols);
 
 template <typename T>
 using GemmRowsMicroKernel = void (*)(int64_t depth, const T* a, const T* b, const int64_t* b_offsets, T* c,
-                                     int64_t ldc, bool accumulate);
+                                     int64_t ldc, bool accumulate, int cols);
 
 template <typename T>
 using GemmDotsKernel = void (*)(int64_t length, int rows, int cols, const T* a, int64_t lda, const T* b,
                                 const int64_t* b_offsets, T* c, int64_t ldc, bool accumulate);
+
+// Packs one panel of `width` lanes (nr for B, mr for A) from operand lines stored as contiguous
+// runs: panel[k * width + j] = lines[j][k] for j < count <= width (a transpose). Lanes
+// count <= j < width may be written with zeros; the caller has zeroed them already.
+template <typename T>
+using GemmPackLinesKernel = void (*)(int64_t depth, const T* const* lines, int count, int width, T* panel);
 
 template <typename T>
 struct GemmKernel {
@@ -41,7 +49,19 @@ struct GemmKernel {
   int dm;
   int dn;
   GemmDotsKernel<T> dots;
+  GemmPackLinesKernel<T> pack_lines;
 };
+
+// The portable pack_lines: slices of 8 depths, so each line gives one 32-byte run per slice
+// while the slice of the panel (8 x width) stays in L1.
+template <typename T>
+void pack_lines_portable(int64_t depth, const T* const* lines, int count, int width, T* panel) {
+  for (int64_t k0 = 0; k0 < depth; k0 += 8) {
+    const int64_t k1 = k0 + 8 < depth ? k0 + 8 : depth;
+    for (int j = 0; j < count; ++j)
+      for (int64_t k = k0; k < k1; ++k) panel[k * width + j] = lines[j][k];
+  }
+}
 
 // The row pointers of a dots tile; rows past the edge repeat row 0 (computed, never stored).
 template <typename T, int DM, int DN>

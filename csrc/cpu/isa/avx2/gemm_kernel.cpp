@@ -38,12 +38,12 @@ inline void tile(int64_t depth, const float* a, NextB next_b, float* c, int64_t 
   }
 }
 
-void kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+void kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc, bool accumulate, int /*cols*/) {
   tile(depth, a, [b](int64_t p) { return b + p * NR; }, c, ldc, accumulate);
 }
 
 void kernel_rows(int64_t depth, const float* a, const float* b, const int64_t* b_offsets, float* c, int64_t ldc,
-                 bool accumulate) {
+                 bool accumulate, int /*cols*/) {
   tile(depth, a, [b, b_offsets](int64_t p) { return b + b_offsets[p]; }, c, ldc, accumulate);
 }
 
@@ -80,6 +80,6 @@ void dots(int64_t length, int rows, int cols, const float* a, int64_t lda, const
 
 }  // namespace
 
-const GemmKernel<float> sgemm = {MR, NR, kernel, kernel_rows, DM, DN, dots};
+const GemmKernel<float> sgemm = {MR, NR, kernel, kernel_rows, DM, DN, dots, pack_lines_portable<float>};
 
 }  // namespace fastcnn::cpu::avx2

@@ -5,6 +5,8 @@
 // so the row edge rarely wastes work.
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "cpu/isa/gemm_kernels.h"
 
 namespace fastcnn::cpu::avx512 {
@@ -13,41 +15,44 @@ namespace {
 
 constexpr int MR = 8, NR = 48;
 
-// next_b(p) is the start of B's row p: the packed panel or a row of the input.
-template <typename NextB>
+// next_b(p) is the start of B's row p: the packed panel or a row of the input. NV <= 3 vectors
+// of each row are used: fewer than three only for the last, narrower column panel of C.
+template <int NV, typename NextB>
 inline void tile(int64_t depth, const float* a, NextB next_b, float* c, int64_t ldc, bool accumulate) {
   // The C tile is read only after the k loop: fetching it now hides the miss behind the FMAs.
   for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; j += 16) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + j), _MM_HINT_T0);
-  __m512 acc0[MR], acc1[MR], acc2[MR];
-  for (int i = 0; i < MR; ++i) acc0[i] = acc1[i] = acc2[i] = _mm512_setzero_ps();
+    for (int v = 0; v < NV; ++v) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16 * v), _MM_HINT_T0);
+  __m512 acc[NV][MR];
+  for (int v = 0; v < NV; ++v)
+    for (int i = 0; i < MR; ++i) acc[v][i] = _mm512_setzero_ps();
 #pragma GCC unroll 4
   for (int64_t p = 0; p < depth; ++p) {
     const float* b = next_b(p);
-    const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), b2 = _mm512_loadu_ps(b + 32);
+    __m512 b_value[NV];
+    for (int v = 0; v < NV; ++v) b_value[v] = _mm512_loadu_ps(b + 16 * v);
     for (int i = 0; i < MR; ++i) {
       const __m512 a_value = _mm512_set1_ps(a[i]);
-      acc0[i] = _mm512_fmadd_ps(a_value, b0, acc0[i]);
-      acc1[i] = _mm512_fmadd_ps(a_value, b1, acc1[i]);
-      acc2[i] = _mm512_fmadd_ps(a_value, b2, acc2[i]);
+      for (int v = 0; v < NV; ++v) acc[v][i] = _mm512_fmadd_ps(a_value, b_value[v], acc[v][i]);
     }
     a += MR;
   }
-  for (int i = 0; i < MR; ++i) {
-    float* row = c + i * ldc;
-    if (accumulate) {
-      acc0[i] = _mm512_add_ps(acc0[i], _mm512_loadu_ps(row));
-      acc1[i] = _mm512_add_ps(acc1[i], _mm512_loadu_ps(row + 16));
-      acc2[i] = _mm512_add_ps(acc2[i], _mm512_loadu_ps(row + 32));
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) {
+      float* dst = c + i * ldc + 16 * v;
+      _mm512_storeu_ps(dst, accumulate ? _mm512_add_ps(acc[v][i], _mm512_loadu_ps(dst)) : acc[v][i]);
     }
-    _mm512_storeu_ps(row, acc0[i]);
-    _mm512_storeu_ps(row + 16, acc1[i]);
-    _mm512_storeu_ps(row + 32, acc2[i]);
-  }
 }
 
-void kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
-  tile(depth, a, [b](int64_t p) {
+// Runs the tile with as many vectors as the needed columns take.
+template <typename NextB>
+inline void tile_for(int cols, int64_t depth, const float* a, NextB next_b, float* c, int64_t ldc, bool accumulate) {
+  if (cols <= 16) return tile<1>(depth, a, next_b, c, ldc, accumulate);
+  if (cols <= 32) return tile<2>(depth, a, next_b, c, ldc, accumulate);
+  tile<3>(depth, a, next_b, c, ldc, accumulate);
+}
+
+void kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc, bool accumulate, int cols) {
+  tile_for(cols, depth, a, [b](int64_t p) {
     // The packed panel streams from L2 (cpu/gemm.cpp): ask for it 8 steps ahead.
     const float* ahead = b + (p + 8) * NR;
     _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
@@ -58,8 +63,8 @@ void kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc
 }
 
 void kernel_rows(int64_t depth, const float* a, const float* b, const int64_t* b_offsets, float* c, int64_t ldc,
-                 bool accumulate) {
-  tile(depth, a, [b, b_offsets](int64_t p) { return b + b_offsets[p]; }, c, ldc, accumulate);
+                 bool accumulate, int cols) {
+  tile_for(cols, depth, a, [b, b_offsets](int64_t p) { return b + b_offsets[p]; }, c, ldc, accumulate);
 }
 
 // Dot products: a 4 x 6 tile in 24 accumulators; each 16-wide step loads 4 + 6 vectors for 24
@@ -96,8 +101,54 @@ void dots(int64_t length, int rows, int cols, const float* a, int64_t lda, const
     }
 }
 
+// In-register 16 x 16 transpose: r[i] holds row i on entry and column i on return. Three
+// rounds of unpacks within 128-bit lanes and two of lane shuffles: 64 shuffles for 256 values,
+// against a load and a store per value for a scalar transpose.
+inline void transpose16(__m512 (&r)[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
+    const __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
+    r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+    r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+    r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+    r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+  }
+  for (int h = 0; h < 2; ++h)
+    for (int i = 0; i < 4; ++i) {
+      t[8 * h + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0x88);
+      t[8 * h + 4 + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0xdd);
+    }
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
+    r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xdd);
+  }
+}
+
+// The panel in blocks of 16 depths x 16 lanes, each loaded as 16 vectors (masked at the depth
+// edge), transposed in registers and stored as 16 rows of the panel (masked to its width).
+void pack_lines(int64_t depth, const float* const* lines, int count, int width, float* panel) {
+  for (int64_t k0 = 0; k0 < depth; k0 += 16) {
+    const int rows = int(std::min<int64_t>(16, depth - k0));
+    const __mmask16 row_mask = static_cast<__mmask16>((1u << rows) - 1);
+    for (int j0 = 0; j0 < count; j0 += 16) {
+      const int lanes = std::min(16, width - j0);
+      const __mmask16 lane_mask = static_cast<__mmask16>((1u << lanes) - 1);
+      __m512 r[16];
+      for (int i = 0; i < 16; ++i)
+        r[i] = j0 + i < count ? _mm512_maskz_loadu_ps(row_mask, lines[j0 + i] + k0) : _mm512_setzero_ps();
+      transpose16(r);
+      for (int k = 0; k < rows; ++k) _mm512_mask_storeu_ps(panel + (k0 + k) * width + j0, lane_mask, r[k]);
+    }
+  }
+}
+
 }  // namespace
 
-const GemmKernel<float> sgemm = {MR, NR, kernel, kernel_rows, DM, DN, dots};
+const GemmKernel<float> sgemm = {MR, NR, kernel, kernel_rows, DM, DN, dots, pack_lines};
 
 }  // namespace fastcnn::cpu::avx512

@@ -22,13 +22,13 @@ inline void tile(int64_t depth, const T* a, NextB next_b, T* c, int64_t ldc, boo
 }
 
 template <typename T, int MR, int NR>
-void kernel(int64_t depth, const T* a, const T* b, T* c, int64_t ldc, bool accumulate) {
+void kernel(int64_t depth, const T* a, const T* b, T* c, int64_t ldc, bool accumulate, int /*cols*/) {
   tile<T, MR, NR>(depth, a, [b](int64_t p) { return b + p * NR; }, c, ldc, accumulate);
 }
 
 template <typename T, int MR, int NR>
 void kernel_rows(int64_t depth, const T* a, const T* b, const int64_t* b_offsets, T* c, int64_t ldc,
-                 bool accumulate) {
+                 bool accumulate, int /*cols*/) {
   tile<T, MR, NR>(depth, a, [b, b_offsets](int64_t p) { return b + b_offsets[p]; }, c, ldc, accumulate);
 }
 
@@ -48,7 +48,9 @@ void dots(int64_t length, int rows, int cols, const T* a, int64_t lda, const T* 
 }  // namespace
 
 // 4 x 16 floats and 4 x 8 doubles: 16 SSE registers of accumulators.
-const GemmKernel<float> sgemm = {4, 16, kernel<float, 4, 16>, kernel_rows<float, 4, 16>, 4, 4, dots<float, 4, 4>};
-const GemmKernel<double> dgemm = {4, 8, kernel<double, 4, 8>, kernel_rows<double, 4, 8>, 4, 4, dots<double, 4, 4>};
+const GemmKernel<float> sgemm = {4, 16, kernel<float, 4, 16>, kernel_rows<float, 4, 16>, 4, 4, dots<float, 4, 4>,
+                                  pack_lines_portable<float>};
+const GemmKernel<double> dgemm = {4, 8, kernel<double, 4, 8>, kernel_rows<double, 4, 8>, 4, 4, dots<double, 4, 4>,
+                                   pack_lines_portable<double>};
 
 }  // namespace fastcnn::cpu::generic
