@@ -132,17 +132,15 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     check_same_dtype("conv2d", input=input, weight=weight, bias=bias)
     stride, dilation = pair("conv2d", "stride", stride), pair("conv2d", "dilation", dilation)
     padding = _conv_padding("conv2d", padding, tuple(weight.shape[-2:]), stride, dilation)
-    return ops.Conv2d.apply(input, weight, bias, stride=stride, padding=padding, dilation=dilation,
-                            groups=_check_groups("conv2d", groups))
+    return ops.Conv2d.apply(input, weight, bias, stride, padding, dilation, _check_groups("conv2d", groups))
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     op = "conv_transpose2d"
     check_same_dtype(op, input=input, weight=weight, bias=bias)
-    return ops.ConvTranspose2d.apply(input, weight, bias, stride=pair(op, "stride", stride),
-                                     padding=pair(op, "padding", padding),
-                                     output_padding=pair(op, "output_padding", output_padding),
-                                     dilation=pair(op, "dilation", dilation), groups=_check_groups(op, groups))
+    return ops.ConvTranspose2d.apply(input, weight, bias, pair(op, "stride", stride), pair(op, "padding", padding),
+                                     pair(op, "output_padding", output_padding), pair(op, "dilation", dilation),
+                                     _check_groups(op, groups))
 
 
 # --- pooling (csrc/cpu/pool.cpp) ---------------------------------------------------------------------
