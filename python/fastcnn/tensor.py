@@ -111,16 +111,20 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
+        # Every op of every forward passes here, so it does the least it can: under no_grad (and
+        # when no input requires grad) it only unwraps, runs forward and wraps.
         ctx = cls()
         arrays = [a.data if isinstance(a, Tensor) else a for a in args]
         output = cls.forward(ctx, *arrays, **kwargs)
+        if not getattr(_state, "grad_enabled", True):
+            return Tensor._wrap(output)
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        track = is_grad_enabled() and any(needs)
-        result = Tensor._wrap(output, requires_grad=track)
-        if track:
-            ctx.inputs = tuple(a if isinstance(a, Tensor) else None for a in args)
-            ctx.needs_input_grad = needs
-            result.grad_fn = ctx
+        if True not in needs:
+            return Tensor._wrap(output)
+        result = Tensor._wrap(output, requires_grad=True)
+        ctx.inputs = tuple(a if isinstance(a, Tensor) else None for a in args)
+        ctx.needs_input_grad = needs
+        result.grad_fn = ctx
         return result
 
     def save_for_backward(self, *arrays):
