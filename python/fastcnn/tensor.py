@@ -122,7 +122,7 @@ class Function:
         if True not in needs:
             return Tensor._wrap(output)
         result = Tensor._wrap(output, requires_grad=True)
-        ctx.inputs = tuple(a if isinstance(a, Tensor) else None for a in args)
+        ctx.inputs = tuple(_edge(a) if need else None for a, need in zip(args, needs))
         ctx.needs_input_grad = needs
         result.grad_fn = ctx
         return result
@@ -139,6 +139,13 @@ class Function:
         return type(self).__name__
 
 
+def _edge(tensor: "Tensor"):
+    """What a node keeps of an input that requires grad: a leaf itself (its .grad accumulates),
+    an interior tensor only its grad_fn. Holding the interior Tensor would keep its array alive
+    until the backward, whether or not any op saved it (a ReLU's input after it saves its output)."""
+    return tensor if tensor.grad_fn is None else tensor.grad_fn
+
+
 def _topological_order(root: "Tensor"):
     """Nodes reachable from root's grad_fn, each after every node that consumes its output."""
     order, visited = [], set()
@@ -153,8 +160,8 @@ def _topological_order(root: "Tensor"):
         visited.add(id(node))
         stack.append((node, True))
         for parent in getattr(node, "inputs", ()):
-            if parent is not None and parent.grad_fn is not None and id(parent.grad_fn) not in visited:
-                stack.append((parent.grad_fn, False))
+            if isinstance(parent, Function) and id(parent) not in visited:
+                stack.append((parent, False))
     order.reverse()
     return order
 
@@ -198,16 +205,19 @@ def backward(root: "Tensor", gradient=None, retain_graph: bool = False):
             input_grads = node.backward(node, grad_output)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
-            for tensor, needed, grad in zip(node.inputs, node.needs_input_grad, input_grads):
-                if tensor is None or not needed or grad is None:
+            for edge, needed, grad in zip(node.inputs, node.needs_input_grad, input_grads):
+                if edge is None or not needed or grad is None:
                     continue
-                if tensor.grad_fn is None:
-                    _accumulate_leaf(tensor, grad)
+                if isinstance(edge, Tensor):
+                    _accumulate_leaf(edge, grad)
                 else:
-                    key = id(tensor.grad_fn)
+                    key = id(edge)
                     grads[key] = grads[key] + grad if key in grads else grad
             if not retain_graph:
+                # Drop the node's saved arrays now, not when the whole backward ends, so the
+                # activations are freed layer by layer while the gradients are being made.
                 del node.inputs
+                node.saved = ()
 
 
 class Tensor:
