@@ -87,4 +87,17 @@ PYBIND11_MODULE(_C, m) {
         "peephole"_a = py::none());
   m.def("convlstm_gates_backward", &fastcnn::ops::convlstm_gates_backward, "gates"_a, "cell"_a, "peephole"_a,
         "grad_state"_a);
+
+  // --- capsules ---
+  m.def("squash_forward", &fastcnn::ops::squash_forward, "input"_a, "dim"_a, "eps"_a);
+  m.def("squash_backward", &fastcnn::ops::squash_backward, "grad_output"_a, "input"_a, "dim"_a, "eps"_a);
+  m.def("routing_coupling", &fastcnn::ops::routing_coupling, "predictions"_a, "iterations"_a);
+  m.def("routing_weighted_sum_forward", &fastcnn::ops::routing_weighted_sum_forward, "predictions"_a,
+        "coupling"_a);
+  m.def("routing_weighted_sum_backward", &fastcnn::ops::routing_weighted_sum_backward, "grad_output"_a,
+        "predictions"_a, "coupling"_a);
+  m.def("margin_loss_forward", &fastcnn::ops::margin_loss_forward, "lengths"_a, "target"_a, "m_plus"_a,
+        "m_minus"_a, "lambda"_a);
+  m.def("margin_loss_backward", &fastcnn::ops::margin_loss_backward, "grad_losses"_a, "lengths"_a, "target"_a,
+        "m_plus"_a, "m_minus"_a, "lambda"_a);
 }

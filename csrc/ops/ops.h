@@ -126,4 +126,20 @@ py::array convlstm_gates_forward(const py::array& gates, const py::array& cell,
 py::tuple convlstm_gates_backward(const py::array& gates, const py::array& cell,
                                   const std::optional<py::array>& peephole, const py::array& grad_state);
 
+// --- capsules (ops/capsule.cpp) ---
+// squash over `dim` (negative counts from the end); eps > 0 keeps the gradient finite at 0.
+py::array squash_forward(const py::array& input, int64_t dim, double eps);
+py::array squash_backward(const py::array& grad_output, const py::array& input, int64_t dim, double eps);
+// predictions u_hat (N, I, J, D) -> coupling coefficients (N, I, J) after `iterations` of
+// routing by agreement; the weighted sum s (N, J, D) = sum_i c u_hat and its gradient wrt u_hat.
+py::array routing_coupling(const py::array& predictions, int64_t iterations);
+py::array routing_weighted_sum_forward(const py::array& predictions, const py::array& coupling);
+py::array routing_weighted_sum_backward(const py::array& grad_output, const py::array& predictions,
+                                        const py::array& coupling);
+// lengths (N, K), target (N,) int64 class indices -> per-sample margin losses (N,).
+py::array margin_loss_forward(const py::array& lengths, const py::array& target, double m_plus, double m_minus,
+                              double lambda);
+py::array margin_loss_backward(const py::array& grad_losses, const py::array& lengths, const py::array& target,
+                               double m_plus, double m_minus, double lambda);
+
 }  // namespace fastcnn::ops

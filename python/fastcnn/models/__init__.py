@@ -4,9 +4,11 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from .. import nn
+from .capsnet import CapsNet, CapsNetLoss, capsnet
 from .convlstm import ConvLSTMPredictor, convlstm_predictor
 from .mobilenet import MobileNetV2, mobilenet_v2
 from .resnet import BasicBlock, ResNetCifar, resnet_cifar
+from .seednet import SeedNet, seednet
 
 
 def digits_cnn(num_classes: int = 10, dropout: float = 0.25) -> nn.Sequential:
@@ -27,5 +29,5 @@ def digits_cnn(num_classes: int = 10, dropout: float = 0.25) -> nn.Sequential:
     ]))
 
 
-__all__ = ["digits_cnn", "ConvLSTMPredictor", "convlstm_predictor", "mobilenet_v2", "MobileNetV2", "resnet_cifar",
-           "ResNetCifar", "BasicBlock"]
+__all__ = ["digits_cnn", "CapsNet", "CapsNetLoss", "capsnet", "ConvLSTMPredictor", "convlstm_predictor",
+           "mobilenet_v2", "MobileNetV2", "resnet_cifar", "ResNetCifar", "BasicBlock", "SeedNet", "seednet"]

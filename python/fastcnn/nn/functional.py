@@ -446,3 +446,59 @@ def convlstm_cell(input, hidden, cell, weight, bias=None, peephole=None):
     gates = conv2d(ops.Cat.apply(1, input, hidden), weight, bias, padding="same")
     state = ops.ConvLSTMGates.apply(gates, cell, peephole)
     return state[0], state[1]
+
+
+# --- capsules (csrc/cpu/capsule.cpp) ----------------------------------------------------------------
+def squash(x, dim=-1, eps=1e-8):
+    """Capsule non-linearity (Sabour et al. 2017): |s|^2 / (1 + |s|^2) * s / |s| over `dim`.
+
+    |s| is computed as sqrt(|s|^2 + eps), so short vectors shrink to 0 smoothly and the gradient
+    at s = 0 is exactly 0 instead of NaN.
+    """
+    check_tensor("squash", "input", x)
+    return ops.Squash.apply(x, dim=int(dim), eps=float(eps))
+
+
+def capsule_lengths(x, dim=-1, eps=1e-8):
+    """sqrt(|v|^2 + eps) over `dim`: a capsule's length is the probability that its entity is
+    present. eps keeps the gradient finite for an all-zero capsule."""
+    check_tensor("capsule_lengths", "input", x)
+    return ((x * x).sum(dim) + eps).sqrt()
+
+
+def margin_loss(lengths, target, m_plus=0.9, m_minus=0.1, lam=0.5, reduction="mean"):
+    """Margin loss of Sabour et al. (2017), eq. 4, per sample summed over the K classes:
+    L = sum_k T_k max(0, m+ - |v_k|)^2 + lam (1 - T_k) max(0, |v_k| - m-)^2.
+
+    lengths (N, K) capsule lengths, target (N,) int64 class indices; reduction over the
+    samples: 'mean' | 'sum' | 'none'.
+    """
+    check_tensor("margin_loss", "lengths", lengths)
+    _check_labels("margin_loss", target)
+    _check_reduction("margin_loss", reduction)
+    losses = ops.MarginLoss.apply(lengths, target, m_plus=float(m_plus), m_minus=float(m_minus), lam=float(lam))
+    if reduction == "none":
+        return losses
+    return losses.mean() if reduction == "mean" else losses.sum()
+
+
+def dynamic_routing(predictions, iterations=3):
+    """Routing by agreement (Sabour et al. 2017, procedure 1) on prediction vectors u_hat.
+
+    predictions: (B, in_capsules, out_capsules, out_dim), u_hat_j|i for every pair. Returns
+    (v (B, out_capsules, out_dim), c (B, in_capsules, out_capsules)): the squashed output
+    capsules and the coupling coefficients of the last iteration (softmax over the out capsules of
+    logits b that start at 0 and grow by the agreement u_hat_j|i . v_j after every iteration).
+
+    The routing is detached, as in the paper's reference implementations: c is a constant for
+    autograd, and the gradient reaches u_hat only through the last weighted sum
+    s_j = sum_i c_ij u_hat_j|i. The routing iterations run in one C++ kernel.
+    """
+    check_tensor("dynamic_routing", "predictions", predictions)
+    if predictions.ndim != 4:
+        raise ValueError(f"dynamic_routing: predictions must be 4-D (batch, in_capsules, out_capsules, out_dim) "
+                         f"({_describe(predictions=predictions)})")
+    if not isinstance(iterations, int) or iterations < 1:
+        raise ValueError(f"dynamic_routing: iterations must be a positive int, got {iterations!r}")
+    coupling = ops.routing_coupling(predictions.data, iterations)
+    return squash(ops.RoutingWeightedSum.apply(predictions, coupling), dim=-1), Tensor._wrap(coupling)

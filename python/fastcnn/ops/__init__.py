@@ -8,6 +8,7 @@ from .reduce import Max, Mean, Min, Sum, Var, normalize_dims
 from .shape import Cat, Expand, Index, Pad, Permute, Reshape, Stack
 from .activation import Gelu, GeluTanh, LeakyRelu, Relu, Relu6, Sigmoid, Silu, Tanh
 from .linalg import Linear, Matmul
+from .capsule import MarginLoss, RoutingWeightedSum, Squash, routing_coupling
 from .recurrent import ConvLSTMGates
 from .conv import Conv2d, ConvTranspose2d
 from .pool import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d

@@ -15,6 +15,7 @@ from .graph import FeatureMapGraph, GraphConv, grid_adjacency, knn_adjacency
 from .blocks import Residual, SeparableConv2d
 from .attention import MultiheadAttention, SelfAttention2d
 from .mobilenet import InvertedResidual
+from .capsule import MarginLoss, PrimaryCapsules, RoutingCapsules
 
 __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Linear", "Identity", "Flatten",
            "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d",
@@ -23,4 +24,5 @@ __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "Lin
            "ConvLSTMCell", "ConvLSTM", "NonLocalBlock2d", "GraphConv", "FeatureMapGraph", "grid_adjacency",
            "knn_adjacency",
            "Residual", "SeparableConv2d", "GlobalAvgPool2d", "SpatialPyramidPooling", "SelfAttention2d",
-           "MultiheadAttention", "InvertedResidual"]
+           "MultiheadAttention", "InvertedResidual",
+           "PrimaryCapsules", "RoutingCapsules", "MarginLoss"]
