@@ -82,13 +82,17 @@ def _make_divisible(channels: float, divisor: int = 8) -> int:
 
 def mobilenet_v2(num_classes: int = 1000, width_mult: float = 1.0, in_channels: int = 3,
                  input_size: int = 224) -> nn.Module:
-    """The ImageNet network; for inputs of 32 pixels or less the stem keeps stride 1 so the last
-    stages still see a 2x2 map instead of vanishing (the usual CIFAR variant)."""
+    """The ImageNet network with fastcnn.models.mobilenet_v2's strides for small inputs: for 32
+    pixels or less the stem and the first stride-2 stage keep stride 1 (a 32x32 image ends as
+    4x4), for 16 or less the next stride-2 stage too."""
     stem_stride = 1 if input_size <= 32 else 2
+    kept_at_one = 0 if input_size > 32 else 1 if input_size > 16 else 2
     channels = _make_divisible(32 * width_mult)
     last_channels = _make_divisible(1280 * max(1.0, width_mult))
     layers = [nn.Conv2d(in_channels, channels, 3, stem_stride, 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU6()]
     for expand_ratio, out_channels, repeats, first_stride in MOBILENET_V2_STAGES:
+        if first_stride == 2 and kept_at_one > 0:
+            first_stride, kept_at_one = 1, kept_at_one - 1
         out_channels = _make_divisible(out_channels * width_mult)
         for repeat in range(repeats):
             layers.append(InvertedResidual(channels, out_channels, first_stride if repeat == 0 else 1, expand_ratio))

@@ -27,6 +27,8 @@
 #include <cmath>
 #include <vector>
 
+#include "core/parallel.h"
+
 namespace fastcnn::cpu {
 
 namespace {
@@ -77,11 +79,15 @@ void softmax_rows(const T* logits, T* coupling, int64_t I, int64_t J) {
   }
 }
 
+// A squash element is read in two strided passes, with a sqrt per capsule: about 2 work units
+// (core/parallel.h).
+constexpr int64_t kSquashCost = 2;
+
 }  // namespace
 
 template <typename T>
 void squash_forward(const T* input, T* output, int64_t N, int64_t D, int64_t S, T eps) {
-#pragma omp parallel for schedule(static) collapse(2) if (N * S * D > 32768)
+#pragma omp parallel for schedule(static) collapse(2) if (worth_parallel(N * S * D * kSquashCost))
   for (int64_t n = 0; n < N; ++n) {
     for (int64_t s = 0; s < S; ++s) {
       const T* x = input + n * D * S + s;
@@ -97,7 +103,7 @@ void squash_forward(const T* input, T* output, int64_t N, int64_t D, int64_t S, 
 template <typename T>
 void squash_backward_input(const T* grad_output, const T* input, T* grad_input, int64_t N, int64_t D, int64_t S,
                            T eps) {
-#pragma omp parallel for schedule(static) collapse(2) if (N * S * D > 32768)
+#pragma omp parallel for schedule(static) collapse(2) if (worth_parallel(N * S * D * kSquashCost))
   for (int64_t n = 0; n < N; ++n) {
     for (int64_t s = 0; s < S; ++s) {
       const int64_t offset = n * D * S + s;
@@ -119,7 +125,8 @@ void squash_backward_input(const T* grad_output, const T* input, T* grad_input, 
 template <typename T>
 void routing_coupling(const T* predictions, T* coupling, int64_t N, int64_t I, int64_t J, int64_t D,
                       int64_t iterations) {
-#pragma omp parallel if (N * I * J * D > 32768)
+  // Each iteration reads every prediction twice (the weighted sum and the agreement).
+#pragma omp parallel if (worth_parallel(N * I * J * D * 2 * iterations))
   {
     std::vector<T> logits(I * J), poses(J * D);
 #pragma omp for schedule(static)
@@ -148,7 +155,7 @@ void routing_coupling(const T* predictions, T* coupling, int64_t N, int64_t I, i
 template <typename T>
 void routing_weighted_sum_forward(const T* predictions, const T* coupling, T* output, int64_t N, int64_t I,
                                   int64_t J, int64_t D) {
-#pragma omp parallel for schedule(static) if (N * I * J * D > 32768)
+#pragma omp parallel for schedule(static) if (worth_parallel(N * I * J * D))
   for (int64_t n = 0; n < N; ++n)
     weighted_sum(predictions + n * I * J * D, coupling + n * I * J, output + n * J * D, I, J, D);
 }
@@ -156,7 +163,7 @@ void routing_weighted_sum_forward(const T* predictions, const T* coupling, T* ou
 template <typename T>
 void routing_weighted_sum_backward_input(const T* grad_output, const T* coupling, T* grad_predictions, int64_t N,
                                          int64_t I, int64_t J, int64_t D) {
-#pragma omp parallel for schedule(static) collapse(2) if (N * I * J * D > 32768)
+#pragma omp parallel for schedule(static) collapse(2) if (worth_parallel(N * I * J * D))
   for (int64_t n = 0; n < N; ++n)
     for (int64_t i = 0; i < I; ++i)
       for (int64_t j = 0; j < J; ++j) {
@@ -170,7 +177,7 @@ void routing_weighted_sum_backward_input(const T* grad_output, const T* coupling
 template <typename T>
 void margin_loss_forward(const T* lengths, const int64_t* target, T* losses, int64_t N, int64_t K, T m_plus,
                          T m_minus, T lambda) {
-#pragma omp parallel for schedule(static) if (N * K > 32768)
+#pragma omp parallel for schedule(static) if (worth_parallel(N * K))
   for (int64_t n = 0; n < N; ++n) {
     const T* l = lengths + n * K;
     T loss = 0;
@@ -190,7 +197,7 @@ void margin_loss_forward(const T* lengths, const int64_t* target, T* losses, int
 template <typename T>
 void margin_loss_backward_input(const T* grad_losses, const T* lengths, const int64_t* target, T* grad_lengths,
                                 int64_t N, int64_t K, T m_plus, T m_minus, T lambda) {
-#pragma omp parallel for schedule(static) if (N * K > 32768)
+#pragma omp parallel for schedule(static) if (worth_parallel(N * K))
   for (int64_t n = 0; n < N; ++n) {
     const T* l = lengths + n * K;
     T* gl = grad_lengths + n * K;

@@ -5,11 +5,16 @@
 // Stride 1 pads each plane once; every output row is then one call of the ISA's row kernel
 // (cpu/isa/depthwise_kernels.h) over shifted padded rows, and the input gradient is the same
 // kernel on grad_output with flipped taps; other strides use plain loops over the taps. The
-// weight gradient takes dot products with windows of the input (gemm_dots) for every stride.
+// weight gradient, for every stride, takes one long dot product per tap over a stack of images
+// (depthwise_backward_weight_windows), so small maps do not pay a packing or a horizontal sum
+// per image.
 #include "cpu/conv_depthwise.h"
 
+#include <algorithm>
 #include <type_traits>
+#include <vector>
 
+#include "core/parallel.h"
 #include "core/workspace.h"
 #include "cpu/conv_geometry.h"
 #include "cpu/isa/depthwise_kernels.h"
@@ -29,6 +34,27 @@ DepthwiseRowKernel<float> select_depthwise_row() {
   }
 #endif
   return generic::depthwise_row<float>;
+}
+
+DepthwiseDotsKernel<float> select_depthwise_dots() {
+#if defined(FASTCNN_X86)
+  switch (active_isa()) {
+    case Isa::avx512: return avx512::depthwise_dots;
+    case Isa::avx2: return avx2::depthwise_dots;
+    default: break;
+  }
+#endif
+  return generic::depthwise_dots<float>;
+}
+
+template <typename T>
+DepthwiseDotsKernel<T> depthwise_dots_kernel() {
+  if constexpr (std::is_same_v<T, float>) {
+    static const DepthwiseDotsKernel<float> kernel = select_depthwise_dots();
+    return kernel;
+  } else {
+    return generic::depthwise_dots<T>;
+  }
 }
 
 template <typename T>
@@ -60,6 +86,43 @@ void depthwise_rows(const ConvShape& g, const T* padded, int64_t planes, const T
   }
 }
 
+// The forward on the windows grid (conv_geometry.h), any stride: each plane's copy puts every
+// tap's window at a fixed offset from the grid, so the whole output plane (P rows of Wph, the
+// columns past Q computed and dropped) is one call of the row kernel instead of one per output
+// row with R*S row pointers each. It serves output rows shorter than kShortRow values, where a
+// row fills less than one AVX-512 vector: measured on one thread, 3x3 pad 1 (us, row path ->
+// this one): N1 C384 8px 54 -> 40, N1 C960 4px 76 -> 65, N1 C576 8px stride 2 90 -> 71,
+// N64 C96 8px 871 -> 615. On wide rows the per-row path wins (N32 C144 56px 18.8 ms -> 20.9,
+// stride 2 13.2 -> 18.0), as the strided copy is slower than its direct loops.
+constexpr int64_t kShortRow = 16;
+
+template <typename T>
+void depthwise_forward_windows(const ConvShape& g, const T* input, const T* weight, const T* bias, T* output) {
+  const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, M = K / C;
+  const int64_t HW = g.in_height * g.in_width, P = g.out_height, Q = g.out_width;
+  const int64_t R = g.kernel_height, S = g.kernel_width, taps = R * S;
+  const Windows windows = window_layout<T>(g, 1);
+  const int64_t Wph = windows.phase_width;
+  std::vector<int64_t> offsets(taps);
+  for (int64_t r = 0; r < R; ++r)
+    for (int64_t s = 0; s < S; ++s) offsets[r * S + s] = window_offset(g, windows, 0, r, s);
+  const DepthwiseRowKernel<T> kernel = depthwise_row_kernel<T>();
+#pragma omp parallel for schedule(static) if (worth_parallel(N * K * P * Q * taps))
+  for (int64_t nk = 0; nk < N * K; ++nk) {
+    const int64_t n = nk / K, k = nk % K;
+    static thread_local Workspace<T> copy_space, grid_space;
+    static thread_local Workspace<const T*> row_space;
+    T* copy = copy_space.get(windows.size);
+    T* grid = grid_space.get(windows.grid);
+    const T** rows = row_space.get(taps);
+    copy_windows(g, windows, input + (n * C + k / M) * HW, 1, copy);
+    for (int64_t tap = 0; tap < taps; ++tap) rows[tap] = copy + offsets[tap];
+    kernel(windows.grid, taps, rows, weight + k * taps, bias != nullptr ? bias[k] : T(0), grid);
+    T* out = output + nk * P * Q;
+    for (int64_t p = 0; p < P; ++p) std::copy(grid + p * Wph, grid + p * Wph + Q, out + p * Q);
+  }
+}
+
 template <typename T>
 void depthwise_forward_stride1(const ConvShape& g, const T* input, const T* weight, const T* bias, T* output) {
   const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, M = K / C;
@@ -67,7 +130,7 @@ void depthwise_forward_stride1(const ConvShape& g, const T* input, const T* weig
   const int64_t taps = g.kernel_height * g.kernel_width;
   const int64_t Hp = g.out_height + g.dilation_height * (g.kernel_height - 1);
   const int64_t Wp = g.out_width + g.dilation_width * (g.kernel_width - 1);
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && N * K * PQ * taps > kParallelWork)
+#pragma omp parallel for schedule(static) if (worth_parallel(N * K * PQ * taps))
   for (int64_t nk = 0; nk < N * K; ++nk) {
     const int64_t n = nk / K, k = nk % K;
     static thread_local Workspace<T> padded_space;
@@ -92,7 +155,7 @@ void depthwise_backward_input_stride1(const ConvShape& g, const T* grad_output, 
   adjoint.pad_top = g.dilation_height * (R - 1) - g.pad_top;
   adjoint.pad_left = g.dilation_width * (S - 1) - g.pad_left;
   const int64_t Hp = g.in_height + g.dilation_height * (R - 1), Wp = g.in_width + g.dilation_width * (S - 1);
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && N * K * P * Q * taps > kParallelWork)
+#pragma omp parallel for schedule(static) if (worth_parallel(N * K * P * Q * taps))
   for (int64_t nc = 0; nc < N * C; ++nc) {
     const int64_t n = nc / C, c = nc % C;
     static thread_local Workspace<T> padded_space, flipped_space;
@@ -105,30 +168,47 @@ void depthwise_backward_input_stride1(const ConvShape& g, const T* grad_output, 
   }
 }
 
-// grad_weight[k][tap] = sum over images of the dot product of grad_output's plane (on the
-// windows grid, conv_geometry.h) with the tap's window of the input plane's copy: gemm_dots
-// with one row. Any stride.
+// grad_weight[k][tap] = sum over images n of the dot product of grad_output's plane (n, k), laid
+// on the windows grid (conv_geometry.h), with the tap's window of the copy of input plane
+// (n, k / M). The images are stacked: image i of a stack puts its copy and its grid at offset
+// i * block of two buffers, zero past the grid, so the tap's window of every image is the same
+// offset from its grid and one dot product of length images * block covers the whole stack.
+// Reads run up to the largest tap offset past the last image: into the next block of the buffer
+// (written by an earlier stack when the last one is short), or into a zeroed slack.
+// Stacks hold about kStackElements values per buffer, so both buffers stay in L2.
+constexpr int64_t kStackElements = 1 << 14;
+
 template <typename T>
 void depthwise_backward_weight_windows(const ConvShape& g, const T* grad_output, const T* input, T* grad_weight) {
   const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, M = K / C;
   const int64_t HW = g.in_height * g.in_width, P = g.out_height, Q = g.out_width;
   const int64_t R = g.kernel_height, S = g.kernel_width, taps = R * S;
   const Windows windows = window_layout<T>(g, 1);
-  static thread_local Workspace<int64_t> offset_space;
-  int64_t* offsets = offset_space.get(taps);
+  const int64_t block = windows.size;
+  const int64_t stack = std::clamp<int64_t>(kStackElements / block, 1, N);
+  std::vector<int64_t> offsets(taps);
   for (int64_t r = 0; r < R; ++r)
     for (int64_t s = 0; s < S; ++s) offsets[r * S + s] = window_offset(g, windows, 0, r, s);
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && N * K * P * Q * taps > kParallelWork)
+  const int64_t slack = *std::max_element(offsets.begin(), offsets.end());
+  const DepthwiseDotsKernel<T> dots = depthwise_dots_kernel<T>();
+#pragma omp parallel for schedule(static) if (worth_parallel(N * K * P * Q * taps))
   for (int64_t k = 0; k < K; ++k) {
     static thread_local Workspace<T> copy_space, grid_space;
-    T* copy = copy_space.get(windows.size);
-    T* grad_grid = grid_space.get(windows.grid);
+    T* copies = copy_space.get(stack * block + slack);
+    T* grids = grid_space.get(stack * block);
+    std::fill(copies + stack * block, copies + stack * block + slack, T(0));
     T* w = grad_weight + k * taps;
     std::fill(w, w + taps, T(0));
-    for (int64_t n = 0; n < N; ++n) {
-      copy_windows(g, windows, input + (n * C + k / M) * HW, 1, copy);
-      pad_planes(grad_output + (n * K + k) * P * Q, P, 1, Q, 1, windows.phase_width, 0, 0, grad_grid);
-      gemm_dots<T>(1, taps, windows.grid, grad_grid, windows.grid, copy, offsets, w, taps, true);
+    for (int64_t first = 0; first < N; first += stack) {
+      const int64_t images = std::min(stack, N - first);
+      for (int64_t i = 0; i < images; ++i) {
+        const int64_t n = first + i;
+        copy_windows(g, windows, input + (n * C + k / M) * HW, 1, copies + i * block);
+        T* grid = grids + i * block;
+        pad_planes(grad_output + (n * K + k) * P * Q, P, 1, Q, 1, windows.phase_width, 0, 0, grid);
+        std::fill(grid + windows.grid, grid + block, T(0));
+      }
+      dots(images * block, taps, grids, copies, offsets.data(), w);
     }
   }
 }
@@ -138,7 +218,7 @@ void depthwise_forward(const ConvShape& g, const T* input, const T* weight, cons
   const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, M = K / C;
   const int64_t HW = g.in_height * g.in_width, W = g.in_width, Q = g.out_width, PQ = g.out_height * Q;
   const int64_t taps = g.kernel_height * g.kernel_width, sw = g.stride_width;
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && N * K * PQ * taps > kParallelWork)
+#pragma omp parallel for schedule(static) if (worth_parallel(N * K * PQ * taps))
   for (int64_t nk = 0; nk < N * K; ++nk) {
     const int64_t n = nk / K, k = nk % K;
     const T* src = input + (n * C + k / M) * HW;
@@ -164,7 +244,7 @@ void depthwise_backward_input(const ConvShape& g, const T* grad_output, const T*
   const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, M = K / C;
   const int64_t HW = g.in_height * g.in_width, W = g.in_width, Q = g.out_width, PQ = g.out_height * Q;
   const int64_t taps = g.kernel_height * g.kernel_width, sw = g.stride_width;
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && N * K * PQ * taps > kParallelWork)
+#pragma omp parallel for schedule(static) if (worth_parallel(N * K * PQ * taps))
   for (int64_t nc = 0; nc < N * C; ++nc) {
     const int64_t n = nc / C, c = nc % C;
     T* dst = grad_input + nc * HW;
@@ -185,6 +265,7 @@ void depthwise_backward_input(const ConvShape& g, const T* grad_output, const T*
 
 template <typename T>
 void depthwise_conv2d_forward(const ConvShape& g, const T* input, const T* weight, const T* bias, T* output) {
+  if (g.out_width < kShortRow) return depthwise_forward_windows(g, input, weight, bias, output);
   if (is_stride1(g)) return depthwise_forward_stride1(g, input, weight, bias, output);
   depthwise_forward(g, input, weight, bias, output);
 }

@@ -5,6 +5,7 @@
 // are the halves of SplitMix64(seed + (j + 1) * golden gamma): the SplitMix64 sequence evaluated at
 // position j, a statistically strong hash of (seed, j) that any thread can compute for any i.
 #include "cpu/dropout.h"
+#include "core/parallel.h"
 
 #include <algorithm>
 #include <cmath>
@@ -30,7 +31,7 @@ void apply_mask(const T* input, T* output, int64_t blocks, int64_t block_size, d
   const uint32_t threshold = uint32_t(std::min(std::ceil(p * 4294967296.0), 4294967295.0));
   const T scale = p < 1 ? T(1 / (1 - p)) : T(0);
   if (block_size > 1) {
-#pragma omp parallel for schedule(static) if (blocks * block_size > 32768)
+#pragma omp parallel for schedule(static) if (worth_parallel(blocks * block_size))
     for (int64_t b = 0; b < blocks; ++b) {
       const T factor = uniform_bits(seed, uint64_t(b)) >= threshold ? scale : T(0);
       for (int64_t s = 0; s < block_size; ++s) output[b * block_size + s] = input[b * block_size + s] * factor;
@@ -41,7 +42,7 @@ void apply_mask(const T* input, T* output, int64_t blocks, int64_t block_size, d
   // that vectorises. Chunks start at even positions, so the hash pairs never straddle two chunks.
   constexpr int64_t kChunk = 512;
   const int64_t chunks = (blocks + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (blocks > 32768)
+#pragma omp parallel for schedule(static) if (worth_parallel(blocks))
   for (int64_t chunk = 0; chunk < chunks; ++chunk) {
     const int64_t begin = chunk * kChunk, count = std::min(kChunk, blocks - begin);
     uint32_t bits[kChunk];

@@ -12,14 +12,13 @@
 //   dloss/dx = v [(1 - t) - (1 + (q - 1) t) sigmoid(-x)]
 //   dloss/dt = v [-x + (q - 1) softplus(-x)]
 #include "cpu/loss.h"
+#include "core/parallel.h"
 
 #include <cmath>
 
 namespace fastcnn::cpu {
 
 namespace {
-
-constexpr int64_t kParallelElements = 32768;
 
 // log(1 + e^z) without overflow for large z.
 template <typename T>
@@ -39,7 +38,7 @@ inline T sigmoid(T z) {
 template <typename T>
 double sum_of(const T* values, int64_t size) {
   double total = 0;
-#pragma omp parallel for reduction(+ : total) schedule(static) if (size > kParallelElements)
+#pragma omp parallel for reduction(+ : total) schedule(static) if (worth_parallel(size))
   for (int64_t i = 0; i < size; ++i) total += values[i];
   return total;
 }
@@ -55,7 +54,7 @@ double nll_loss_forward(const T* log_probs, const int64_t* target, const T* weig
                         int64_t S, int64_t ignore_index, double label_smoothing) {
   const T keep = T(1 - label_smoothing), spread = T(label_smoothing / C);
   double total_weight = 0;
-#pragma omp parallel for reduction(+ : total_weight) schedule(static) if (N * C * S > kParallelElements)
+#pragma omp parallel for reduction(+ : total_weight) schedule(static) if (worth_parallel(N * C * S))
   for (int64_t p = 0; p < N * S; ++p) {
     const int64_t n = p / S, s = p % S, t = target[p];
     if (t == ignore_index) {
@@ -81,7 +80,7 @@ void nll_loss_backward(const T* grad, int64_t grad_stride, double grad_scale, co
                        T* grad_input, int64_t N, int64_t C, int64_t S, int64_t ignore_index,
                        double label_smoothing) {
   const T keep = T(1 - label_smoothing), spread = T(label_smoothing / C);
-#pragma omp parallel for schedule(static) if (N * C * S > kParallelElements)
+#pragma omp parallel for schedule(static) if (worth_parallel(N * C * S))
   for (int64_t p = 0; p < N * S; ++p) {
     const int64_t n = p / S, s = p % S, t = target[p];
     T* gi = grad_input + n * C * S + s;
@@ -96,7 +95,7 @@ void nll_loss_backward(const T* grad, int64_t grad_stride, double grad_scale, co
 
 template <typename T>
 void mse_loss_forward(const T* input, const T* target, T* losses, int64_t size) {
-#pragma omp parallel for schedule(static) if (size > kParallelElements)
+#pragma omp parallel for schedule(static) if (worth_parallel(size))
   for (int64_t i = 0; i < size; ++i) {
     const T difference = input[i] - target[i];
     losses[i] = difference * difference;
@@ -107,14 +106,14 @@ template <typename T>
 void mse_loss_backward(const T* grad, int64_t grad_stride, double grad_scale, const T* input, const T* target,
                        T* grad_input, int64_t size) {
   const T scale = T(2 * grad_scale);
-#pragma omp parallel for schedule(static) if (size > kParallelElements)
+#pragma omp parallel for schedule(static) if (worth_parallel(size))
   for (int64_t i = 0; i < size; ++i) grad_input[i] = scale * grad[i * grad_stride] * (input[i] - target[i]);
 }
 
 template <typename T>
 void bce_with_logits_forward(const T* input, const T* target, const T* weight, const T* pos_weight, T* losses,
                              int64_t size) {
-#pragma omp parallel for schedule(static) if (size > kParallelElements)
+#pragma omp parallel for schedule(static) if (worth_parallel(size * kTranscendentalCost))
   for (int64_t i = 0; i < size; ++i) {
     const T x = input[i], t = target[i], q = pos_weight ? pos_weight[i] : T(1);
     const T loss = (T(1) - t) * x + (T(1) + (q - T(1)) * t) * softplus(-x);
@@ -125,7 +124,7 @@ void bce_with_logits_forward(const T* input, const T* target, const T* weight, c
 template <typename T>
 void bce_with_logits_backward(const T* grad, int64_t grad_stride, double grad_scale, const T* input, const T* target,
                               const T* weight, const T* pos_weight, T* grad_input, T* grad_target, int64_t size) {
-#pragma omp parallel for schedule(static) if (size > kParallelElements)
+#pragma omp parallel for schedule(static) if (worth_parallel(size * kTranscendentalCost))
   for (int64_t i = 0; i < size; ++i) {
     const T x = input[i], t = target[i], q = pos_weight ? pos_weight[i] : T(1);
     const T g = grad[i * grad_stride] * T(grad_scale) * (weight ? weight[i] : T(1));

@@ -13,6 +13,7 @@
 // channel's first value K (sum (x - K), sum (x - K)^2), which keeps the variance free of the
 // cancellation of a plain sum of squares while reading the input once.
 #include "cpu/norm.h"
+#include "core/parallel.h"
 
 #include <algorithm>
 #include <cmath>
@@ -24,7 +25,8 @@ namespace {
 
 using Acc = double;
 
-bool worth_threads(int64_t planes, int64_t S) { return planes > 1 && planes * S > 32768; }
+// Threads split the N*C planes, so one plane cannot be split (core/parallel.h for the work rule).
+bool worth_threads(int64_t planes, int64_t S) { return planes > 1 && worth_parallel(planes * S); }
 
 // sums[c * 2 + k] = sum over n of the k-th value plane_sums(n, c) writes.
 template <typename PlaneSums>

@@ -13,6 +13,7 @@
 // with stride sW and one output row with stride 1, with the column range clipped to the input
 // beforehand, so it has no branches and vectorises.
 #include "cpu/pool.h"
+#include "core/parallel.h"
 
 #include <algorithm>
 #include <limits>
@@ -24,7 +25,7 @@ namespace {
 
 template <typename Body>
 void for_each_plane(int64_t planes, int64_t work_per_plane, Body body) {
-  const bool parallel = planes > 1 && planes * work_per_plane > 32768;
+  const bool parallel = planes > 1 && worth_parallel(planes * work_per_plane);
 #pragma omp parallel for schedule(static) if (parallel)
   for (int64_t p = 0; p < planes; ++p) body(p);
 }

@@ -16,6 +16,7 @@
 // libm's scalar exp and tanh), so exp is a branch-free polynomial the compiler vectorises, and
 // sigmoid and tanh are written in terms of it.
 #include "cpu/recurrent.h"
+#include "core/parallel.h"
 
 #include <cstdint>
 #include <cstring>
@@ -144,10 +145,14 @@ void backward_plane(const GatePlanes<T>& g, const T* c, const T* dh, const T* dc
 
 }  // namespace
 
+// A gate element takes five of the vectorised polynomial exps above and a dozen products:
+// about 4 work units (core/parallel.h).
+constexpr int64_t kGateCost = 4;
+
 template <typename T>
 void convlstm_gates_forward(const T* gates, const T* cell, const T* peephole, T* hidden, T* next_cell, int64_t N,
                             int64_t K, int64_t HW) {
-#pragma omp parallel for schedule(static) if (N * K * HW > 65536)
+#pragma omp parallel for schedule(static) if (worth_parallel(N * K * HW * kGateCost))
   for (int64_t nk = 0; nk < N * K; ++nk) {
     const GatePlanes<T> g(gates, peephole, nk / K, nk % K, K, HW);
     if (peephole)
@@ -163,7 +168,7 @@ void convlstm_gates_backward(const T* gates, const T* cell, const T* peephole, c
                              int64_t K, int64_t HW) {
   // One channel per iteration: the peephole gradients of channel k sum over the batch in a
   // fixed order, so the result does not depend on the thread count.
-#pragma omp parallel for schedule(static) if (N * K * HW > 65536)
+#pragma omp parallel for schedule(static) if (worth_parallel(N * K * HW * kGateCost))
   for (int64_t k = 0; k < K; ++k) {
     T* dw_i = grad_peephole ? grad_peephole + k * HW : nullptr;
     T* dw_f = grad_peephole ? grad_peephole + (K + k) * HW : nullptr;

@@ -8,6 +8,7 @@
 // column, so no transpose is needed. The micro-kernels live in csrc/cpu/isa/softmax_lanes.h,
 // compiled per ISA and chosen once from the table below.
 #include "cpu/softmax.h"
+#include "core/parallel.h"
 
 #include <algorithm>
 
@@ -42,8 +43,9 @@ const isa::SoftmaxKernels<double>& kernels<double>() {
   return table.f64;
 }
 
-// Below this many elements a thread team costs more than it saves.
-constexpr int64_t kParallelElements = 32768;
+// A softmax element is read twice and takes one vectorised exp: about 2 work units
+// (core/parallel.h).
+constexpr int64_t kElementCost = 2;
 // Work items: about this many elements of rows, or column blocks of this width (a multiple of
 // every ISA's lane count, so only the last block of a slab has partial vectors).
 constexpr int64_t kTaskElements = 8192;
@@ -55,7 +57,7 @@ void for_each_task(int64_t outer, int64_t dim, int64_t inner, Run run) {
   if (inner == 1) {
     const int64_t rows_per_task = std::max<int64_t>(1, kTaskElements / dim);
     const int64_t tasks = (outer + rows_per_task - 1) / rows_per_task;
-#pragma omp parallel for schedule(static) if (outer * dim > kParallelElements)
+#pragma omp parallel for schedule(static) if (worth_parallel(outer * dim * kElementCost))
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t first = t * rows_per_task;
       run(first * dim, std::min(rows_per_task, outer - first));
@@ -63,7 +65,7 @@ void for_each_task(int64_t outer, int64_t dim, int64_t inner, Run run) {
     return;
   }
   const int64_t blocks = (inner + kColumnBlock - 1) / kColumnBlock;
-#pragma omp parallel for schedule(static) if (outer * dim * inner > kParallelElements)
+#pragma omp parallel for schedule(static) if (worth_parallel(outer * dim * inner * kElementCost))
   for (int64_t t = 0; t < outer * blocks; ++t) {
     const int64_t o = t / blocks, first = (t % blocks) * kColumnBlock;
     run(o * dim * inner + first, std::min(kColumnBlock, inner - first));

@@ -3,8 +3,21 @@
 The public surface mirrors torch: fastcnn.tensor, fastcnn.nn, fastcnn.nn.functional,
 fastcnn.optim. See README.md for the op list.
 """
-from ._version import __version__
-from . import _C
+import os
+
+# libgomp's idle workers busy-wait 300000 spins (milliseconds) after each parallel region. On a
+# machine shared with other processes, those spinning threads hold the cores the next region's
+# workers need, and each small region then stalls for a scheduler tick (~4 ms): batch-1
+# inference ran 20-80x slower on 2 threads than on 1 (digits_cnn 7 ms vs 0.13 ms). 3000 spins
+# (tens of microseconds) still catches back-to-back regions: a 2M-element ReLU on 2 threads is
+# as fast as with the default, while with 1000 spins it loses 20% to wake-ups. libgomp reads
+# this once when it loads (with our _C below, unless another library loaded it first), and a
+# wait policy the user chose wins.
+if "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ:
+    os.environ["GOMP_SPINCOUNT"] = "3000"
+
+from ._version import __version__  # noqa: E402 - after the libgomp setting above
+from . import _C  # noqa: E402
 from .tensor import (Function, Size, Tensor, bool_, enable_grad, float32, float64, int32, int64, is_grad_enabled,
                      no_grad)
 from .functions import (abs, add, amax, amin, arange, argmax, argmin, as_tensor, cat, chunk, clamp, concat, div, empty,

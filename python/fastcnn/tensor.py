@@ -111,16 +111,20 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
+        # Every op of every forward passes here, so it does the least it can: under no_grad (and
+        # when no input requires grad) it only unwraps, runs forward and wraps.
         ctx = cls()
         arrays = [a.data if isinstance(a, Tensor) else a for a in args]
         output = cls.forward(ctx, *arrays, **kwargs)
+        if not getattr(_state, "grad_enabled", True):
+            return Tensor._wrap(output)
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        track = is_grad_enabled() and any(needs)
-        result = Tensor._wrap(output, requires_grad=track)
-        if track:
-            ctx.inputs = tuple(a if isinstance(a, Tensor) else None for a in args)
-            ctx.needs_input_grad = needs
-            result.grad_fn = ctx
+        if True not in needs:
+            return Tensor._wrap(output)
+        result = Tensor._wrap(output, requires_grad=True)
+        ctx.inputs = tuple(_edge(a) if need else None for a, need in zip(args, needs))
+        ctx.needs_input_grad = needs
+        result.grad_fn = ctx
         return result
 
     def save_for_backward(self, *arrays):
@@ -133,6 +137,13 @@ class Function:
     @property
     def name(self) -> str:
         return type(self).__name__
+
+
+def _edge(tensor: "Tensor"):
+    """What a node keeps of an input that requires grad: a leaf itself (its .grad accumulates),
+    an interior tensor only its grad_fn. Holding the interior Tensor would keep its array alive
+    until the backward, whether or not any op saved it (a ReLU's input after it saves its output)."""
+    return tensor if tensor.grad_fn is None else tensor.grad_fn
 
 
 def _topological_order(root: "Tensor"):
@@ -149,8 +160,8 @@ def _topological_order(root: "Tensor"):
         visited.add(id(node))
         stack.append((node, True))
         for parent in getattr(node, "inputs", ()):
-            if parent is not None and parent.grad_fn is not None and id(parent.grad_fn) not in visited:
-                stack.append((parent.grad_fn, False))
+            if isinstance(parent, Function) and id(parent) not in visited:
+                stack.append((parent, False))
     order.reverse()
     return order
 
@@ -200,18 +211,21 @@ def backward(root: "Tensor", gradient=None, retain_graph: bool = False):
             input_grads = node.backward(node, grad_output)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
-            for tensor, needed, grad in zip(node.inputs, node.needs_input_grad, input_grads):
-                if tensor is None or not needed or grad is None:
+            for edge, needed, grad in zip(node.inputs, node.needs_input_grad, input_grads):
+                if edge is None or not needed or grad is None:
                     continue
                 fresh = id(grad) not in handed_out
                 handed_out.add(id(grad))
-                if tensor.grad_fn is None:
-                    _accumulate_leaf(tensor, grad, fresh)
+                if isinstance(edge, Tensor):
+                    _accumulate_leaf(edge, grad, fresh)
                 else:
-                    key = id(tensor.grad_fn)
+                    key = id(edge)
                     grads[key] = grads[key] + grad if key in grads else grad
             if not retain_graph:
+                # Drop the node's saved arrays now, not when the whole backward ends, so the
+                # activations are freed layer by layer while the gradients are being made.
                 del node.inputs
+                node.saved = ()
 
 
 class Tensor:

@@ -25,23 +25,29 @@ def check_tensor(op: str, name: str, value, float_only: bool = True):
     """Raises TypeError unless value is a Tensor (of a float dtype when float_only)."""
     if not isinstance(value, Tensor):
         raise TypeError(f"{op}: {name} must be a Tensor, got {type(value).__name__}")
-    if float_only and value.dtype.kind != "f":
+    if float_only and value.data.dtype.kind != "f":
         raise TypeError(f"{op}: {name} must be float32 or float64, got {value.dtype} ({name} {tuple(value.shape)})")
     return value
 
 
 def check_same_dtype(op: str, **tensors):
     """Every given tensor must be a float Tensor of one dtype."""
-    items = [(name, check_tensor(op, name, t)) for name, t in tensors.items() if t is not None]
-    first_name, first = items[0]
-    for name, t in items[1:]:
-        if t.dtype != first.dtype:
-            raise TypeError(f"{op}: {name} has dtype {t.dtype} but {first_name} has {first.dtype} "
+    first_name = first_dtype = None
+    for name, t in tensors.items():
+        if t is None:
+            continue
+        check_tensor(op, name, t)
+        if first_dtype is None:
+            first_name, first_dtype = name, t.data.dtype
+        elif t.data.dtype != first_dtype:
+            raise TypeError(f"{op}: {name} has dtype {t.dtype} but {first_name} has {first_dtype} "
                             f"({_describe(**tensors)})")
 
 
 def pair(op: str, name: str, value):
     """An int or a pair of ints -> a pair of ints."""
+    if type(value) is tuple and len(value) == 2 and type(value[0]) is int and type(value[1]) is int:
+        return value  # what modules store: the common case, checked first
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return (int(value), int(value))
     if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, (int, np.integer)) for v in value):

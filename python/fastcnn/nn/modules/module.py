@@ -91,6 +91,8 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} is missing the required forward() method")
 
     def __call__(self, *args, **kwargs):
+        if not self._forward_pre_hooks and not self._forward_hooks:
+            return self.forward(*args, **kwargs)
         for hook in list(self._forward_pre_hooks.values()):
             replaced = hook(self, args)
             if replaced is not None:
@@ -182,11 +184,18 @@ class Module:
 
     def __getattr__(self, name):
         # Only called when normal lookup fails: the registries hold parameters, buffers, modules.
+        # Every forward reads its weights through here, hence the unrolled lookups.
         registries = self.__dict__
-        for registry_name in ("_parameters", "_buffers", "_modules"):
-            registry = registries.get(registry_name)
-            if registry is not None and name in registry:
-                return registry[name]
+        if "_modules" in registries:
+            parameters = registries["_parameters"]
+            if name in parameters:
+                return parameters[name]
+            buffers = registries["_buffers"]
+            if name in buffers:
+                return buffers[name]
+            modules = registries["_modules"]
+            if name in modules:
+                return modules[name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name):

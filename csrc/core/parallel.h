@@ -1,0 +1,33 @@
+#pragma once
+// When a loop is worth an OpenMP thread team.
+//
+// Forking and joining a team costs ~1 us on an idle machine (measured on the 2-core bench
+// machine: an empty `omp parallel` region 0.5-0.7 us; a ReLU over n floats breaks even at
+// n ~ 16K, where the serial loop takes ~4 us). On a loaded machine it costs far more: a worker
+// that the OS has descheduled stalls the join for a whole time slice (milliseconds), which is
+// why tiny maps ran 5-7x slower on 2 threads than on 1. So a loop goes parallel only when its
+// serial time would be ~20 us or more, where the fork is a few percent even at its worst common
+// case and a stall is amortised over real work.
+//
+// Work is counted in units of one element of a vectorised streaming pass (~0.25-0.3 ns on one
+// core): a ReLU counts its elements, a loop whose element costs more (an exp, a tap of a
+// convolution, a hash) multiplies its element count by that cost in such units. Every kernel
+// family writes its `if` clause as
+//   #pragma omp parallel for schedule(static) if (worth_parallel(work))
+#include <cstdint>
+
+#include "core/runtime.h"
+
+namespace fastcnn {
+
+// ~20 us of serial work (see above); the measurements are in the commit that set it.
+inline constexpr int64_t kParallelWork = int64_t(1) << 16;
+
+// Per-element costs, in units, of the common element kinds (measured against a ReLU's element).
+inline constexpr int64_t kTranscendentalCost = 8;  // one libm exp / tanh / erf / log per element
+
+// False inside an active parallel region, so a kernel called from a parallel loop runs on the
+// calling thread instead of nesting a team.
+inline bool worth_parallel(int64_t work) { return work >= kParallelWork && !in_parallel_region(); }
+
+}  // namespace fastcnn
