@@ -238,13 +238,19 @@ void gemm_dots(int64_t M, int64_t N, int64_t L, const T* a, int64_t lda, const T
   const int64_t max_chunk = std::max<int64_t>(64, kL1Bytes / 2 / (dn * int64_t(sizeof(T))) / 16 * 16);
   if (L < max_chunk) {
     // Short dot products would spend as long in their final reductions as in the FMAs: pack
-    // both operands (transposing B's rows) and take the register-blocked product instead.
+    // both operands (transposing B's rows) and take the register-blocked product instead. B is
+    // packed by blocks of columns that stay in L2 and multiplied right away: packing all of it
+    // first would send N x L values out to memory and back.
     static thread_local Workspace<T> a_space, b_space;
+    const int64_t block = std::min(N, gemm_block_columns<T>(L));
     T* packed_a = a_space.get(packed_a_size<T>(M, L));
-    T* packed_b = b_space.get(packed_b_size<T>(L, N));
+    T* packed_b = b_space.get(packed_b_size<T>(L, block));
     pack_a<T>(false, M, L, T(1), a, lda, packed_a);
-    pack_b_transposed<T>(L, N, [b, b_offsets](int64_t j) { return b + b_offsets[j]; }, packed_b);
-    gemm_packed<T>(M, N, L, packed_a, packed_b, C, ldc, accumulate);
+    for (int64_t col = 0; col < N; col += block) {
+      const int64_t cols = std::min(block, N - col);
+      pack_b_transposed<T>(L, cols, [b, b_offsets, col](int64_t j) { return b + b_offsets[col + j]; }, packed_b);
+      gemm_packed<T>(M, cols, L, packed_a, packed_b, C + col, ldc, accumulate);
+    }
     return;
   }
   // Equal chunks (in whole vectors of 16): a short last chunk would pay a full set of
