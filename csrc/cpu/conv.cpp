@@ -297,7 +297,9 @@ void conv2d_backward_weight(const ConvShape& g, const T* grad_output, const T* i
         in = copy;
         grad = grad_grid;
       }
-      gemm_dots<T>(K, depth, grid, grad, grid, in, offsets, grad_w + group * K * depth, depth, true);
+      // The grid's dropped columns (zero in grad) are skipped where the product is packed.
+      gemm_dots<T>(K, depth, grid, grad, grid, in, offsets, grad_w + group * K * depth, depth, true,
+                   pointwise ? 0 : Q, pointwise ? 0 : Wph);
     }
   };
   // One image per thread into a private sum, then a fixed-order reduction: deterministic for a
