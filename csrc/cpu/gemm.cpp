@@ -133,11 +133,19 @@ void pack_a(bool transpose, int64_t M, int64_t K, T alpha, const T* A, int64_t l
 
 template <typename T>
 void pack_b(bool transpose, int64_t K, int64_t N, const T* B, int64_t ldb, T* packed) {
-  if (transpose) return pack_transposed<T>(K, N, gemm_kernel<T>().nr, [B, ldb](int64_t j) { return B + j * ldb; }, packed);
   const int64_t nr = gemm_kernel<T>().nr;
-  for_each_panel(N, nr, K, packed, [&](T* dst, int64_t col0, int64_t cols) {
-    for (int64_t k = 0; k < K; ++k) std::memcpy(dst + k * nr, B + k * ldb + col0, cols * sizeof(T));
-  });
+  if (transpose) return pack_transposed<T>(K, N, nr, [B, ldb](int64_t j) { return B + j * ldb; }, packed);
+  // Row by row, each row split over every panel: B is read in order (panel by panel it would
+  // be read in nr-wide strips of K rows, a new page per row).
+  const int64_t panels = ceil_div(N, nr);
+#pragma omp parallel for schedule(static) if (!in_parallel_region() && K * N > kParallelWork)
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t panel = 0; panel < panels; ++panel) {
+      T* dst = packed + (panel * K + k) * nr;
+      const int64_t cols = std::min(nr, N - panel * nr);
+      std::memcpy(dst, B + k * ldb + panel * nr, cols * sizeof(T));
+      std::fill(dst + cols, dst + nr, T(0));
+    }
 }
 
 namespace {
