@@ -152,14 +152,19 @@ void phase_backward_input(const ConvShape& g, const T* grad_output, const T* wei
       T* packed_weight = weight_space.get(G * weight_panels);
       for (int64_t group = 0; group < G; ++group) {
         const T* w = weight + group * K * C * R * S;
-        for (int64_t c = 0; c < C; ++c)
+        // A transpose of the (k, c) blocks of taps, 16 channels c at a time: the reads for one
+        // k are one run, and the 16 rows written stay in L1 as k advances.
+        constexpr int64_t kBlock = 16;
+#pragma omp parallel for schedule(static) if (!in_parallel_region() && C * depth > kParallelWork)
+        for (int64_t c0 = 0; c0 < C; c0 += kBlock)
           for (int64_t k = 0; k < K; ++k)
-            for (int64_t i = 0; i < rows.taps; ++i)
-              for (int64_t j = 0; j < cols.taps; ++j) {
-                const int64_t r = rows.first_tap + (rows.taps - 1 - i) * rows.tap_step;
-                const int64_t s = cols.first_tap + (cols.taps - 1 - j) * cols.tap_step;
-                flipped[(c * K + k) * taps + i * cols.taps + j] = w[((k * C + c) * R + r) * S + s];
-              }
+            for (int64_t c = c0; c < std::min(C, c0 + kBlock); ++c)
+              for (int64_t i = 0; i < rows.taps; ++i)
+                for (int64_t j = 0; j < cols.taps; ++j) {
+                  const int64_t r = rows.first_tap + (rows.taps - 1 - i) * rows.tap_step;
+                  const int64_t s = cols.first_tap + (cols.taps - 1 - j) * cols.tap_step;
+                  flipped[(c * K + k) * taps + i * cols.taps + j] = w[((k * C + c) * R + r) * S + s];
+                }
         pack_a<T>(false, C, depth, T(1), flipped, depth, packed_weight + group * weight_panels);
       }
       implicit_conv(phase, grad_output, packed_weight, weight_panels, static_cast<const T*>(nullptr), phase_input,
@@ -297,7 +302,9 @@ void conv2d_backward_weight(const ConvShape& g, const T* grad_output, const T* i
         in = copy;
         grad = grad_grid;
       }
-      gemm_dots<T>(K, depth, grid, grad, grid, in, offsets, grad_w + group * K * depth, depth, true);
+      // The grid's dropped columns (zero in grad) are skipped where the product is packed.
+      gemm_dots<T>(K, depth, grid, grad, grid, in, offsets, grad_w + group * K * depth, depth, true,
+                   pointwise ? 0 : Q, pointwise ? 0 : Wph);
     }
   };
   // One image per thread into a private sum, then a fixed-order reduction: deterministic for a

@@ -96,15 +96,21 @@ void for_each_panel(int64_t count, int64_t width, int64_t depth, T* packed, Fill
   }
 }
 
-// Packs op(B)[k][j] = row_of(j)[k] into nr-column panels: a transpose, done per panel by the
-// active kernel set's pack_lines (in registers where the ISA has the shuffles for it).
-template <typename T, typename RowOf>
-void pack_b_transposed(int64_t K, int64_t N, RowOf row_of, T* packed) {
+// Packs `count` lines into panels of `width` lanes (nr for B, mr for A): panel[k][j] is value k
+// of line first + j, a transpose of contiguous runs, done per panel by the active kernel set's
+// pack_lines (in registers where the ISA has the shuffles for it). With period > 0 only the
+// first `kept` of every `period` values of a line are packed (K of them in all).
+template <typename T, typename LineOf>
+void pack_transposed(int64_t K, int64_t count, int64_t width, LineOf line_of, T* packed, int64_t kept = 0,
+                     int64_t period = 0) {
   const GemmKernel<T>& kernel = gemm_kernel<T>();
-  for_each_panel(N, int64_t(kernel.nr), K, packed, [&](T* dst, int64_t col0, int64_t cols) {
-    const T* columns[64];  // at least the largest nr
-    for (int64_t j = 0; j < cols; ++j) columns[j] = row_of(col0 + j);
-    kernel.pack_lines(K, columns, int(cols), kernel.nr, dst);
+  if (period == 0) kept = period = std::max<int64_t>(K, 1);
+  for_each_panel(count, width, K, packed, [&](T* dst, int64_t first, int64_t lines_in_panel) {
+    const T* lines[64];  // at least the largest mr and nr
+    for (int64_t k = 0; k < K; k += kept) {
+      for (int64_t j = 0; j < lines_in_panel; ++j) lines[j] = line_of(first + j) + k / kept * period;
+      kernel.pack_lines(std::min(kept, K - k), lines, int(lines_in_panel), int(width), dst + k * width);
+    }
   });
 }
 
@@ -114,14 +120,8 @@ template <typename T>
 void pack_a(bool transpose, int64_t M, int64_t K, T alpha, const T* A, int64_t lda, T* packed) {
   const GemmKernel<T>& kernel = gemm_kernel<T>();
   const int64_t mr = kernel.mr;
-  if (!transpose && alpha == T(1)) {
-    // Rows of A are contiguous runs: the kernel set's transposing pack.
-    return for_each_panel(M, mr, K, packed, [&](T* dst, int64_t row0, int64_t rows) {
-      const T* lines[64];  // at least the largest mr
-      for (int64_t i = 0; i < rows; ++i) lines[i] = A + (row0 + i) * lda;
-      kernel.pack_lines(K, lines, int(rows), kernel.mr, dst);
-    });
-  }
+  if (!transpose && alpha == T(1))  // rows of A are contiguous runs
+    return pack_transposed<T>(K, M, mr, [A, lda](int64_t i) { return A + i * lda; }, packed);
   for_each_panel(M, mr, K, packed, [&](T* dst, int64_t row0, int64_t rows) {
     // k outer either way: dst is written in order; op(A) = A^T reads one contiguous run of
     // rows per k, op(A) = A reads the mr source rows as mr sequential streams.
@@ -133,11 +133,19 @@ void pack_a(bool transpose, int64_t M, int64_t K, T alpha, const T* A, int64_t l
 
 template <typename T>
 void pack_b(bool transpose, int64_t K, int64_t N, const T* B, int64_t ldb, T* packed) {
-  if (transpose) return pack_b_transposed<T>(K, N, [B, ldb](int64_t j) { return B + j * ldb; }, packed);
   const int64_t nr = gemm_kernel<T>().nr;
-  for_each_panel(N, nr, K, packed, [&](T* dst, int64_t col0, int64_t cols) {
-    for (int64_t k = 0; k < K; ++k) std::memcpy(dst + k * nr, B + k * ldb + col0, cols * sizeof(T));
-  });
+  if (transpose) return pack_transposed<T>(K, N, nr, [B, ldb](int64_t j) { return B + j * ldb; }, packed);
+  // Row by row, each row split over every panel: B is read in order (panel by panel it would
+  // be read in nr-wide strips of K rows, a new page per row).
+  const int64_t panels = ceil_div(N, nr);
+#pragma omp parallel for schedule(static) if (!in_parallel_region() && K * N > kParallelWork)
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t panel = 0; panel < panels; ++panel) {
+      T* dst = packed + (panel * K + k) * nr;
+      const int64_t cols = std::min(nr, N - panel * nr);
+      std::memcpy(dst, B + k * ldb + panel * nr, cols * sizeof(T));
+      std::fill(dst + cols, dst + nr, T(0));
+    }
 }
 
 namespace {
@@ -228,7 +236,7 @@ void gemm_rows(int64_t M, int64_t N, int64_t K, const T* packed_a, const T* b, c
 
 template <typename T>
 void gemm_dots(int64_t M, int64_t N, int64_t L, const T* a, int64_t lda, const T* b, const int64_t* b_offsets, T* C,
-               int64_t ldc, bool accumulate) {
+               int64_t ldc, bool accumulate, int64_t kept, int64_t period) {
   if (M <= 0 || N <= 0) return;
   const GemmKernel<T>& kernel = gemm_kernel<T>();
   const int64_t dm = kernel.dm, dn = kernel.dn;
@@ -238,13 +246,22 @@ void gemm_dots(int64_t M, int64_t N, int64_t L, const T* a, int64_t lda, const T
   const int64_t max_chunk = std::max<int64_t>(64, kL1Bytes / 2 / (dn * int64_t(sizeof(T))) / 16 * 16);
   if (L < max_chunk) {
     // Short dot products would spend as long in their final reductions as in the FMAs: pack
-    // both operands (transposing B's rows) and take the register-blocked product instead.
+    // both operands (transposing B's rows) and take the register-blocked product instead, on
+    // the kept positions only (the zeros of A multiply nothing). B is packed by blocks of
+    // columns that stay in L2 and multiplied right away: packing all of it first would send
+    // N x depth values out to memory and back.
     static thread_local Workspace<T> a_space, b_space;
-    T* packed_a = a_space.get(packed_a_size<T>(M, L));
-    T* packed_b = b_space.get(packed_b_size<T>(L, N));
-    pack_a<T>(false, M, L, T(1), a, lda, packed_a);
-    pack_b_transposed<T>(L, N, [b, b_offsets](int64_t j) { return b + b_offsets[j]; }, packed_b);
-    gemm_packed<T>(M, N, L, packed_a, packed_b, C, ldc, accumulate);
+    const int64_t depth = period > 0 ? L / period * kept + std::min(kept, L % period) : L;
+    const int64_t block = std::min(N, gemm_block_columns<T>(depth));
+    T* packed_a = a_space.get(packed_a_size<T>(M, depth));
+    T* packed_b = b_space.get(packed_b_size<T>(depth, block));
+    pack_transposed<T>(depth, M, kernel.mr, [a, lda](int64_t i) { return a + i * lda; }, packed_a, kept, period);
+    for (int64_t col = 0; col < N; col += block) {
+      const int64_t cols = std::min(block, N - col);
+      pack_transposed<T>(depth, cols, kernel.nr, [b, b_offsets, col](int64_t j) { return b + b_offsets[col + j]; },
+                         packed_b, kept, period);
+      gemm_packed<T>(M, cols, depth, packed_a, packed_b, C + col, ldc, accumulate);
+    }
     return;
   }
   // Equal chunks (in whole vectors of 16): a short last chunk would pay a full set of
@@ -304,7 +321,7 @@ void gemm_batched(int64_t batch, bool transpose_a, bool transpose_b, int64_t M, 
   template void gemm_packed<T>(int64_t, int64_t, int64_t, const T*, const T*, T*, int64_t, bool);                  \
   template void gemm_rows<T>(int64_t, int64_t, int64_t, const T*, const T*, const int64_t*, T*, int64_t, bool);    \
   template void gemm_dots<T>(int64_t, int64_t, int64_t, const T*, int64_t, const T*, const int64_t*, T*, int64_t,   \
-                             bool);                                                                                \
+                             bool, int64_t, int64_t);                                                              \
   template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, int64_t, T, T*,     \
                         int64_t);                                                                                  \
   template void gemm_batched<T>(int64_t, bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, int64_t,     \

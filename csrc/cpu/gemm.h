@@ -52,9 +52,11 @@ void gemm_rows(int64_t M, int64_t N, int64_t K, const T* packed_a, const T* b, c
 // C = A B^T (+ C when accumulate) with the depth L contiguous in both: row i of A at a + i*lda,
 // row j of B at b + b_offsets[j]. No packing; the convolutions' weight gradients use it with
 // B's rows taken from im2col blocks, the input planes (1x1) or the padded input (stride 1).
+// period > 0 says that A holds zeros at every position p with p % period >= kept (the dropped
+// columns of a convolution's grid), which may then be skipped.
 template <typename T>
 void gemm_dots(int64_t M, int64_t N, int64_t L, const T* a, int64_t lda, const T* b, const int64_t* b_offsets, T* C,
-               int64_t ldc, bool accumulate);
+               int64_t ldc, bool accumulate, int64_t kept = 0, int64_t period = 0);
 
 template <typename T>
 void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
