@@ -25,9 +25,16 @@ inline constexpr int64_t kParallelWork = int64_t(1) << 16;
 
 // Per-element costs, in units, of the common element kinds (measured against a ReLU's element).
 inline constexpr int64_t kTranscendentalCost = 8;  // one libm exp / tanh / erf / log per element
+// A GEMM's multiply-adds per unit: the AVX-512 micro-kernel retires ~110 G multiply-adds/s per
+// core, ~30 per streaming element's time. Copies inside GEMMs and convolutions (packing, im2col
+// windows) count their elements as ordinary units.
+inline constexpr int64_t kMultiplyAddsPerUnit = 32;
 
 // False inside an active parallel region, so a kernel called from a parallel loop runs on the
 // calling thread instead of nesting a team.
 inline bool worth_parallel(int64_t work) { return work >= kParallelWork && !in_parallel_region(); }
+
+// worth_parallel for a loop of `multiply_adds` GEMM multiply-adds.
+inline bool worth_parallel_gemm(int64_t multiply_adds) { return worth_parallel(multiply_adds / kMultiplyAddsPerUnit); }
 
 }  // namespace fastcnn

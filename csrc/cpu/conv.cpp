@@ -155,7 +155,7 @@ void phase_backward_input(const ConvShape& g, const T* grad_output, const T* wei
         // A transpose of the (k, c) blocks of taps, 16 channels c at a time: the reads for one
         // k are one run, and the 16 rows written stay in L1 as k advances.
         constexpr int64_t kBlock = 16;
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && C * depth > kParallelWork)
+#pragma omp parallel for schedule(static) if (worth_parallel(C * depth))
         for (int64_t c0 = 0; c0 < C; c0 += kBlock)
           for (int64_t k = 0; k < K; ++k)
             for (int64_t c = c0; c < std::min(C, c0 + kBlock); ++c)
@@ -196,7 +196,7 @@ void pointwise_gemm(int64_t batch, int64_t groups, int64_t rows, int64_t depth, 
 
 template <typename T>
 void conv_bias_forward(int64_t batch, int64_t channels, int64_t plane, const T* bias, T* output) {
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && batch * channels * plane > kParallelWork)
+#pragma omp parallel for schedule(static) if (worth_parallel(batch * channels * plane))
   for (int64_t nc = 0; nc < batch * channels; ++nc) {
     const T value = bias[nc % channels];
     T* dst = output + nc * plane;
@@ -225,7 +225,7 @@ T channel_sum(const T* values, int64_t batch, int64_t stride, int64_t plane) {
 
 template <typename T>
 void conv_bias_backward(int64_t batch, int64_t channels, int64_t plane, const T* grad_output, T* grad_bias) {
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && batch * channels * plane > kParallelWork)
+#pragma omp parallel for schedule(static) if (worth_parallel(batch * channels * plane))
   for (int64_t c = 0; c < channels; ++c)
     grad_bias[c] = channel_sum(grad_output + c * plane, batch, channels * plane, plane);
 }
@@ -319,7 +319,7 @@ void conv2d_backward_weight(const ConvShape& g, const T* grad_output, const T* i
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < N; ++n) accumulate_image(n, mine);
   }
-#pragma omp parallel for schedule(static) if (sums_size * threads > kParallelWork)
+#pragma omp parallel for schedule(static) if (worth_parallel(sums_size * threads))
   for (int64_t i = 0; i < sums_size; ++i) {
     T sum = 0;
     for (int t = 0; t < threads; ++t) sum += partials[t * sums_size + i];

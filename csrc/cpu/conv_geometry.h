@@ -6,14 +6,12 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/parallel.h"
 #include "core/runtime.h"
 #include "cpu/conv.h"
 #include "cpu/gemm.h"
 
 namespace fastcnn::cpu::conv_detail {
-
-// Below this many elements a loop runs on one thread.
-inline constexpr int64_t kParallelWork = 1 << 15;
 
 // Output columns q whose input column q*stride + offset lies inside [0, W): [begin, end).
 struct ColumnRange {

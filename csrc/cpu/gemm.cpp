@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/parallel.h"
 #include "core/runtime.h"
 #include "core/workspace.h"
 
@@ -33,8 +34,6 @@ namespace {
 
 constexpr int64_t kL1Bytes = 48 * 1024;
 constexpr int64_t kL2Bytes = 2 * 1024 * 1024;
-// Below this many multiply-adds a product runs on one thread: the fork costs more than it saves.
-constexpr int64_t kParallelWork = 1 << 16;
 
 const GemmKernel<float>& select_sgemm() {
 #if defined(FASTCNN_X86)
@@ -87,7 +86,7 @@ namespace {
 template <typename T, typename Fill>
 void for_each_panel(int64_t count, int64_t width, int64_t depth, T* packed, Fill&& fill) {
   const int64_t panels = ceil_div(count, width);
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && count * depth > kParallelWork)
+#pragma omp parallel for schedule(static) if (worth_parallel(count * depth))
   for (int64_t panel = 0; panel < panels; ++panel) {
     T* dst = packed + panel * width * depth;
     const int64_t first = panel * width, size = std::min(width, count - first);
@@ -138,7 +137,7 @@ void pack_b(bool transpose, int64_t K, int64_t N, const T* B, int64_t ldb, T* pa
   // Row by row, each row split over every panel: B is read in order (panel by panel it would
   // be read in nr-wide strips of K rows, a new page per row).
   const int64_t panels = ceil_div(N, nr);
-#pragma omp parallel for schedule(static) if (!in_parallel_region() && K * N > kParallelWork)
+#pragma omp parallel for schedule(static) if (worth_parallel(K * N))
   for (int64_t k = 0; k < K; ++k)
     for (int64_t panel = 0; panel < panels; ++panel) {
       T* dst = packed + (panel * K + k) * nr;
@@ -173,7 +172,7 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* packed_a, Micro&& mi
   // Tasks: column blocks of at most NB x row chunks, enough of them (8 per thread) to balance
   // load, of near-equal size (22 panels split 8 + 8 + 6, not 10 + 10 + 2) and handed out one at
   // a time, so neither a short block nor a thread that loses its core leaves the other waiting.
-  const bool parallel = !in_parallel_region() && M * N * K > kParallelWork;
+  const bool parallel = worth_parallel_gemm(M * N * K);
   const int threads = parallel ? get_num_threads() : 1;
   const int64_t col_panels = ceil_div(N, nr), row_panels = ceil_div(M, mr);
   const int64_t block_panels = ceil_div(col_panels, ceil_div(col_panels, nb_panels));
@@ -268,7 +267,7 @@ void gemm_dots(int64_t M, int64_t N, int64_t L, const T* a, int64_t lda, const T
   // reductions for a few FMAs.
   const int64_t chunk = ceil_div(ceil_div(L, ceil_div(L, max_chunk)), 16) * 16;
   const int64_t row_tiles = ceil_div(M, dm), col_tiles = ceil_div(N, dn);
-  const bool parallel = !in_parallel_region() && M * N * L > kParallelWork;
+  const bool parallel = worth_parallel_gemm(M * N * L);
   // Threads own column tiles, so each runs the chunk loop on its own without barriers.
 #pragma omp parallel for schedule(static) if (parallel && col_tiles > 1)
   for (int64_t col_tile = 0; col_tile < col_tiles; ++col_tile) {
@@ -306,7 +305,7 @@ void gemm_batched(int64_t batch, bool transpose_a, bool transpose_b, int64_t M, 
                   int64_t ldc, int64_t stride_c) {
   // Many small products: one per thread. Few large ones: each product uses every thread.
   const bool per_item = batch >= get_num_threads() && batch > 1;
-#pragma omp parallel for schedule(static) if (per_item && !in_parallel_region() && batch * M * N * K > kParallelWork)
+#pragma omp parallel for schedule(static) if (per_item && worth_parallel_gemm(batch * M * N * K))
   for (int64_t item = 0; item < batch; ++item)
     gemm<T>(transpose_a, transpose_b, M, N, K, alpha, A + item * stride_a, lda, B + item * stride_b, ldb, beta,
             C + item * stride_c, ldc);
