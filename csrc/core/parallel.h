@@ -25,10 +25,12 @@ inline constexpr int64_t kParallelWork = int64_t(1) << 16;
 
 // Per-element costs, in units, of the common element kinds (measured against a ReLU's element).
 inline constexpr int64_t kTranscendentalCost = 8;  // one libm exp / tanh / erf / log per element
-// A GEMM's multiply-adds per unit: the AVX-512 micro-kernel retires ~110 G multiply-adds/s per
-// core, ~30 per streaming element's time. Copies inside GEMMs and convolutions (packing, im2col
-// windows) count their elements as ordinary units.
-inline constexpr int64_t kMultiplyAddsPerUnit = 32;
+// A GEMM's multiply-adds per unit. The micro-kernel retires ~30 multiply-adds per streaming
+// element's time, but a parallel GEMM or convolution also forks for its packing and copy steps
+// and splits small products unevenly: measured on batch-1 3x3 convolutions (2.4 M multiply-adds)
+// 2 threads took 80-105 us against 30-45 us on one at 32 per unit, and 30-42 us (faster than
+// torch) at 256 per unit, while products of 38 M multiply-adds and up still go parallel.
+inline constexpr int64_t kMultiplyAddsPerUnit = 256;
 
 // False inside an active parallel region, so a kernel called from a parallel loop runs on the
 // calling thread instead of nesting a team.
