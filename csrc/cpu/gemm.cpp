@@ -319,7 +319,7 @@ void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, T
   if (beta != T(0) && beta != T(1))
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j) C[i * ldc + j] *= beta;
-  static thread_local Workspace<T> a_space, b_space;
+  static thread_local Workspace<T> a_space;
   T* packed_a = a_space.get(packed_a_size<T>(M, K));
   pack_a<T>(transpose_a, M, K, alpha, A, lda, packed_a);
   if (K <= 0) return gemm_packed<T>(M, N, K, packed_a, packed_a, C, ldc, beta != T(0));
@@ -327,30 +327,34 @@ void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, T
   const int64_t nr = kernel.nr;
   const bool accumulate = beta != T(0);
   const int threads = worth_parallel_gemm(M * N * K) ? get_num_threads() : 1;
-  const int64_t col_panels = ceil_div(N, nr), kc_block = depth_block<T>(K);
-  // Each thread owns whole column blocks and packs their B itself, one depth block at a time,
-  // right before multiplying it: the packed block is written into the thread's L2 and read
-  // from there, never sent out to memory and back, and every thread packs at once. The blocks
-  // are dealt round-robin, the larger first, so that each thread gets the same number of panels
-  // (22 panels in 4 blocks: 6 + 5 and 6 + 5).
-  const int64_t per_thread = ceil_div(ceil_div(col_panels, block_panels_max<T>(kc_block)), threads);
-  const int64_t col_blocks = std::min(col_panels, per_thread * threads);
-  T* packed_b = b_space.get(packed_b_size<T>(K, N));
-#pragma omp parallel for schedule(static, 1) if (threads > 1 && col_blocks > 1)
-  for (int64_t block = 0; block < col_blocks; ++block) {
-    const int64_t base = col_panels / col_blocks, extra = col_panels % col_blocks;
-    const int64_t col_begin = block * base + std::min(block, extra), col_end = col_begin + base + (block < extra);
-    const int64_t col0 = col_begin * nr, cols = std::min(N, col_end * nr) - col0;
-    T* packed = packed_b + col0 * K;
-    for (int64_t depth0 = 0; depth0 < K; depth0 += kc_block) {
-      const int64_t depth = std::min(kc_block, K - depth0);
-      pack_b_lines<T>(transpose_b, depth, cols, B + (transpose_b ? col0 * ldb + depth0 : depth0 * ldb + col0), ldb,
-                      packed, false);
-      auto micro = [&](int64_t depth_, const T* a, int64_t col, int64_t, T* c, int64_t ldc_, bool add, int cols_) {
-        kernel.run(depth_, a, packed + (col - col0) * depth_, c, ldc_, add, cols_);
-      };
-      multiply_panels<T>(M, N, K, packed_a, micro, C, ldc, accumulate || depth0 > 0, depth0, depth, 0,
-                         ceil_div(M, kernel.mr), col_begin, col_end);
+  const int64_t kc_block = depth_block<T>(K), nb_panels = block_panels_max<T>(kc_block);
+  // Each thread owns a share of the columns and packs their B itself, one block of at most NB
+  // columns and one depth block at a time, right before multiplying it: the packed block is
+  // written into the thread's L2 and read from there, never sent out to memory and back, and
+  // every thread packs at once. The shares are equal and cut at multiples of 16 columns, so that
+  // only a narrow edge panel loses speed (1024 columns on 2 threads: 10 panels of 48 and one of
+  // 32 each, not 11 against 10 and one of 16).
+  const int64_t shares = N >= threads * nr ? threads : 1;
+#pragma omp parallel for schedule(static, 1) if (shares > 1)
+  for (int64_t share = 0; share < shares; ++share) {
+    static thread_local Workspace<T> block_space;
+    const int64_t share_begin = share * N / shares / 16 * 16;
+    const int64_t share_end = share + 1 == shares ? N : (share + 1) * N / shares / 16 * 16;
+    const int64_t share_panels = ceil_div(share_end - share_begin, nr);
+    const int64_t block_panels = ceil_div(share_panels, ceil_div(share_panels, nb_panels));
+    T* packed = block_space.get(block_panels * nr * kc_block);
+    for (int64_t col0 = share_begin; col0 < share_end; col0 += block_panels * nr) {
+      const int64_t cols = std::min(block_panels * nr, share_end - col0);
+      for (int64_t depth0 = 0; depth0 < K; depth0 += kc_block) {
+        const int64_t depth = std::min(kc_block, K - depth0);
+        pack_b_lines<T>(transpose_b, depth, cols, B + (transpose_b ? col0 * ldb + depth0 : depth0 * ldb + col0), ldb,
+                        packed, false);
+        auto micro = [&](int64_t depth_, const T* a, int64_t col, int64_t, T* c, int64_t ldc_, bool add, int cols_) {
+          kernel.run(depth_, a, packed + col * depth_, c, ldc_, add, cols_);
+        };
+        multiply_panels<T>(M, cols, K, packed_a, micro, C + col0, ldc, accumulate || depth0 > 0, depth0, depth, 0,
+                           ceil_div(M, kernel.mr), 0, ceil_div(cols, nr));
+      }
     }
   }
 }
