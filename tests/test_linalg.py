@@ -7,10 +7,12 @@ from checks import check_gradients, run_under_isa, run_with_grad, torch_parity
 import reference
 
 # Sizes around the micro-kernel tiles (8 x 48 on AVX-512, 6 x 16 on AVX2, 4 x 16 generic) and
-# the 192-deep cache block, so full tiles, edge tiles and several depth blocks all run.
+# the 192-deep cache block, so full tiles, edge tiles and several depth blocks all run. The last
+# is large enough to run on every thread, each with a share of columns cut off a panel boundary
+# and packed in several column blocks.
 EDGE_SIZES = [1, 7, 17, 33, 65]
 GEMM_SHAPES = [(m, n, k) for m in EDGE_SIZES for n in (1, 17, 65) for k in (1, 33)] + [
-    (13, 33, 200), (100, 70, 400), (25, 97, 193)]
+    (13, 33, 200), (100, 70, 400), (25, 97, 193), (40, 1500, 1100)]
 
 
 @pytest.mark.parametrize("m, n, k", GEMM_SHAPES)

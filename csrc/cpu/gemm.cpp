@@ -84,9 +84,9 @@ namespace {
 // Calls fill(dst, first, size) for every panel of `width` rows (columns) out of `count`, in
 // parallel; a partial last panel is zeroed first, so its padding lanes hold 0.
 template <typename T, typename Fill>
-void for_each_panel(int64_t count, int64_t width, int64_t depth, T* packed, Fill&& fill) {
+void for_each_panel(int64_t count, int64_t width, int64_t depth, T* packed, Fill&& fill, bool parallel = true) {
   const int64_t panels = ceil_div(count, width);
-#pragma omp parallel for schedule(static) if (worth_parallel(count * depth))
+#pragma omp parallel for schedule(static) if (parallel && worth_parallel(count * depth))
   for (int64_t panel = 0; panel < panels; ++panel) {
     T* dst = packed + panel * width * depth;
     const int64_t first = panel * width, size = std::min(width, count - first);
@@ -101,7 +101,7 @@ void for_each_panel(int64_t count, int64_t width, int64_t depth, T* packed, Fill
 // first `kept` of every `period` values of a line are packed (K of them in all).
 template <typename T, typename LineOf>
 void pack_transposed(int64_t K, int64_t count, int64_t width, LineOf line_of, T* packed, int64_t kept = 0,
-                     int64_t period = 0) {
+                     int64_t period = 0, bool parallel = true) {
   const GemmKernel<T>& kernel = gemm_kernel<T>();
   if (period == 0) kept = period = std::max<int64_t>(K, 1);
   for_each_panel(count, width, K, packed, [&](T* dst, int64_t first, int64_t lines_in_panel) {
@@ -110,7 +110,26 @@ void pack_transposed(int64_t K, int64_t count, int64_t width, LineOf line_of, T*
       for (int64_t j = 0; j < lines_in_panel; ++j) lines[j] = line_of(first + j) + k / kept * period;
       kernel.pack_lines(std::min(kept, K - k), lines, int(lines_in_panel), int(width), dst + k * width);
     }
-  });
+  }, parallel);
+}
+
+// pack_b, on the calling thread only when parallel is false.
+template <typename T>
+void pack_b_lines(bool transpose, int64_t K, int64_t N, const T* B, int64_t ldb, T* packed, bool parallel) {
+  const int64_t nr = gemm_kernel<T>().nr;
+  if (transpose)
+    return pack_transposed<T>(K, N, nr, [B, ldb](int64_t j) { return B + j * ldb; }, packed, 0, 0, parallel);
+  // Row by row, each row split over every panel: B is read in order (panel by panel it would
+  // be read in nr-wide strips of K rows, a new page per row).
+  const int64_t panels = ceil_div(N, nr);
+#pragma omp parallel for schedule(static) if (parallel && worth_parallel(K * N))
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t panel = 0; panel < panels; ++panel) {
+      T* dst = packed + (panel * K + k) * nr;
+      const int64_t cols = std::min(nr, N - panel * nr);
+      std::memcpy(dst, B + k * ldb + panel * nr, cols * sizeof(T));
+      std::fill(dst + cols, dst + nr, T(0));
+    }
 }
 
 }  // namespace
@@ -132,22 +151,50 @@ void pack_a(bool transpose, int64_t M, int64_t K, T alpha, const T* A, int64_t l
 
 template <typename T>
 void pack_b(bool transpose, int64_t K, int64_t N, const T* B, int64_t ldb, T* packed) {
-  const int64_t nr = gemm_kernel<T>().nr;
-  if (transpose) return pack_transposed<T>(K, N, nr, [B, ldb](int64_t j) { return B + j * ldb; }, packed);
-  // Row by row, each row split over every panel: B is read in order (panel by panel it would
-  // be read in nr-wide strips of K rows, a new page per row).
-  const int64_t panels = ceil_div(N, nr);
-#pragma omp parallel for schedule(static) if (worth_parallel(K * N))
-  for (int64_t k = 0; k < K; ++k)
-    for (int64_t panel = 0; panel < panels; ++panel) {
-      T* dst = packed + (panel * K + k) * nr;
-      const int64_t cols = std::min(nr, N - panel * nr);
-      std::memcpy(dst, B + k * ldb + panel * nr, cols * sizeof(T));
-      std::fill(dst + cols, dst + nr, T(0));
-    }
+  pack_b_lines<T>(transpose, K, N, B, ldb, packed, true);
 }
 
 namespace {
+
+// Equal depth blocks of at most KC: 576 = 288 + 288 rather than 512 + 64, whose short block
+// pays a C tile load and store for few FMAs.
+template <typename T>
+int64_t depth_block(int64_t K) {
+  const int64_t kc_max = std::min<int64_t>(512, kL1Bytes / 2 / (gemm_kernel<T>().mr * int64_t(sizeof(T))));
+  return ceil_div(K, ceil_div(K, kc_max));
+}
+
+// NB in panels: the most nr-wide panels of depth kc_block that fit in half of L2.
+template <typename T>
+int64_t block_panels_max(int64_t kc_block) {
+  return std::max<int64_t>(1, kL2Bytes / 2 / (kc_block * gemm_kernel<T>().nr * int64_t(sizeof(T))));
+}
+
+// The two inner loops: row panels [row_begin, row_end) of packed A times column panels
+// [col_begin, col_end) of B, depths [depth0, depth0 + depth); add: accumulate into C.
+template <typename T, typename Micro>
+void multiply_panels(int64_t M, int64_t N, int64_t K, const T* packed_a, Micro& micro, T* C, int64_t ldc, bool add,
+                     int64_t depth0, int64_t depth, int64_t row_begin, int64_t row_end, int64_t col_begin,
+                     int64_t col_end) {
+  const GemmKernel<T>& kernel = gemm_kernel<T>();
+  const int64_t mr = kernel.mr, nr = kernel.nr;
+  T tile[16 * 48];  // the largest mr x nr of any kernel: edge tiles are computed here
+  for (int64_t row_panel = row_begin; row_panel < row_end; ++row_panel) {
+    const int64_t row = row_panel * mr, rows = std::min(mr, M - row);
+    const T* a = packed_a + row_panel * mr * K + depth0 * mr;
+    for (int64_t col_panel = col_begin; col_panel < col_end; ++col_panel) {
+      const int64_t col = col_panel * nr, cols = std::min(nr, N - col);
+      T* c = C + row * ldc + col;
+      if (rows == mr && cols == nr) {
+        micro(depth, a, col, depth0, c, ldc, add, int(nr));
+        continue;
+      }
+      micro(depth, a, col, depth0, tile, nr, false, int(cols));
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < cols; ++j) c[i * ldc + j] = add ? c[i * ldc + j] + tile[i * nr + j] : tile[i * nr + j];
+    }
+  }
+}
 
 // The blocked loops shared by gemm_packed and gemm_rows; micro(depth, a, col, depth0, c, ldc, add,
 // cols) runs the micro-kernel on the B columns starting at `col`, depths [depth0, depth0 + depth),
@@ -163,11 +210,7 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* packed_a, Micro&& mi
   }
   const GemmKernel<T>& kernel = gemm_kernel<T>();
   const int64_t mr = kernel.mr, nr = kernel.nr;
-  // Equal depth blocks: 576 = 288 + 288 rather than 512 + 64, whose short block pays a C tile
-  // load and store for few FMAs.
-  const int64_t kc_max = std::min<int64_t>(512, kL1Bytes / 2 / (mr * int64_t(sizeof(T))));
-  const int64_t kc_block = ceil_div(K, ceil_div(K, kc_max));
-  const int64_t nb_panels = std::max<int64_t>(1, kL2Bytes / 2 / (kc_block * nr * int64_t(sizeof(T))));
+  const int64_t kc_block = depth_block<T>(K), nb_panels = block_panels_max<T>(kc_block);
 
   // Tasks: column blocks of at most NB x row chunks, enough of them (8 per thread) to balance
   // load, of near-equal size (22 panels split 8 + 8 + 6, not 10 + 10 + 2) and handed out one at
@@ -183,7 +226,6 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* packed_a, Micro&& mi
 
 #pragma omp parallel for schedule(dynamic) if (parallel && tasks > 1)
   for (int64_t task = 0; task < tasks; ++task) {
-    T tile[16 * 48];  // the largest mr x nr of any kernel: edge tiles are computed here
     const int64_t col_begin = (task % col_blocks) * block_panels;
     const int64_t col_end = std::min(col_panels, col_begin + block_panels);
     const int64_t row_begin = (task / col_blocks) * chunk_panels;
@@ -191,21 +233,7 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* packed_a, Micro&& mi
     for (int64_t depth0 = 0; depth0 < K; depth0 += kc_block) {
       const int64_t depth = std::min(kc_block, K - depth0);
       const bool add = accumulate || depth0 > 0;
-      for (int64_t row_panel = row_begin; row_panel < row_end; ++row_panel) {
-        const int64_t row = row_panel * mr, rows = std::min(mr, M - row);
-        const T* a = packed_a + row_panel * mr * K + depth0 * mr;
-        for (int64_t col_panel = col_begin; col_panel < col_end; ++col_panel) {
-          const int64_t col = col_panel * nr, cols = std::min(nr, N - col);
-          T* c = C + row * ldc + col;
-          if (rows == mr && cols == nr) {
-            micro(depth, a, col, depth0, c, ldc, add, int(nr));
-            continue;
-          }
-          micro(depth, a, col, depth0, tile, nr, false, int(cols));
-          for (int64_t i = 0; i < rows; ++i)
-            for (int64_t j = 0; j < cols; ++j) c[i * ldc + j] = add ? c[i * ldc + j] + tile[i * nr + j] : tile[i * nr + j];
-        }
-      }
+      multiply_panels<T>(M, N, K, packed_a, micro, C, ldc, add, depth0, depth, row_begin, row_end, col_begin, col_end);
     }
   }
 }
@@ -291,12 +319,44 @@ void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, T
   if (beta != T(0) && beta != T(1))
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j) C[i * ldc + j] *= beta;
-  static thread_local Workspace<T> a_space, b_space;
+  static thread_local Workspace<T> a_space;
   T* packed_a = a_space.get(packed_a_size<T>(M, K));
-  T* packed_b = b_space.get(packed_b_size<T>(K, N));
   pack_a<T>(transpose_a, M, K, alpha, A, lda, packed_a);
-  pack_b<T>(transpose_b, K, N, B, ldb, packed_b);
-  gemm_packed<T>(M, N, K, packed_a, packed_b, C, ldc, beta != T(0));
+  if (K <= 0) return gemm_packed<T>(M, N, K, packed_a, packed_a, C, ldc, beta != T(0));
+  const GemmKernel<T>& kernel = gemm_kernel<T>();
+  const int64_t nr = kernel.nr;
+  const bool accumulate = beta != T(0);
+  const int threads = worth_parallel_gemm(M * N * K) ? get_num_threads() : 1;
+  const int64_t kc_block = depth_block<T>(K), nb_panels = block_panels_max<T>(kc_block);
+  // Each thread owns a share of the columns and packs their B itself, one block of at most NB
+  // columns and one depth block at a time, right before multiplying it: the packed block is
+  // written into the thread's L2 and read from there, never sent out to memory and back, and
+  // every thread packs at once. The shares are equal and cut at multiples of 16 columns, so that
+  // only a narrow edge panel loses speed (1024 columns on 2 threads: 10 panels of 48 and one of
+  // 32 each, not 11 against 10 and one of 16).
+  const int64_t shares = N >= threads * nr ? threads : 1;
+#pragma omp parallel for schedule(static, 1) if (shares > 1)
+  for (int64_t share = 0; share < shares; ++share) {
+    static thread_local Workspace<T> block_space;
+    const int64_t share_begin = share * N / shares / 16 * 16;
+    const int64_t share_end = share + 1 == shares ? N : (share + 1) * N / shares / 16 * 16;
+    const int64_t share_panels = ceil_div(share_end - share_begin, nr);
+    const int64_t block_panels = ceil_div(share_panels, ceil_div(share_panels, nb_panels));
+    T* packed = block_space.get(block_panels * nr * kc_block);
+    for (int64_t col0 = share_begin; col0 < share_end; col0 += block_panels * nr) {
+      const int64_t cols = std::min(block_panels * nr, share_end - col0);
+      for (int64_t depth0 = 0; depth0 < K; depth0 += kc_block) {
+        const int64_t depth = std::min(kc_block, K - depth0);
+        pack_b_lines<T>(transpose_b, depth, cols, B + (transpose_b ? col0 * ldb + depth0 : depth0 * ldb + col0), ldb,
+                        packed, false);
+        auto micro = [&](int64_t depth_, const T* a, int64_t col, int64_t, T* c, int64_t ldc_, bool add, int cols_) {
+          kernel.run(depth_, a, packed + col * depth_, c, ldc_, add, cols_);
+        };
+        multiply_panels<T>(M, cols, K, packed_a, micro, C + col0, ldc, accumulate || depth0 > 0, depth0, depth, 0,
+                           ceil_div(M, kernel.mr), 0, ceil_div(cols, nr));
+      }
+    }
+  }
 }
 
 template <typename T>
