@@ -193,6 +193,26 @@ void avg_pool2d_backward_input(const PoolGeometry& g, bool count_include_pad, in
                                const T* grad_output, T* grad_input) {
   const std::vector<T> scales = avg_pool_scales<T>(g, count_include_pad, divisor_override);
   const int64_t H = g.height, W = g.width, OH = g.out_height, OW = g.out_width, sW = g.stride_w;
+  // Windows that tile the plane exactly (kernel = stride, no padding, no remainder): each input
+  // element lies in one window, so it is written once, without zero-filling the plane first.
+  const bool tiling = g.kernel_h == g.stride_h && g.kernel_w == sW && g.pad_h == 0 && g.pad_w == 0 &&
+                      OH * g.kernel_h == H && OW * g.kernel_w == W;
+  if (tiling) {
+    const int64_t kH = g.kernel_h, kW = g.kernel_w;
+    for_each_plane(g.planes, H * W, [&](int64_t p) {
+      const T* grad_out = grad_output + p * OH * OW;
+      for (int64_t ih = 0; ih < H; ++ih) {
+        const T* grad_row = grad_out + (ih / kH) * OW;
+        const T* scale_row = scales.data() + (ih / kH) * OW;
+        T* grad_in_row = grad_input + p * H * W + ih * W;
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          const T share = grad_row[ow] * scale_row[ow];
+          for (int64_t kw = 0; kw < kW; ++kw) grad_in_row[ow * kW + kw] = share;
+        }
+      }
+    });
+    return;
+  }
   for_each_plane(g.planes, H * W, [&](int64_t p) {
     T* grad_in = grad_input + p * H * W;
     const T* grad_out = grad_output + p * OH * OW;

@@ -166,14 +166,24 @@ def _topological_order(root: "Tensor"):
     return order
 
 
+def _exclusive(array) -> bool:
+    """Whether array owns its writable buffer (no view of, nor viewed as, another array's)."""
+    return isinstance(array, np.ndarray) and array.base is None and array.flags.owndata and array.flags.writeable
+
+
+def _fits(total: np.ndarray, addend) -> bool:
+    """Whether total + addend has total's shape and dtype, so the sum can overwrite total."""
+    return (np.broadcast_shapes(total.shape, np.shape(addend)) == total.shape
+            and np.result_type(total, addend) == total.dtype)
+
+
 def _accumulate_leaf(tensor: "Tensor", grad: np.ndarray, fresh: bool = False):
     """fresh: grad is a new array nothing else refers to, so the leaf may keep it uncopied."""
     grad = np.asarray(grad, dtype=tensor.data.dtype)
     if grad.shape != tensor.data.shape:
         grad = np.broadcast_to(grad, tensor.data.shape)
     if tensor.grad is None:
-        owned = fresh and grad.base is None and grad.flags.owndata and grad.flags.writeable
-        tensor.grad = Tensor._wrap(grad if owned else np.array(grad, copy=True))
+        tensor.grad = Tensor._wrap(grad if fresh and _exclusive(grad) else np.array(grad, copy=True))
     else:
         tensor.grad.data = tensor.grad.data + grad
     for hook in tensor._hooks:
@@ -200,6 +210,9 @@ def backward(root: "Tensor", gradient=None, retain_graph: bool = False):
     # two inputs): a leaf must copy these. Any other kernel result becomes the leaf's .grad as is,
     # sparing a copy of every large leaf gradient.
     handed_out = {id(gradient)}
+    # Keys of `grads` whose array only `grads` refers to: a second gradient is added into it in
+    # place instead of into a fresh array.
+    owned = set()
     with no_grad():
         for node in _topological_order(root):
             if not hasattr(node, "inputs"):
@@ -218,9 +231,18 @@ def backward(root: "Tensor", gradient=None, retain_graph: bool = False):
                 handed_out.add(id(grad))
                 if isinstance(edge, Tensor):
                     _accumulate_leaf(edge, grad, fresh)
+                    continue
+                key = id(edge)
+                if key not in grads:
+                    grads[key] = grad
+                    if fresh and _exclusive(grad) and sum(g is grad for g in input_grads) == 1:
+                        owned.add(key)
+                elif key in owned and _fits(grads[key], grad):
+                    np.add(grads[key], grad, out=grads[key])
                 else:
-                    key = id(edge)
-                    grads[key] = grads[key] + grad if key in grads else grad
+                    grads[key] = grads[key] + grad
+                    if _exclusive(grads[key]):
+                        owned.add(key)
             if not retain_graph:
                 # Drop the node's saved arrays now, not when the whole backward ends, so the
                 # activations are freed layer by layer while the gradients are being made.

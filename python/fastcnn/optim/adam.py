@@ -44,16 +44,26 @@ class Adam(Optimizer):
                 param.data *= 1 - lr * weight_decay
             else:
                 grad = grad + weight_decay * param.data
+        # Whole-array passes in place through one scratch array: a fresh temporary per operation
+        # costs more than the arithmetic on these memory-bound updates.
         exp_avg, exp_avg_sq = state["exp_avg"].data, state["exp_avg_sq"].data
-        exp_avg += (1 - beta1) * (grad - exp_avg)
+        scratch = np.subtract(grad, exp_avg)
+        scratch *= 1 - beta1
+        exp_avg += scratch
         exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * grad * grad
+        np.multiply(grad, grad, out=scratch)
+        scratch *= 1 - beta2
+        exp_avg_sq += scratch
         second_moment = exp_avg_sq
         if group["amsgrad"]:
             second_moment = state["max_exp_avg_sq"].data
             np.maximum(second_moment, exp_avg_sq, out=second_moment)
-        denominator = np.sqrt(second_moment) / (1 - beta2 ** step) ** 0.5 + group["eps"]
-        param.data -= (lr / (1 - beta1 ** step)) * exp_avg / denominator
+        denominator = np.sqrt(second_moment, out=scratch)
+        denominator /= (1 - beta2 ** step) ** 0.5
+        denominator += group["eps"]
+        update = np.divide(exp_avg, denominator, out=scratch)
+        update *= lr / (1 - beta1 ** step)
+        param.data -= update
 
 
 class AdamW(Adam):
