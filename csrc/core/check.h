@@ -57,6 +57,19 @@ py::array_t<T> new_array(const Shape& shape) {
   return py::array_t<T>(std::vector<py::ssize_t>(shape.begin(), shape.end()));
 }
 
+// The tail every single-output entry point shares: allocates a T array of `shape` while holding
+// the GIL, then releases it and runs kernel(output pointer). Returns the array.
+template <typename T, typename Kernel>
+py::array run_kernel_into(const Shape& shape, Kernel&& kernel) {
+  auto result = new_array<T>(shape);
+  T* out = result.mutable_data();
+  {
+    py::gil_scoped_release release;
+    kernel(out);
+  }
+  return result;
+}
+
 // Calls fn(T{}) with T = float or double, so one templated lambda serves both dtypes.
 template <typename Fn>
 auto dispatch_float(DType dtype, Fn&& fn) {

@@ -22,13 +22,11 @@ py::array activation_forward(const std::string& name, const py::array& input, do
   const DType dtype = check_float(name.c_str(), "input", input);
   return dispatch_float(dtype, [&](auto tag) -> py::array {
     using T = decltype(tag);
-    auto output = new_array<T>(shape_of(input));
     const T* in = data_of<T>(input);
-    T* out = output.mutable_data();
     const int64_t size = input.size();
-    py::gil_scoped_release release;
-    cpu::activation_forward<T>(kind, in, out, size, parameter);
-    return output;
+    return run_kernel_into<T>(shape_of(input), [&](T* out) {
+      cpu::activation_forward<T>(kind, in, out, size, parameter);
+    });
   });
 }
 
@@ -40,14 +38,12 @@ py::array activation_backward(const std::string& name, const py::array& grad_out
   check_shape(name.c_str(), "grad_output", grad_output, shape_of(input));
   return dispatch_float(dtype, [&](auto tag) -> py::array {
     using T = decltype(tag);
-    auto grad_input = new_array<T>(shape_of(input));
     const T* grad = data_of<T>(grad_output);
     const T* in = data_of<T>(input);
-    T* out = grad_input.mutable_data();
     const int64_t size = input.size();
-    py::gil_scoped_release release;
-    cpu::activation_backward<T>(kind, grad, in, out, size, parameter);
-    return grad_input;
+    return run_kernel_into<T>(shape_of(input), [&](T* out) {
+      cpu::activation_backward<T>(kind, grad, in, out, size, parameter);
+    });
   });
 }
 

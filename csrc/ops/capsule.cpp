@@ -105,14 +105,12 @@ py::array routing_weighted_sum_backward(const py::array& grad_output, const py::
   check_shape("dynamic_routing", "grad_output", grad_output, {size.batch, size.out_capsules, size.out_dim});
   return dispatch_float(size.dtype, [&](auto tag) -> py::array {
     using T = decltype(tag);
-    auto grad_predictions = new_array<T>(shape_of(predictions));
     const T* grad = data_of<T>(grad_output);
     const T* c = data_of<T>(coupling);
-    T* out = grad_predictions.mutable_data();
-    py::gil_scoped_release release;
-    cpu::routing_weighted_sum_backward_input<T>(grad, c, out, size.batch, size.in_capsules, size.out_capsules,
-                                                size.out_dim);
-    return grad_predictions;
+    return run_kernel_into<T>(shape_of(predictions), [&](T* out) {
+      cpu::routing_weighted_sum_backward_input<T>(grad, c, out, size.batch, size.in_capsules, size.out_capsules,
+                                                  size.out_dim);
+    });
   });
 }
 
@@ -120,12 +118,10 @@ py::array squash_forward(const py::array& input, int64_t dim, double eps) {
   const SquashLayout layout = squash_layout(input, dim, eps);
   return dispatch_float(check_float("squash", "input", input), [&](auto tag) -> py::array {
     using T = decltype(tag);
-    auto output = new_array<T>(shape_of(input));
     const T* in = data_of<T>(input);
-    T* out = output.mutable_data();
-    py::gil_scoped_release release;
-    cpu::squash_forward<T>(in, out, layout.outer, layout.dim, layout.inner, T(eps));
-    return output;
+    return run_kernel_into<T>(shape_of(input), [&](T* out) {
+      cpu::squash_forward<T>(in, out, layout.outer, layout.dim, layout.inner, T(eps));
+    });
   });
 }
 
@@ -135,13 +131,11 @@ py::array squash_backward(const py::array& grad_output, const py::array& input, 
   check_shape("squash", "grad_output", grad_output, shape_of(input));
   return dispatch_float(check_float("squash", "input", input), [&](auto tag) -> py::array {
     using T = decltype(tag);
-    auto grad_input = new_array<T>(shape_of(input));
     const T* grad = data_of<T>(grad_output);
     const T* in = data_of<T>(input);
-    T* out = grad_input.mutable_data();
-    py::gil_scoped_release release;
-    cpu::squash_backward_input<T>(grad, in, out, layout.outer, layout.dim, layout.inner, T(eps));
-    return grad_input;
+    return run_kernel_into<T>(shape_of(input), [&](T* out) {
+      cpu::squash_backward_input<T>(grad, in, out, layout.outer, layout.dim, layout.inner, T(eps));
+    });
   });
 }
 
@@ -151,13 +145,11 @@ py::array margin_loss_forward(const py::array& lengths, const py::array& target,
   return dispatch_float(check_float("margin_loss", "lengths", lengths), [&](auto tag) -> py::array {
     using T = decltype(tag);
     const int64_t batch = lengths.shape(0), classes = lengths.shape(1);
-    auto losses = new_array<T>({batch});
     const T* l = data_of<T>(lengths);
     const int64_t* labels = data_of<int64_t>(target);
-    T* out = losses.mutable_data();
-    py::gil_scoped_release release;
-    cpu::margin_loss_forward<T>(l, labels, out, batch, classes, T(m_plus), T(m_minus), T(lambda));
-    return losses;
+    return run_kernel_into<T>({batch}, [&](T* out) {
+      cpu::margin_loss_forward<T>(l, labels, out, batch, classes, T(m_plus), T(m_minus), T(lambda));
+    });
   });
 }
 
@@ -169,14 +161,12 @@ py::array margin_loss_backward(const py::array& grad_losses, const py::array& le
   return dispatch_float(check_float("margin_loss", "lengths", lengths), [&](auto tag) -> py::array {
     using T = decltype(tag);
     const int64_t batch = lengths.shape(0), classes = lengths.shape(1);
-    auto grad_lengths = new_array<T>(shape_of(lengths));
     const T* grad = data_of<T>(grad_losses);
     const T* l = data_of<T>(lengths);
     const int64_t* labels = data_of<int64_t>(target);
-    T* out = grad_lengths.mutable_data();
-    py::gil_scoped_release release;
-    cpu::margin_loss_backward_input<T>(grad, l, labels, out, batch, classes, T(m_plus), T(m_minus), T(lambda));
-    return grad_lengths;
+    return run_kernel_into<T>(shape_of(lengths), [&](T* out) {
+      cpu::margin_loss_backward_input<T>(grad, l, labels, out, batch, classes, T(m_plus), T(m_minus), T(lambda));
+    });
   });
 }
 

@@ -156,12 +156,8 @@ py::array run_forward(DType dtype, const cpu::ConvShape& shape, const py::array&
                       const std::optional<py::array>& bias, Kernel kernel) {
   return dispatch_float(dtype, [&](auto tag) -> py::array {
     using T = decltype(tag);
-    auto output = new_array<T>(output_shape(shape));
     const T *in = data_of<T>(input), *w = data_of<T>(weight), *b = optional_data<T>(bias);
-    T* out = output.mutable_data();
-    py::gil_scoped_release release;
-    kernel(shape, in, w, b, out);
-    return output;
+    return run_kernel_into<T>(output_shape(shape), [&](T* out) { kernel(shape, in, w, b, out); });
   });
 }
 
@@ -170,12 +166,8 @@ py::array run_backward_input(DType dtype, const cpu::ConvShape& shape, const py:
                              const py::array& weight, Kernel kernel) {
   return dispatch_float(dtype, [&](auto tag) -> py::array {
     using T = decltype(tag);
-    auto grad_input = new_array<T>(input_shape(shape));
     const T *grad = data_of<T>(grad_output), *w = data_of<T>(weight);
-    T* out = grad_input.mutable_data();
-    py::gil_scoped_release release;
-    kernel(shape, grad, w, out);
-    return grad_input;
+    return run_kernel_into<T>(input_shape(shape), [&](T* out) { kernel(shape, grad, w, out); });
   });
 }
 

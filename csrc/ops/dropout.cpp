@@ -21,12 +21,8 @@ py::array masked(const char* name, const py::array& input, double p, uint64_t se
   const int64_t blocks = block_size > 0 ? size / block_size : 0;
   return dispatch_float(dtype, [&](auto tag) -> py::array {
     using T = decltype(tag);
-    auto output = new_array<T>(shape_of(input));
     const T* in = data_of<T>(input);
-    T* out = output.mutable_data();
-    py::gil_scoped_release release;
-    kernel(in, out, blocks, block_size, p, seed, tag);
-    return output;
+    return run_kernel_into<T>(shape_of(input), [&](T* out) { kernel(in, out, blocks, block_size, p, seed, tag); });
   });
 }
 

@@ -149,14 +149,12 @@ py::array nll_loss_backward(const py::array& grad_output, const py::array& input
   const GradientSource source = gradient_source(op, grad_output, input, mode, view.target_shape, total_weight);
   return dispatch_float(check_float(op, "input", input), [&](auto tag) -> py::array {
     using T = decltype(tag);
-    auto grad_input = new_array<T>(shape_of(input));
     const T* grad = data_of<T>(grad_output);
     const T* class_weight = optional_data<T>(weight);
-    T* out = grad_input.mutable_data();
-    py::gil_scoped_release release;
-    cpu::nll_loss_backward<T>(grad, source.stride, source.scale, labels, class_weight, out, view.batch,
-                              view.classes, view.positions, ignore_index, label_smoothing);
-    return grad_input;
+    return run_kernel_into<T>(shape_of(input), [&](T* out) {
+      cpu::nll_loss_backward<T>(grad, source.stride, source.scale, labels, class_weight, out, view.batch,
+                                view.classes, view.positions, ignore_index, label_smoothing);
+    });
   });
 }
 
@@ -188,15 +186,13 @@ py::array mse_loss_backward(const py::array& grad_output, const py::array& input
       gradient_source(op, grad_output, input, mode, shape_of(input), static_cast<double>(input.size()));
   return dispatch_float(check_float(op, "input", input), [&](auto tag) -> py::array {
     using T = decltype(tag);
-    auto grad_input = new_array<T>(shape_of(input));
     const T* grad = data_of<T>(grad_output);
     const T* in = data_of<T>(input);
     const T* tgt = data_of<T>(target);
-    T* out = grad_input.mutable_data();
     const int64_t size = input.size();
-    py::gil_scoped_release release;
-    cpu::mse_loss_backward<T>(grad, source.stride, source.scale, in, tgt, out, size);
-    return grad_input;
+    return run_kernel_into<T>(shape_of(input), [&](T* out) {
+      cpu::mse_loss_backward<T>(grad, source.stride, source.scale, in, tgt, out, size);
+    });
   });
 }
 

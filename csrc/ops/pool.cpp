@@ -172,13 +172,11 @@ py::array max_pool2d_backward(const py::array& grad_output, const py::array& ind
   const int64_t output_plane = grad_output.shape(rank - 2) * grad_output.shape(rank - 1);
   return dispatch_float(dtype, [&](auto tag) -> py::array {
     using T = decltype(tag);
-    auto grad_input = new_array<T>(shape);
     const T* grad = data_of<T>(grad_output);
     const int64_t* index = data_of<int64_t>(indices);
-    T* out = grad_input.mutable_data();
-    py::gil_scoped_release release;
-    cpu::max_pool2d_backward_input<T>(planes, input_plane, output_plane, grad, index, out);
-    return grad_input;
+    return run_kernel_into<T>(shape, [&](T* out) {
+      cpu::max_pool2d_backward_input<T>(planes, input_plane, output_plane, grad, index, out);
+    });
   });
 }
 
@@ -190,12 +188,10 @@ py::array avg_pool2d_forward(const py::array& input, PoolPair kernel_size, PoolP
   const int64_t divisor = divisor_or_none(op, divisor_override);
   return dispatch_float(dtype, [&](auto tag) -> py::array {
     using T = decltype(tag);
-    auto output = new_array<T>(pooled_shape(shape_of(input), g));
     const T* in = data_of<T>(input);
-    T* out = output.mutable_data();
-    py::gil_scoped_release release;
-    cpu::avg_pool2d_forward<T>(g, count_include_pad, divisor, in, out);
-    return output;
+    return run_kernel_into<T>(pooled_shape(shape_of(input), g), [&](T* out) {
+      cpu::avg_pool2d_forward<T>(g, count_include_pad, divisor, in, out);
+    });
   });
 }
 
@@ -209,12 +205,10 @@ py::array avg_pool2d_backward(const py::array& grad_output, const std::vector<in
   const DType dtype = check_pool_grad(op, grad_output, pooled_shape(shape, g));
   return dispatch_float(dtype, [&](auto tag) -> py::array {
     using T = decltype(tag);
-    auto grad_input = new_array<T>(shape);
     const T* grad = data_of<T>(grad_output);
-    T* out = grad_input.mutable_data();
-    py::gil_scoped_release release;
-    cpu::avg_pool2d_backward_input<T>(g, count_include_pad, divisor, grad, out);
-    return grad_input;
+    return run_kernel_into<T>(shape, [&](T* out) {
+      cpu::avg_pool2d_backward_input<T>(g, count_include_pad, divisor, grad, out);
+    });
   });
 }
 
@@ -224,12 +218,10 @@ py::array adaptive_avg_pool2d_forward(const py::array& input, PoolPair output_si
   const cpu::PoolGeometry g = adaptive_geometry(op, shape_of(input), output_size);
   return dispatch_float(dtype, [&](auto tag) -> py::array {
     using T = decltype(tag);
-    auto output = new_array<T>(pooled_shape(shape_of(input), g));
     const T* in = data_of<T>(input);
-    T* out = output.mutable_data();
-    py::gil_scoped_release release;
-    cpu::adaptive_avg_pool2d_forward<T>(g, in, out);
-    return output;
+    return run_kernel_into<T>(pooled_shape(shape_of(input), g), [&](T* out) {
+      cpu::adaptive_avg_pool2d_forward<T>(g, in, out);
+    });
   });
 }
 
@@ -246,12 +238,8 @@ py::array adaptive_avg_pool2d_backward(const py::array& grad_output, const std::
   const DType dtype = check_pool_grad(op, grad_output, pooled_shape(shape, g));
   return dispatch_float(dtype, [&](auto tag) -> py::array {
     using T = decltype(tag);
-    auto grad_input = new_array<T>(shape);
     const T* grad = data_of<T>(grad_output);
-    T* out = grad_input.mutable_data();
-    py::gil_scoped_release release;
-    cpu::adaptive_avg_pool2d_backward_input<T>(g, grad, out);
-    return grad_input;
+    return run_kernel_into<T>(shape, [&](T* out) { cpu::adaptive_avg_pool2d_backward_input<T>(g, grad, out); });
   });
 }
 

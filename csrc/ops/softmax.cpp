@@ -38,12 +38,10 @@ py::array softmax_forward(const py::array& input, int64_t dim, bool log) {
   const SoftmaxView view = softmax_view(op, input, dim);
   return dispatch_float(dtype, [&](auto tag) -> py::array {
     using T = decltype(tag);
-    auto output = new_array<T>(shape_of(input));
     const T* in = data_of<T>(input);
-    T* out = output.mutable_data();
-    py::gil_scoped_release release;
-    cpu::softmax_forward<T>(in, out, view.outer, view.dim, view.inner, log);
-    return output;
+    return run_kernel_into<T>(shape_of(input), [&](T* out) {
+      cpu::softmax_forward<T>(in, out, view.outer, view.dim, view.inner, log);
+    });
   });
 }
 
