@@ -29,6 +29,9 @@ PYBIND11_MODULE(_C, m) {
   // --- convolution ---
   m.def("conv2d_forward", &fastcnn::ops::conv2d_forward, "input"_a, "weight"_a, "bias"_a, "stride"_a, "padding"_a,
         "dilation"_a, "groups"_a);
+  m.def("conv2d_bn_forward", &fastcnn::ops::conv2d_bn_forward, "input"_a, "weight"_a, "bias"_a, "running_mean"_a,
+        "running_var"_a, "bn_weight"_a, "bn_bias"_a, "eps"_a, "residual"_a, "activation"_a, "stride"_a, "padding"_a,
+        "dilation"_a, "groups"_a);
   m.def("conv2d_backward_input", &fastcnn::ops::conv2d_backward_input, "grad_output"_a, "input"_a, "weight"_a,
         "stride"_a, "padding"_a, "dilation"_a, "groups"_a);
   m.def("conv2d_backward_weight", &fastcnn::ops::conv2d_backward_weight, "grad_output"_a, "input"_a, "weight"_a,

@@ -1,7 +1,11 @@
 // conv2d and conv_transpose2d entry points: argument checks, the shape rules, output allocation.
+#include <cmath>
+#include <limits>
+
 #include "core/check.h"
 #include "cpu/conv.h"
 #include "cpu/conv_transpose.h"
+#include "cpu/epilogue.h"
 #include "ops/ops.h"
 
 namespace fastcnn::ops {
@@ -197,6 +201,52 @@ py::array conv2d_forward(const py::array& input, const py::array& weight, const 
   const cpu::ConvShape shape = conv2d_shape(input, weight, stride, padding, dilation, groups);
   check_bias("conv2d", bias, shape.out_channels);
   return run_forward(dtype, shape, input, weight, bias, [](auto&&... a) { cpu::conv2d_forward(a...); });
+}
+
+py::array conv2d_bn_forward(const py::array& input, const py::array& weight, const std::optional<py::array>& bias,
+                            const py::array& running_mean, const py::array& running_var,
+                            const std::optional<py::array>& bn_weight, const std::optional<py::array>& bn_bias,
+                            double eps, const std::optional<py::array>& residual, const std::string& activation,
+                            const Ints& stride, const Ints& padding, const Ints& dilation, int64_t groups) {
+  const char* op = "conv2d_bn";
+  const DType dtype = check_operands(op, input, weight, bias);
+  const cpu::ConvShape shape = conv2d_shape(input, weight, stride, padding, dilation, groups);
+  const int64_t K = shape.out_channels;
+  check_bias(op, bias, K);
+  const std::pair<const char*, const py::array*> vectors[] = {
+      {"running_mean", &running_mean}, {"running_var", &running_var},
+      {"bn_weight", bn_weight ? &*bn_weight : nullptr}, {"bn_bias", bn_bias ? &*bn_bias : nullptr}};
+  for (const auto& [name, vector] : vectors) {
+    if (vector == nullptr) continue;
+    check_same_dtype(op, "input", input, name, *vector);
+    check_shape(op, name, *vector, {K});
+  }
+  if (residual) {
+    check_same_dtype(op, "input", input, "residual", *residual);
+    check_shape(op, "residual", *residual, output_shape(shape));
+  }
+  if (!std::isfinite(eps) || eps < 0) fail_value(op, "eps must be a non-negative number, got " + std::to_string(eps));
+  const double inf = std::numeric_limits<double>::infinity();
+  double low = 0, high = inf;
+  if (activation == "none")
+    low = -inf;
+  else if (activation == "relu6")
+    high = 6;
+  else if (activation != "relu")
+    fail_value(op, "activation must be 'none', 'relu' or 'relu6', got '" + activation + "'");
+  return dispatch_float(dtype, [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    const T *in = data_of<T>(input), *w = data_of<T>(weight), *b = optional_data<T>(bias);
+    const T *mean = data_of<T>(running_mean), *var = data_of<T>(running_var);
+    const T *gamma = optional_data<T>(bn_weight), *beta = optional_data<T>(bn_bias), *res = optional_data<T>(residual);
+    return run_kernel_into<T>(output_shape(shape), [&](T* out) {
+      std::vector<T> scale(K), shift(K);
+      cpu::fold_batch_norm<T>(K, b, mean, var, gamma, beta, eps, scale.data(), shift.data());
+      cpu::conv2d_forward<T>(shape, in, w, nullptr, out);
+      cpu::channel_affine_clamp<T>(shape.batch, K, shape.out_height * shape.out_width, scale.data(), shift.data(),
+                                   res, T(low), T(high), out);
+    });
+  });
 }
 
 py::array conv2d_backward_input(const py::array& grad_output, const py::array& input, const py::array& weight,

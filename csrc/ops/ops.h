@@ -30,6 +30,15 @@ py::array bmm(const py::array& a, const py::array& b, bool transpose_a, bool tra
 py::array conv2d_forward(const py::array& input, const py::array& weight, const std::optional<py::array>& bias,
                          const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
                          const std::vector<int64_t>& dilation, int64_t groups);
+// Inference only (no backward): act(bn(conv2d(input) + bias) + residual) with the batch norm's
+// running statistics, in one pass; activation is "none", "relu" or "relu6"; bias, bn_weight,
+// bn_bias and residual may be None.
+py::array conv2d_bn_forward(const py::array& input, const py::array& weight, const std::optional<py::array>& bias,
+                            const py::array& running_mean, const py::array& running_var,
+                            const std::optional<py::array>& bn_weight, const std::optional<py::array>& bn_bias,
+                            double eps, const std::optional<py::array>& residual, const std::string& activation,
+                            const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                            const std::vector<int64_t>& dilation, int64_t groups);
 py::array conv2d_backward_input(const py::array& grad_output, const py::array& input, const py::array& weight,
                                 const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
                                 const std::vector<int64_t>& dilation, int64_t groups);

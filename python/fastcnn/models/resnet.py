@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .. import nn
 from ..nn.modules.blocks import check_feature_map, conv1x1_bn
+from ..nn.modules.fusion import conv_bn
 
 
 class BasicBlock(nn.Module):
@@ -21,9 +22,10 @@ class BasicBlock(nn.Module):
         self.downsample = conv1x1_bn(in_channels, out_channels, stride) if changes_shape else None
 
     def forward(self, input):
-        output = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(input)))))
+        # conv_bn runs conv -> BN -> (+ shortcut) -> ReLU as one call in inference (nn/modules/fusion.py).
+        output = conv_bn(self.conv1, self.bn1, input, self.relu)
         shortcut = input if self.downsample is None else self.downsample(input)
-        return self.relu(output + shortcut)
+        return conv_bn(self.conv2, self.bn2, output, self.relu, residual=shortcut)
 
 
 class ResNetCifar(nn.Module):
@@ -54,7 +56,7 @@ class ResNetCifar(nn.Module):
 
     def forward(self, input):
         check_feature_map("resnet_cifar", input, self.in_channels)
-        output = self.relu(self.bn1(self.conv1(input)))
+        output = conv_bn(self.conv1, self.bn1, input, self.relu)
         output = self.layer3(self.layer2(self.layer1(output)))
         return self.fc(nn.functional.adaptive_avg_pool2d(output, 1).flatten(1))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import operator
 from collections import OrderedDict
 
+from .fusion import run_sequence
 from .module import Module
 
 
@@ -69,6 +70,8 @@ class Sequential(Module):
         return self
 
     def forward(self, input):
+        if not self.training:  # inference: conv / batch norm / relu runs fused (fusion.py)
+            return run_sequence(self._modules.values(), input)
         for module in self:
             input = module(input)
         return input

@@ -4,6 +4,7 @@ from __future__ import annotations
 from .activation import ReLU6
 from .container import Sequential
 from .conv import Conv2d
+from .fusion import run_sequence
 from .module import Module
 from .norm import BatchNorm2d
 from .blocks import check_feature_map
@@ -45,8 +46,11 @@ class InvertedResidual(Module):
 
     def forward(self, input):
         check_feature_map("InvertedResidual", input, self.in_channels)
-        output = self.conv(input)
-        return input + output if self.use_res_connect else output
+        if self.conv.training:
+            output = self.conv(input)
+            return input + output if self.use_res_connect else output
+        # Inference: the residual add rides on the projection's fused conv / batch norm call.
+        return run_sequence(self.conv._modules.values(), input, input if self.use_res_connect else None)
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, stride={self.stride}"

@@ -1,0 +1,87 @@
+"""Inference-time fusion: convolution -> frozen batch norm -> (+ residual) -> ReLU / ReLU6 as one
+native call (`conv2d_bn_forward`, csrc/ops/conv.cpp), the batch norm folded into a per-channel
+scale and shift that the kernel applies, with the residual and the clamp, in one pass over the
+convolution's output. At batch 1 the per-op overhead dominates, and this turns three or four ops
+(and their temporaries) into one.
+
+It runs only where it computes what the modules would: the batch norm is a BatchNorm2d in eval
+mode with running statistics, the convolution a Conv2d, the activation a ReLU or ReLU6 (exact
+types: a subclass may override forward), no module involved has hooks, and no gradient is needed
+(autograd off, or nothing involved requires grad). Anywhere else the modules run one by one. The
+result equals the module-by-module one up to float rounding: the folded scale multiplies the
+convolution's output once instead of subtracting the mean first.
+
+Sequential uses it for every Conv2d, BatchNorm2d[, ReLU | ReLU6] run among its children; the
+zoo's residual blocks (ResNet's BasicBlock, MobileNetV2's InvertedResidual) also fold their
+residual add into the last convolution's call.
+"""
+from __future__ import annotations
+
+from ...tensor import Tensor, is_grad_enabled
+from ...ops._registry import kernels
+from .. import functional as F
+from .activation import ReLU, ReLU6
+from .conv import Conv2d
+from .norm import BatchNorm2d
+
+_ACTIVATIONS = {type(None): "none", ReLU: "relu", ReLU6: "relu6"}
+
+
+def _hooked(module) -> bool:
+    return module is not None and bool(module._forward_hooks or module._forward_pre_hooks)
+
+
+def _needs_grad(*tensors) -> bool:
+    return is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
+def fusable(conv, bn, activation=None, input=None, residual=None) -> bool:
+    """Whether conv -> bn -> (+ residual) -> activation may run as one fused inference call."""
+    return (type(bn) is BatchNorm2d and not bn.training and bn.running_mean is not None and type(conv) is Conv2d
+            and type(activation) in _ACTIVATIONS and conv.out_channels == bn.num_features
+            and isinstance(input, Tensor) and input.ndim == 4 and input.dtype == conv.weight.dtype
+            and not (_hooked(conv) or _hooked(bn) or _hooked(activation))
+            and not _needs_grad(input, residual, conv.weight, conv.bias, bn.weight, bn.bias))
+
+
+def _fused(conv, bn, activation, input, residual):
+    padding = F._conv_padding("conv2d", conv.padding, conv.kernel_size, conv.stride, conv.dilation)
+    optional = [None if t is None else t.data for t in (conv.bias, bn.weight, bn.bias, residual)]
+    output = kernels(input.data).conv2d_bn_forward(
+        input.data, conv.weight.data, optional[0], bn.running_mean.data, bn.running_var.data, optional[1],
+        optional[2], float(bn.eps), optional[3], _ACTIVATIONS[type(activation)], conv.stride, padding,
+        conv.dilation, conv.groups)
+    return Tensor._wrap(output)
+
+
+def conv_bn(conv, bn, input, activation=None, residual=None):
+    """activation(bn(conv(input)) + residual), fused where `fusable` allows; activation and
+    residual may be None."""
+    if fusable(conv, bn, activation, input, residual):
+        return _fused(conv, bn, activation, input, residual)
+    output = bn(conv(input))
+    if residual is not None:
+        output = output + residual
+    return output if activation is None else activation(output)
+
+
+def run_sequence(modules, input, residual=None):
+    """Applies modules in order, fusing each Conv2d, BatchNorm2d[, ReLU | ReLU6] run; with a
+    residual, returns residual + the result (folded into the last run when the sequence ends
+    with Conv2d, BatchNorm2d)."""
+    modules = list(modules)
+    count, i = len(modules), 0
+    while i < count:
+        module = modules[i]
+        if type(module) is Conv2d and i + 1 < count and type(modules[i + 1]) is BatchNorm2d:
+            last = i + 2 == count
+            activation = modules[i + 2] if not last and type(modules[i + 2]) in (ReLU, ReLU6) else None
+            carried = residual if last else None
+            if fusable(module, modules[i + 1], activation, input, carried):
+                input = _fused(module, modules[i + 1], activation, input, carried)
+                residual = None if last else residual
+                i += 3 if activation is not None else 2
+                continue
+        input = module(input)
+        i += 1
+    return input if residual is None else residual + input
