@@ -9,10 +9,11 @@ import reference
 # Sizes around the micro-kernel tiles (8 x 48 on AVX-512, 6 x 16 on AVX2, 4 x 16 generic) and
 # the 192-deep cache block, so full tiles, edge tiles and several depth blocks all run. The last
 # is large enough to run on every thread, each with a share of columns cut off a panel boundary
-# and packed in several column blocks.
+# and packed in several column blocks. Fewer rows than an A panel with a transposed B (a linear
+# layer at batch 1) take dot products instead, over one or several depth chunks (1024, 2100).
 EDGE_SIZES = [1, 7, 17, 33, 65]
 GEMM_SHAPES = [(m, n, k) for m in EDGE_SIZES for n in (1, 17, 65) for k in (1, 33)] + [
-    (13, 33, 200), (100, 70, 400), (25, 97, 193), (40, 1500, 1100)]
+    (13, 33, 200), (100, 70, 400), (25, 97, 193), (40, 1500, 1100), (1, 10, 1024), (3, 17, 2100)]
 
 
 @pytest.mark.parametrize("m, n, k", GEMM_SHAPES)
@@ -108,7 +109,7 @@ def test_gemm_under_each_isa(isa):
     script = (
         "import numpy as np, fastcnn, reference\n"
         "rng = np.random.default_rng(0)\n"
-        "for m, n, k in [(1, 1, 1), (7, 17, 33), (17, 65, 7), (65, 33, 200), (13, 7, 1)]:\n"
+        "for m, n, k in [(1, 1, 1), (7, 17, 33), (17, 65, 7), (65, 33, 200), (13, 7, 1), (3, 17, 2100)]:\n"
         "    a, b = rng.standard_normal((m, k)), rng.standard_normal((k, n))\n"
         "    for ta in (False, True):\n"
         "        for tb in (False, True):\n"

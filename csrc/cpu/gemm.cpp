@@ -319,11 +319,20 @@ void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, T
   if (beta != T(0) && beta != T(1))
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j) C[i * ldc + j] *= beta;
+  const GemmKernel<T>& kernel = gemm_kernel<T>();
+  if (!transpose_a && transpose_b && alpha == T(1) && M < kernel.mr) {
+    // Fewer rows than one A panel times a transposed B (a linear layer at batch 1): dot products
+    // along the depth both keep contiguous. Packing B would write N x K values (zero-padded to
+    // whole panels) to read each of them fewer than mr times.
+    static thread_local Workspace<int64_t> offset_space;
+    int64_t* offsets = offset_space.get(N);
+    for (int64_t j = 0; j < N; ++j) offsets[j] = j * ldb;
+    return gemm_dots<T>(M, N, K, A, lda, B, offsets, C, ldc, beta != T(0));
+  }
   static thread_local Workspace<T> a_space;
   T* packed_a = a_space.get(packed_a_size<T>(M, K));
   pack_a<T>(transpose_a, M, K, alpha, A, lda, packed_a);
   if (K <= 0) return gemm_packed<T>(M, N, K, packed_a, packed_a, C, ldc, beta != T(0));
-  const GemmKernel<T>& kernel = gemm_kernel<T>();
   const int64_t nr = kernel.nr;
   const bool accumulate = beta != T(0);
   const int threads = worth_parallel_gemm(M * N * K) ? get_num_threads() : 1;

@@ -1,6 +1,8 @@
 """Views and data movement: reshape, permute, expand, cat, stack, indexing, padding."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..tensor import Function
@@ -8,15 +10,16 @@ from ._registry import register
 
 
 def _resolve_shape(shape, size, op, input_shape):
+    # math.prod on Python ints: exact, and ~10x cheaper than np.prod on the batch-1 inference path.
     shape = tuple(int(s) for s in shape)
     if shape.count(-1) > 1:
         raise ValueError(f"{op}: only one dimension can be -1, got {shape}")
-    known = int(np.prod([s for s in shape if s != -1], dtype=np.int64))
+    known = math.prod(s for s in shape if s != -1)
     if -1 in shape:
         if known == 0 or size % known:
             raise ValueError(f"{op}: shape {shape} is invalid for input of size {size} (input {input_shape})")
         shape = tuple(size // known if s == -1 else s for s in shape)
-    if int(np.prod(shape, dtype=np.int64)) != size:
+    if math.prod(shape) != size:
         raise ValueError(f"{op}: shape {shape} is invalid for input of size {size} (input {input_shape})")
     return shape
 

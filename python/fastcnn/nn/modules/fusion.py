@@ -31,26 +31,34 @@ def _hooked(module) -> bool:
     return module is not None and bool(module._forward_hooks or module._forward_pre_hooks)
 
 
-def _needs_grad(*tensors) -> bool:
-    return is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+def _needs_grad(conv, bn, input, residual) -> bool:
+    if not is_grad_enabled():
+        return False
+    tensors = (input, residual, *conv._parameters.values(), *bn._parameters.values())
+    return any(t is not None and t.requires_grad for t in tensors)
 
 
 def fusable(conv, bn, activation=None, input=None, residual=None) -> bool:
     """Whether conv -> bn -> (+ residual) -> activation may run as one fused inference call."""
-    return (type(bn) is BatchNorm2d and not bn.training and bn.running_mean is not None and type(conv) is Conv2d
-            and type(activation) in _ACTIVATIONS and conv.out_channels == bn.num_features
-            and isinstance(input, Tensor) and input.ndim == 4 and input.dtype == conv.weight.dtype
+    # Cheapest and most often decisive first: the training flag, then types, then the rest.
+    return (not bn.training and type(bn) is BatchNorm2d and type(conv) is Conv2d
+            and type(activation) in _ACTIVATIONS and bn._buffers["running_mean"] is not None
+            and conv.out_channels == bn.num_features and isinstance(input, Tensor) and input.data.ndim == 4
+            and input.data.dtype == conv._parameters["weight"].data.dtype
             and not (_hooked(conv) or _hooked(bn) or _hooked(activation))
-            and not _needs_grad(input, residual, conv.weight, conv.bias, bn.weight, bn.bias))
+            and not _needs_grad(conv, bn, input, residual))
 
 
 def _fused(conv, bn, activation, input, residual):
-    padding = F._conv_padding("conv2d", conv.padding, conv.kernel_size, conv.stride, conv.dilation)
-    optional = [None if t is None else t.data for t in (conv.bias, bn.weight, bn.bias, residual)]
+    padding = conv.padding
+    padding = (F._conv_padding("conv2d", padding, conv.kernel_size, conv.stride, conv.dilation)
+               if type(padding) is str else (padding[0], padding[0], padding[1], padding[1]))
+    weights, affine, statistics = conv._parameters, bn._parameters, bn._buffers
+    optional = [None if t is None else t.data for t in (weights["bias"], affine["weight"], affine["bias"], residual)]
     output = kernels(input.data).conv2d_bn_forward(
-        input.data, conv.weight.data, optional[0], bn.running_mean.data, bn.running_var.data, optional[1],
-        optional[2], float(bn.eps), optional[3], _ACTIVATIONS[type(activation)], conv.stride, padding,
-        conv.dilation, conv.groups)
+        input.data, weights["weight"].data, optional[0], statistics["running_mean"].data,
+        statistics["running_var"].data, optional[1], optional[2], float(bn.eps), optional[3],
+        _ACTIVATIONS[type(activation)], conv.stride, padding, conv.dilation, conv.groups)
     return Tensor._wrap(output)
 
 
