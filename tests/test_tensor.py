@@ -117,6 +117,27 @@ def test_no_grad_records_nothing():
     assert fastcnn.is_grad_enabled()
 
 
+def test_set_grad_enabled_and_inference_mode_switch_recording():
+    x = fastcnn.ones(2, requires_grad=True)
+    with fastcnn.set_grad_enabled(False):
+        assert not (x * 2).requires_grad
+        with fastcnn.set_grad_enabled(True):
+            assert (x * 2).requires_grad
+        assert not fastcnn.is_grad_enabled()
+    assert fastcnn.is_grad_enabled()
+    fastcnn.set_grad_enabled(False)  # a plain call switches the mode until switched back
+    try:
+        assert not (x * 2).requires_grad
+    finally:
+        fastcnn.set_grad_enabled(True)
+    with fastcnn.inference_mode():
+        assert not (x * 2).requires_grad
+    with fastcnn.inference_mode(False):
+        assert (x * 2).requires_grad
+    with pytest.raises(TypeError, match="set_grad_enabled: mode must be a bool"):
+        fastcnn.set_grad_enabled("no")
+
+
 def test_backward_needs_scalar_or_gradient():
     x = fastcnn.ones(2, requires_grad=True)
     with pytest.raises(RuntimeError, match="scalar"):

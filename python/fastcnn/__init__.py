@@ -18,8 +18,8 @@ if "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ:
 
 from ._version import __version__  # noqa: E402 - after the libgomp setting above
 from . import _C  # noqa: E402
-from .tensor import (Function, Size, Tensor, bool_, enable_grad, float32, float64, int32, int64, is_grad_enabled,
-                     no_grad)
+from .tensor import (Function, Size, Tensor, bool_, enable_grad, float32, float64, inference_mode, int32, int64,
+                     is_grad_enabled, no_grad, set_grad_enabled)
 from .functions import (abs, add, amax, amin, arange, argmax, argmin, as_tensor, cat, chunk, clamp, concat, div, empty,
                         exp, expand, eye, flatten, from_numpy, full, full_like, linspace, log, matmul, max, maximum,
                         mean, min, minimum, mul, neg, ones, ones_like, permute, pow, reshape, select, split, sqrt,

@@ -28,16 +28,6 @@ def is_grad_enabled() -> bool:
     return getattr(_state, "grad_enabled", True)
 
 
-@contextlib.contextmanager
-def _grad_mode(enabled: bool):
-    previous = is_grad_enabled()
-    _state.grad_enabled = enabled
-    try:
-        yield
-    finally:
-        _state.grad_enabled = previous
-
-
 class no_grad(contextlib.ContextDecorator):
     """Context manager (and decorator) in which ops record no graph, as torch.no_grad."""
 
@@ -54,6 +44,33 @@ class enable_grad(no_grad):
     def __enter__(self):
         self._previous = is_grad_enabled()
         _state.grad_enabled = True
+
+
+class inference_mode(no_grad):
+    """As torch.inference_mode(mode=True): no graph is recorded while mode is true (fastcnn has
+    no separate inference tensors, so it is no_grad); inference_mode(False) changes nothing."""
+
+    def __init__(self, mode: bool = True):
+        self.mode = bool(mode)
+
+    def __enter__(self):
+        self._previous = is_grad_enabled()
+        if self.mode:
+            _state.grad_enabled = False
+
+
+class set_grad_enabled(no_grad):
+    """As torch.set_grad_enabled(mode): switches autograd on or off when called, and used as a
+    context manager puts the previous mode back on exit."""
+
+    def __init__(self, mode: bool):
+        if not isinstance(mode, (bool, np.bool_)):
+            raise TypeError(f"set_grad_enabled: mode must be a bool, got {type(mode).__name__}")
+        self._previous = is_grad_enabled()
+        _state.grad_enabled = bool(mode)
+
+    def __enter__(self):
+        pass
 
 
 def _as_dtype(dtype):
