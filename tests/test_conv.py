@@ -104,7 +104,9 @@ _W = fastcnn.randn(8, 3, 3, 3)
 @pytest.mark.parametrize("args, kwargs, error, message", [
     ((_X, _W), {}, ValueError,
      r"conv2d: input has 4 channels but weight expects 3 \(input \(2, 4, 8, 8\), weight \(8, 3, 3, 3\), groups=1\)"),
-    ((fastcnn.randn(4, 8, 8), fastcnn.randn(8, 4, 3, 3)), {}, ValueError, "conv2d: input must be 4-D, got 3-D"),
+    ((fastcnn.randn(4, 8), fastcnn.randn(8, 4, 3, 3)), {}, ValueError,
+     r"conv2d: input must be 3-D \(C, H, W\) or 4-D \(N, C, H, W\), got 2-D \(input \(4, 8\)\)"),
+    ((fastcnn.randn(4, 8, 8), fastcnn.randn(8, 3, 3, 3)), {}, ValueError, r"input has 4 channels .*input \(1, 4, 8, 8\)"),
     ((_X, fastcnn.randn(8, 4, 3)), {}, ValueError, "conv2d: weight must be 4-D"),
     ((_X, fastcnn.randn(6, 2, 3, 3)), {"groups": 4}, ValueError, "conv2d: weight has 6 output channels, not divisible"),
     ((_X, fastcnn.randn(8, 1, 3, 3)), {"groups": 2}, ValueError, "input has 4 channels but weight expects 2"),
@@ -168,3 +170,18 @@ def test_conv2d_under_each_isa(isa):
         "            np.testing.assert_allclose(ours, theirs, rtol=tol, atol=tol)\n"
     )
     run_under_isa(isa, script)
+
+
+@pytest.mark.parametrize("op, weight_shape", [("conv2d", (6, 2, 3, 3)), ("conv_transpose2d", (4, 3, 3, 3))])
+def test_unbatched_input_runs_as_a_batch_of_one(op, weight_shape):
+    """As torch: a (C, H, W) image gives a (K, P, Q) output, the batch-1 result, with gradients."""
+    rng = np.random.default_rng(0)
+    image, weight = rng.standard_normal((4, 7, 5)), rng.standard_normal(weight_shape)
+    options = {"stride": 2, "padding": 1, "groups": 2}
+    function = getattr(F, op)
+    output, grads, _ = run_with_grad(lambda x, w: function(x, w, **options), [image, weight], dtype=np.float64)
+    batched, batched_grads, _ = run_with_grad(lambda x, w: function(x, w, **options), [image[None], weight],
+                                              dtype=np.float64)
+    np.testing.assert_allclose(output, batched[0], rtol=1e-12)
+    np.testing.assert_allclose(grads[0], batched_grads[0][0], rtol=1e-12)
+    np.testing.assert_allclose(grads[1], batched_grads[1], rtol=1e-12)

@@ -98,7 +98,7 @@ _X = fastcnn.randn(2, 4, 5, 5)
     ((_X, fastcnn.randn(4, 2, 3, 3)), {"dilation": -1}, ValueError, "dilation must be positive"),
     ((_X, fastcnn.randn(4, 2, 3, 3)), {"padding": -1}, ValueError, "padding must be non-negative"),
     ((_X, fastcnn.randn(4, 2, 3, 3)), {"padding": "same"}, TypeError, "padding must be an int or a pair"),
-    ((fastcnn.randn(2, 4, 5), fastcnn.randn(4, 2, 3, 3)), {}, ValueError, "input must be 4-D"),
+    ((fastcnn.randn(4, 5), fastcnn.randn(4, 2, 3, 3)), {}, ValueError, r"conv_transpose2d: input must be 3-D \(C, H, W\) or 4-D"),
     ((fastcnn.randn(0, 4, 5, 5), fastcnn.randn(4, 2, 3, 3)), {}, ValueError, "input is empty"),
     ((_X, fastcnn.randn(4, 2, 3, 3), fastcnn.randn(3)), {}, ValueError, r"bias must have shape \(2,\)"),
     ((_X, fastcnn.randn(4, 2, 3, 3, dtype=fastcnn.float64)), {}, TypeError, "weight has dtype float64"),

@@ -134,19 +134,31 @@ def _check_groups(op: str, groups):
     return int(groups)
 
 
+def _unbatched(op, input, run):
+    """torch's convolutions also take one unbatched (C, H, W) image: run it as a batch of one."""
+    if input.ndim == 4:
+        return run(input)
+    if input.ndim != 3:
+        raise ValueError(f"{op}: input must be 3-D (C, H, W) or 4-D (N, C, H, W), got {input.ndim}-D "
+                         f"(input {tuple(input.shape)})")
+    return run(input.unsqueeze(0)).squeeze(0)
+
+
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     check_same_dtype("conv2d", input=input, weight=weight, bias=bias)
     stride, dilation = pair("conv2d", "stride", stride), pair("conv2d", "dilation", dilation)
     padding = _conv_padding("conv2d", padding, tuple(weight.shape[-2:]), stride, dilation)
-    return ops.Conv2d.apply(input, weight, bias, stride, padding, dilation, _check_groups("conv2d", groups))
+    groups = _check_groups("conv2d", groups)
+    return _unbatched("conv2d", input,
+                      lambda x: ops.Conv2d.apply(x, weight, bias, stride, padding, dilation, groups))
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     op = "conv_transpose2d"
     check_same_dtype(op, input=input, weight=weight, bias=bias)
-    return ops.ConvTranspose2d.apply(input, weight, bias, pair(op, "stride", stride), pair(op, "padding", padding),
-                                     pair(op, "output_padding", output_padding), pair(op, "dilation", dilation),
-                                     _check_groups(op, groups))
+    geometry = (pair(op, "stride", stride), pair(op, "padding", padding), pair(op, "output_padding", output_padding),
+                pair(op, "dilation", dilation), _check_groups(op, groups))
+    return _unbatched(op, input, lambda x: ops.ConvTranspose2d.apply(x, weight, bias, *geometry))
 
 
 # --- pooling (csrc/cpu/pool.cpp) ---------------------------------------------------------------------
