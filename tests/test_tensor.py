@@ -138,6 +138,25 @@ def test_set_grad_enabled_and_inference_mode_switch_recording():
         fastcnn.set_grad_enabled("no")
 
 
+def test_retain_grad_and_interior_hooks():
+    x = fastcnn.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    y = x * 3
+    y.retain_grad()
+    seen = []
+    z = y * y
+    z.register_hook(lambda grad: seen.append(grad.numpy().copy()))
+    z.register_hook(lambda grad: grad * 0.5)  # replaces the gradient flowing on
+    z.sum().backward()
+    np.testing.assert_allclose(seen[0], [1, 1, 1])
+    np.testing.assert_allclose(y.grad.numpy(), 0.5 * 2 * y.detach().numpy())
+    np.testing.assert_allclose(x.grad.numpy(), 0.5 * 2 * y.detach().numpy() * 3)
+    assert z.grad is None  # not retained
+    with pytest.raises(RuntimeError, match="retain_grad: can't retain_grad"):
+        fastcnn.ones(2).retain_grad()
+    with pytest.raises(RuntimeError, match="register_hook: cannot register"):
+        fastcnn.ones(2).register_hook(print)
+
+
 def test_backward_needs_scalar_or_gradient():
     x = fastcnn.ones(2, requires_grad=True)
     with pytest.raises(RuntimeError, match="scalar"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import weakref
 
 import numpy as np
 
@@ -238,6 +239,11 @@ def backward(root: "Tensor", gradient=None, retain_graph: bool = False):
             grad_output = grads.pop(id(node), None)
             if grad_output is None:
                 continue
+            for hook in getattr(node, "output_hooks", ()):
+                replaced = hook(Tensor._wrap(grad_output))
+                if replaced is not None:
+                    grad_output = replaced.data if isinstance(replaced, Tensor) else np.asarray(replaced)
+                    handed_out.add(id(grad_output))
             input_grads = node.backward(node, grad_output)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
@@ -347,8 +353,15 @@ class Tensor:
         backward(self, gradient, retain_graph)
 
     def register_hook(self, hook):
-        """Calls hook(grad) whenever a gradient is accumulated into this leaf's .grad."""
-        self._hooks.append(hook)
+        """On a leaf, calls hook(grad) whenever a gradient is accumulated into its .grad. On an
+        interior tensor, calls hook(grad) with its gradient once the backward has summed it,
+        and a returned tensor replaces that gradient (as torch)."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is None:
+            self._hooks.append(hook)
+        else:
+            self.grad_fn.output_hooks = getattr(self.grad_fn, "output_hooks", []) + [hook]
         return hook
 
     def detach(self) -> "Tensor":
@@ -360,7 +373,21 @@ class Tensor:
         return self
 
     def retain_grad(self):
-        raise NotImplementedError("retain_grad: read gradients of intermediate tensors with register_hook")
+        """Keeps this interior tensor's gradient in .grad during backward (leaves always do)."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad: can't retain_grad on a tensor that has requires_grad=False")
+        if self.grad_fn is None or getattr(self, "retains_grad", False):
+            return
+        self.retains_grad = True
+        # A weak reference: the graph must not keep the tensor's array alive.
+        target = weakref.ref(self)
+
+        def keep(grad):
+            tensor = target()
+            if tensor is not None:
+                tensor.grad = (Tensor._wrap(np.array(grad.data, copy=True)) if tensor.grad is None
+                               else Tensor._wrap(tensor.grad.data + grad.data))
+        self.register_hook(keep)
 
     # --- conversion -------------------------------------------------------------------------
     def numpy(self) -> np.ndarray:
