@@ -139,6 +139,28 @@ def test_convlstm_matches_reference(batch_first, hidden, kernel, layers):
         np.testing.assert_allclose(states[layer][1].detach().numpy(), c, rtol=1e-10, atol=1e-12)
 
 
+def test_convlstm_peephole_layers_match_reference():
+    fastcnn.manual_seed(5)
+    model = nn.ConvLSTM(2, [3, 2], 3, num_layers=2, peephole=True, spatial_size=(4, 5)).double()
+    for cell in model.cell_list:
+        cell.peephole_weight.data[:] = np.random.default_rng(6).standard_normal(cell.peephole_weight.shape)
+    sequence = np.random.default_rng(7).standard_normal((2, 3, 2, 4, 5))
+    output, _ = model(fastcnn.tensor(sequence))
+    layer_input = sequence
+    for cell in model.cell_list:
+        h = c = np.zeros((2, cell.hidden_channels, 4, 5))
+        steps = []
+        for t in range(3):
+            h, c = reference.convlstm_cell(layer_input[:, t], h, c, cell.conv.weight.detach().numpy(),
+                                           cell.conv.bias.detach().numpy(), cell.peephole_weight.detach().numpy())
+            steps.append(h)
+        layer_input = np.stack(steps, 1)
+    np.testing.assert_allclose(output.detach().numpy(), layer_input, rtol=1e-10, atol=1e-12)
+    assert sum(name.endswith("peephole_weight") for name, _ in model.named_parameters()) == 2
+    with pytest.raises(ValueError, match="peephole=True needs spatial_size"):
+        nn.ConvLSTM(2, 3, 3, peephole=True)
+
+
 def test_convlstm_returns_last_layer_and_carries_state():
     fastcnn.manual_seed(2)
     model = nn.ConvLSTM(1, [3, 2], 3, num_layers=2)

@@ -85,11 +85,12 @@ class ConvLSTM(Module):
     (a list is per layer, a tuple is one (kH, kW) pair). forward(input, state=None), state None
     (zeros) or a list of per-layer (h, c), returns (outputs, (h, c)): the last layer's output
     sequence in the input's layout and its final state; with return_all_layers, a list of every
-    layer's sequence and a list of every layer's (h, c).
+    layer's sequence and a list of every layer's (h, c). peephole=True (with spatial_size=(H, W))
+    gives every layer's cell the paper's peephole weights (see ConvLSTMCell).
     """
 
     def __init__(self, in_channels: int, hidden_channels, kernel_size, num_layers: int = 1, batch_first: bool = True,
-                 bias: bool = True, return_all_layers: bool = False):
+                 bias: bool = True, return_all_layers: bool = False, peephole: bool = False, spatial_size=None):
         super().__init__()
         if not isinstance(num_layers, int) or num_layers <= 0:
             raise ValueError(f"ConvLSTM: num_layers must be a positive int, got {num_layers!r}")
@@ -101,7 +102,8 @@ class ConvLSTM(Module):
         self.return_all_layers = return_all_layers
         inputs = [in_channels] + self.hidden_channels[:-1]
         self.cell_list = ModuleList(ConvLSTMCell(inputs[layer], self.hidden_channels[layer], self.kernel_size[layer],
-                                                 bias=bias) for layer in range(num_layers))
+                                                 bias=bias, peephole=peephole, spatial_size=spatial_size)
+                                    for layer in range(num_layers))
 
     def forward(self, input, state=None):
         F.check_tensor("ConvLSTM", "input", input)
