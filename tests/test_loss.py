@@ -208,13 +208,28 @@ def test_cross_entropy_rejects_probabilities_of_another_shape_and_bad_smoothing(
         F.cross_entropy(fastcnn.zeros(2, 3), fastcnn.tensor([0, 1]), label_smoothing=1.5)
 
 
-@pytest.mark.parametrize("function", [F.mse_loss, F.binary_cross_entropy_with_logits])
-def test_elementwise_losses_reject_mismatches(function):
+@pytest.mark.parametrize("function, mismatch", [(F.mse_loss, "target does not broadcast with the input"),
+                                               (F.binary_cross_entropy_with_logits, "target must have the input's shape")])
+def test_elementwise_losses_reject_mismatches(function, mismatch):
     name = function.__name__
-    with pytest.raises(ValueError, match=rf"{name}: target must have the input's shape \(input \(2, 3\), target"):
+    with pytest.raises(ValueError, match=rf"{name}: {mismatch} \(input \(2, 3\), target"):
         function(fastcnn.zeros(2, 3), fastcnn.zeros(3, 2))
     with pytest.raises(TypeError, match=f"{name}: target has dtype float64 but input has float32"):
         function(fastcnn.zeros(2, 3), fastcnn.zeros(2, 3, dtype=fastcnn.float64))
+
+
+def test_mse_loss_broadcasts_with_a_warning_as_torch():
+    rng = np.random.default_rng(0)
+    x, target = rng.standard_normal((4, 1)), rng.standard_normal(4)
+    with pytest.warns(UserWarning, match="mse_loss: using a target size"):
+        output, grads, weights = run_with_grad(lambda a, b: F.mse_loss(a, b), [x, target], dtype=np.float64)
+    np.testing.assert_allclose(output, ((x - target) ** 2).mean(), rtol=1e-12)
+    torch = pytest.importorskip("torch")
+    tensors = [torch.tensor(v, requires_grad=True) for v in (x, target)]
+    with pytest.warns(UserWarning):
+        torch.nn.functional.mse_loss(*tensors).backward(torch.tensor(weights))
+    for ours, theirs in zip(grads, tensors):
+        np.testing.assert_allclose(ours, theirs.grad.numpy(), rtol=1e-12)
 
 
 def test_native_loss_entry_points_validate_arrays():

@@ -357,7 +357,16 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     check_same_dtype("mse_loss", input=input, target=target)
     _check_reduction("mse_loss", reduction)
     if tuple(input.shape) != tuple(target.shape):
-        raise ValueError(f"mse_loss: target must have the input's shape ({_describe(input=input, target=target)})")
+        # As torch: broadcast, with a warning, since a (N, 1) vs (N,) mix-up is a common bug.
+        try:
+            shape = np.broadcast_shapes(tuple(input.shape), tuple(target.shape))
+        except ValueError:
+            raise ValueError(f"mse_loss: target does not broadcast with the input "
+                             f"({_describe(input=input, target=target)})") from None
+        warnings.warn(f"mse_loss: using a target size ({tuple(target.shape)}) that is different to the input size "
+                      f"({tuple(input.shape)}); they are broadcast to {shape}, which is likely not what you want",
+                      UserWarning, stacklevel=2)
+        input, target = input.expand(*shape), target.expand(*shape)
     return ops.MseLoss.apply(input, target, reduction=reduction)
 
 
