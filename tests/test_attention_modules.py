@@ -87,6 +87,29 @@ def test_multihead_attention_matches_torch(mask_kind, need_weights, average, emb
         assert weights is None and ours.last_attention_weights is None
 
 
+@pytest.mark.parametrize("mask_kind", ["none", "key_padding_bool", "attn_bool_3d_causal"])
+@pytest.mark.parametrize("kdim, vdim, add_bias_kv, add_zero_attn", [
+    (5, 3, False, False), (None, None, True, False), (None, None, False, True), (7, 4, True, True)])
+def test_multihead_attention_extra_options_match_torch(kdim, vdim, add_bias_kv, add_zero_attn, mask_kind):
+    """kdim / vdim (separate projection weights), add_bias_kv and add_zero_attn, with masks, as torch."""
+    torch = pytest.importorskip("torch")
+    embed_dim, heads, batch, target, source = 8, 2, 3, 4, 5
+    options = dict(add_bias_kv=add_bias_kv, add_zero_attn=add_zero_attn, kdim=kdim, vdim=vdim)
+    fastcnn.manual_seed(4)
+    ours = nn.MultiheadAttention(embed_dim, heads, 0.0, True, batch_first=True, **options)
+    theirs = torch.nn.MultiheadAttention(embed_dim, heads, 0.0, True, batch_first=True, **options)
+    assert sorted(ours.state_dict()) == sorted(theirs.state_dict())
+    key_padding_mask, attn_mask = _masks(mask_kind, batch, heads, target, source)
+    inputs = [_input((batch, target, embed_dim), 1), _input((batch, source, kdim or embed_dim), 2),
+              _input((batch, source, vdim or embed_dim), 3)]
+    for index in (0, 1):
+        ours.zero_grad()
+        theirs.zero_grad()
+        module_torch_parity(_Call(ours, fastcnn.tensor, key_padding_mask, attn_mask),
+                            _Call(theirs, torch.tensor, key_padding_mask, attn_mask), inputs, atol=1e-5, rtol=1e-4,
+                            output_index=index)
+
+
 @pytest.mark.parametrize("batched", [True, False])
 def test_multihead_attention_sequence_first_and_unbatched_match_torch(batched):
     torch = pytest.importorskip("torch")
@@ -136,8 +159,8 @@ def test_multihead_attention_rejects_heads_not_dividing_embedding():
 
 
 @pytest.mark.parametrize("shapes, message", [
-    (((2, 3, 8), (2, 4, 6), (2, 4, 6)), "last dim of query, key and value must be embed_dim=8"),
-    (((2, 3, 8), (2, 4, 8), (2, 5, 8)), "key and value must have the same shape"),
+    (((2, 3, 8), (2, 4, 6), (2, 4, 6)), "last dims of query, key and value must be embed_dim=8, kdim=8 and vdim=8"),
+    (((2, 3, 8), (2, 4, 8), (2, 5, 8)), "key and value must have the same batch and sequence sizes"),
     (((2, 3, 8), (3, 4, 8), (3, 4, 8)), "query and key have different batch sizes"),
     (((2, 3, 8), (4, 8), (4, 8)), "must all be 3-D"),
 ])

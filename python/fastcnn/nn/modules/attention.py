@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from ... import functions
-from ...tensor import Tensor, no_grad
+from ...tensor import Tensor, _check_device, no_grad
 from .. import functional as F
 from .. import init
 from .conv import Conv2d
@@ -92,13 +92,18 @@ class MultiheadAttention(Module):
     between the two.
 
     Differences: `batch_first` defaults to True here ((B, L, E) inputs, as the rest of fastcnn),
-    where torch defaults to False ((L, B, E)); pass batch_first=False for torch's layout. kdim/vdim,
-    add_bias_kv and add_zero_attn are not supported. `last_attention_weights` holds the weights
-    returned by the last call, detached (None after a call with need_weights=False).
+    where torch defaults to False ((L, B, E)); pass batch_first=False for torch's layout.
+    `last_attention_weights` holds the weights returned by the last call, detached (None after a
+    call with need_weights=False). As torch: with kdim or vdim other than embed_dim the projections
+    are q_proj_weight (E, E), k_proj_weight (E, kdim), v_proj_weight (E, vdim) instead of
+    in_proj_weight; add_bias_kv appends the learned bias_k / bias_v (1, 1, E) to the projected keys
+    and values, add_zero_attn a zero key and value per head, each one more source position that
+    the masks leave open.
     """
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
-                 batch_first: bool = True):
+                 add_bias_kv: bool = False, add_zero_attn: bool = False, kdim=None, vdim=None,
+                 batch_first: bool = True, device=None, dtype=None):
         super().__init__()
         if not all(isinstance(v, int) and v >= 1 for v in (embed_dim, num_heads)):
             raise ValueError(f"MultiheadAttention: embed_dim and num_heads must be positive ints, "
@@ -107,13 +112,38 @@ class MultiheadAttention(Module):
             raise ValueError(f"MultiheadAttention: embed_dim {embed_dim} is not divisible by num_heads {num_heads}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"MultiheadAttention: dropout must be in [0, 1), got {dropout!r}")
+        _check_device(device)
+        self.kdim = embed_dim if kdim is None else kdim
+        self.vdim = embed_dim if vdim is None else vdim
+        if not all(isinstance(v, int) and v >= 1 for v in (self.kdim, self.vdim)):
+            raise ValueError(f"MultiheadAttention: kdim and vdim must be positive ints or None, got kdim={kdim!r}, "
+                             f"vdim={vdim!r}")
         self.embed_dim, self.num_heads, self.dropout = embed_dim, num_heads, float(dropout)
         self.head_dim = embed_dim // num_heads
         self.batch_first = batch_first
-        self.in_proj_weight = Parameter(functions.empty(3 * embed_dim, embed_dim))
-        self.in_proj_bias = Parameter(functions.zeros(3 * embed_dim)) if bias else None
-        self.out_proj = Linear(embed_dim, embed_dim, bias=bias)
-        init.xavier_uniform_(self.in_proj_weight)
+        self.add_zero_attn = add_zero_attn
+        self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
+        if self._qkv_same_embed_dim:
+            self.in_proj_weight = Parameter(functions.empty(3 * embed_dim, embed_dim, dtype=dtype))
+            for name in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
+                self.register_parameter(name, None)
+        else:
+            self.register_parameter("in_proj_weight", None)
+            for name, width in (("q_proj_weight", embed_dim), ("k_proj_weight", self.kdim), ("v_proj_weight", self.vdim)):
+                setattr(self, name, Parameter(functions.empty(embed_dim, width, dtype=dtype)))
+        self.in_proj_bias = Parameter(functions.zeros(3 * embed_dim, dtype=dtype)) if bias else None
+        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, dtype=dtype)
+        if add_bias_kv:
+            self.bias_k = Parameter(functions.empty(1, 1, embed_dim, dtype=dtype))
+            self.bias_v = Parameter(functions.empty(1, 1, embed_dim, dtype=dtype))
+        else:
+            self.bias_k = self.bias_v = None
+        for weight in (self.in_proj_weight, self.q_proj_weight, self.k_proj_weight, self.v_proj_weight):
+            if weight is not None:
+                init.xavier_uniform_(weight)
+        for extra in (self.bias_k, self.bias_v):
+            if extra is not None:
+                init.xavier_normal_(extra)
         if bias:
             init.zeros_(self.out_proj.bias)
         self.last_attention_weights = None
@@ -125,20 +155,21 @@ class MultiheadAttention(Module):
         if query.ndim not in (2, 3) or key.ndim != query.ndim or value.ndim != query.ndim:
             raise ValueError(f"MultiheadAttention: query, key and value must all be 3-D "
                              f"(batch, sequence, embed_dim) or all 2-D (unbatched) {shapes}")
-        if query.shape[-1] != self.embed_dim or key.shape[-1] != self.embed_dim or value.shape[-1] != self.embed_dim:
-            raise ValueError(f"MultiheadAttention: the last dim of query, key and value must be "
-                             f"embed_dim={self.embed_dim} {shapes}")
-        if tuple(key.shape) != tuple(value.shape):
-            raise ValueError(f"MultiheadAttention: key and value must have the same shape {shapes}")
+        if query.shape[-1] != self.embed_dim or key.shape[-1] != self.kdim or value.shape[-1] != self.vdim:
+            raise ValueError(f"MultiheadAttention: the last dims of query, key and value must be embed_dim="
+                             f"{self.embed_dim}, kdim={self.kdim} and vdim={self.vdim} {shapes}")
+        if tuple(key.shape[:-1]) != tuple(value.shape[:-1]):
+            raise ValueError(f"MultiheadAttention: key and value must have the same batch and sequence sizes {shapes}")
         batch_dim = 0 if self.batch_first else 1
         if query.ndim == 3 and query.shape[batch_dim] != key.shape[batch_dim]:
             raise ValueError(f"MultiheadAttention: query and key have different batch sizes "
                              f"(batch_first={self.batch_first}) {shapes}")
 
-    def _additive_mask(self, key_padding_mask, attn_mask, batch, target, source, dtype):
-        """The masks as one float array added to the scores, (B or 1, heads or 1, L, S): boolean
-        masks mark with True what may NOT be attended (torch's MultiheadAttention convention) and
-        become -inf there; float masks are added as they are."""
+    def _additive_mask(self, key_padding_mask, attn_mask, batch, target, source, dtype, extra):
+        """The masks as one float array added to the scores, (B or 1, heads or 1, L, S + extra):
+        boolean masks mark with True what may NOT be attended (torch's MultiheadAttention
+        convention) and become -inf there; float masks are added as they are. The `extra` source
+        positions (bias_k, the zero attention) stay open."""
         def additive(mask, name, shapes):
             F.check_tensor("MultiheadAttention", name, mask, float_only=False)
             if tuple(mask.shape) not in shapes:
@@ -154,7 +185,7 @@ class MultiheadAttention(Module):
                                           target, source)
         if key_padding_mask is not None:
             total = total + additive(key_padding_mask, "key_padding_mask", [(batch, source)]).reshape(batch, 1, 1, source)
-        return Tensor(total)
+        return Tensor(np.pad(total, [(0, 0)] * 3 + [(0, extra)]))
 
     def forward(self, query, key, value, key_padding_mask=None, need_weights: bool = True, attn_mask=None,
                 average_attn_weights: bool = True):
@@ -167,13 +198,21 @@ class MultiheadAttention(Module):
             query, key, value = query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1)
         batch, target, source = query.shape[0], query.shape[1], key.shape[1]
 
-        weights = self.in_proj_weight.chunk(3)
+        weights = (self.in_proj_weight.chunk(3) if self._qkv_same_embed_dim else
+                   (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight))
         biases = self.in_proj_bias.chunk(3) if self.in_proj_bias is not None else (None,) * 3
-        heads = [F.linear(x, w, b).reshape(batch, x.shape[1], self.num_heads, self.head_dim).transpose(1, 2)
-                 for x, w, b in zip((query, key, value), weights, biases)]
+        projected = [F.linear(x, w, b) for x, w, b in zip((query, key, value), weights, biases)]
+        if self.bias_k is not None:
+            projected[1:] = [functions.cat([x, extra.expand(batch, 1, self.embed_dim)], 1)
+                             for x, extra in zip(projected[1:], (self.bias_k, self.bias_v))]
+        heads = [x.reshape(batch, x.shape[1], self.num_heads, self.head_dim).transpose(1, 2) for x in projected]
+        if self.add_zero_attn:
+            zeros = functions.zeros(batch, self.num_heads, 1, self.head_dim, dtype=query.dtype)
+            heads[1:] = [functions.cat([x, zeros], 2) for x in heads[1:]]
+        extra = heads[1].shape[2] - source
         mask = None
         if key_padding_mask is not None or attn_mask is not None:
-            mask = self._additive_mask(key_padding_mask, attn_mask, batch, target, source, query.dtype)
+            mask = self._additive_mask(key_padding_mask, attn_mask, batch, target, source, query.dtype, extra)
         dropout = self.dropout if self.training else 0.0
 
         probabilities = None
@@ -198,5 +237,9 @@ class MultiheadAttention(Module):
         return output, probabilities
 
     def extra_repr(self) -> str:
-        return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, dropout={self.dropout}, "
+        text = (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, dropout={self.dropout}, "
                 f"batch_first={self.batch_first}")
+        if not self._qkv_same_embed_dim:
+            text += f", kdim={self.kdim}, vdim={self.vdim}"
+        return text + (", add_bias_kv=True" if self.bias_k is not None else "") + (
+            ", add_zero_attn=True" if self.add_zero_attn else "")
