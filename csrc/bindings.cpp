@@ -100,4 +100,7 @@ PYBIND11_MODULE(_C, m) {
         "m_minus"_a, "lambda"_a);
   m.def("margin_loss_backward", &fastcnn::ops::margin_loss_backward, "grad_losses"_a, "lengths"_a, "target"_a,
         "m_plus"_a, "m_minus"_a, "lambda"_a);
+
+  // --- elementwise ---
+  m.def("binary_forward", &fastcnn::ops::binary_forward, "name"_a, "a"_a, "b"_a);
 }
