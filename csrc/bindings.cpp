@@ -2,6 +2,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "core/buffer_cache.h"
 #include "core/runtime.h"
 #include "ops/ops.h"
 
@@ -17,6 +18,8 @@ PYBIND11_MODULE(_C, m) {
   m.def("set_num_threads", &fastcnn::set_num_threads, "threads"_a);
   m.def("cpu_isa", [] { return std::string(fastcnn::isa_name(fastcnn::active_isa())); });
   m.attr("cuda_compiled") = false;
+  m.def("release_buffer_cache", &fastcnn::release_buffer_cache);
+  m.def("buffer_cache_stats", &fastcnn::buffer_cache_stats);
 
   // --- activation ---
   m.def("activation_forward", &fastcnn::ops::activation_forward, "name"_a, "input"_a, "parameter"_a = 0.0);
@@ -103,4 +106,7 @@ PYBIND11_MODULE(_C, m) {
         "m_minus"_a, "lambda"_a);
   m.def("margin_loss_backward", &fastcnn::ops::margin_loss_backward, "grad_losses"_a, "lengths"_a, "target"_a,
         "m_plus"_a, "m_minus"_a, "lambda"_a);
+
+  // --- elementwise ---
+  m.def("binary_forward", &fastcnn::ops::binary_forward, "name"_a, "a"_a, "b"_a);
 }

@@ -24,6 +24,11 @@ AVG_CASES = [
     ((1, 2, 9, 8), (3, 2), (2, 1), (1, 0), False, False, None),
     ((2, 2, 8, 11), (2, 3), (3, 2), (1, 1), True, True, 5),
     ((3, 6, 5), 2, 1, 1, False, False, None),
+    # Windows that tile the input exactly take the backward's one-write path: 2x2 (its own loop),
+    # 3x3 with a divisor, and a non-square (2, 3) window on an unbatched input.
+    ((1, 1, 4, 6), 2, None, 0, False, True, None),
+    ((2, 3, 6, 9), 3, None, 0, False, True, 4),
+    ((3, 4, 6), (2, 3), None, 0, False, False, None),
 ]
 # (input shape, output_size): sizes that do not divide the input, None entries, upsampling, global.
 ADAPTIVE_CASES = [((2, 3, 7, 7), 3), ((1, 2, 5, 5), (2, 4)), ((2, 2, 6, 9), (None, 4)), ((3, 5, 4), (7, 2)),

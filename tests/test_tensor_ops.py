@@ -22,6 +22,16 @@ CASES = {
     "add_broadcast": (lambda a, b: a + b, lambda a, b: a + b, [normal(2, 3, 4), normal(3, 1)], np.add),
     "sub_broadcast": (lambda a, b: a - b, lambda a, b: a - b, [normal(4), normal(2, 4)], np.subtract),
     "mul_broadcast": (lambda a, b: a * b, lambda a, b: a * b, [normal(2, 1, 5), normal(3, 1)], np.multiply),
+    # Same-shape float arrays of at least 2^16 elements run on our kernel (ops/elementwise.py);
+    # an odd size leaves a remainder after the vector lanes and the thread split.
+    "add_kernel": (lambda a, b: a + b, lambda a, b: a + b, [normal(1, 3, 149, 151), normal(1, 3, 149, 151)], np.add),
+    "sub_kernel": (lambda a, b: a - b, lambda a, b: a - b, [normal(67491), normal(67491)], np.subtract),
+    "mul_kernel": (lambda a, b: a * b, lambda a, b: a * b, [normal(3, 149, 151), normal(3, 149, 151)], np.multiply),
+    # As large, but a transposed view or a broadcast operand: these stay with NumPy.
+    "add_transposed": (lambda a, b: a.transpose(0, 1) + b, lambda a, b: a.transpose(0, 1) + b,
+                       [normal(301, 227), normal(227, 301)], lambda a, b: a.T + b),
+    "mul_broadcast_large": (lambda a, b: a * b, lambda a, b: a * b, [normal(3, 149, 151), normal(149, 1)],
+                            np.multiply),
     "div": (lambda a, b: a / b, lambda a, b: a / b, [normal(3, 4), positive(4)], np.divide),
     "scalar_ops": (lambda a: (2 - a) * 3 / 4 + 1, lambda a: (2 - a) * 3 / 4 + 1, [normal(5)],
                    lambda a: (2 - a) * 3 / 4 + 1),

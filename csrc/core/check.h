@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "core/buffer_cache.h"
+
 namespace fastcnn {
 namespace py = pybind11;
 
@@ -51,10 +53,15 @@ T* mutable_data_of(py::array& a) {
   return static_cast<T*>(a.mutable_data());
 }
 
-// A new, uninitialised C-contiguous array of T.
+// A new, uninitialised C-contiguous array of T; large ones reuse freed buffers (core/buffer_cache.h).
 template <typename T>
 py::array_t<T> new_array(const Shape& shape) {
-  return py::array_t<T>(std::vector<py::ssize_t>(shape.begin(), shape.end()));
+  const std::vector<py::ssize_t> dims(shape.begin(), shape.end());
+  size_t bytes = sizeof(T);
+  for (int64_t d : shape) bytes *= static_cast<size_t>(d);
+  if (bytes < kCachedBytes) return py::array_t<T>(dims);
+  CachedAllocation cached;
+  return py::array_t<T>(dims);
 }
 
 // The tail every single-output entry point shares: allocates a T array of `shape` while holding

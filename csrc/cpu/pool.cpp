@@ -201,14 +201,25 @@ void avg_pool2d_backward_input(const PoolGeometry& g, bool count_include_pad, in
     const int64_t kH = g.kernel_h, kW = g.kernel_w;
     for_each_plane(g.planes, H * W, [&](int64_t p) {
       const T* grad_out = grad_output + p * OH * OW;
-      for (int64_t ih = 0; ih < H; ++ih) {
-        const T* grad_row = grad_out + (ih / kH) * OW;
-        const T* scale_row = scales.data() + (ih / kH) * OW;
-        T* grad_in_row = grad_input + p * H * W + ih * W;
-        for (int64_t ow = 0; ow < OW; ++ow) {
-          const T share = grad_row[ow] * scale_row[ow];
-          for (int64_t kw = 0; kw < kW; ++kw) grad_in_row[ow * kW + kw] = share;
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        const T* grad_row = grad_out + oh * OW;
+        const T* scale_row = scales.data() + oh * OW;
+        T* first_row = grad_input + p * H * W + oh * kH * W;
+        if (kW == 2) {
+          // The common 2x2 case as its own loop: a constant stride lets it vectorise.
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            const T share = grad_row[ow] * scale_row[ow];
+            first_row[2 * ow] = share;
+            first_row[2 * ow + 1] = share;
+          }
+        } else {
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            const T share = grad_row[ow] * scale_row[ow];
+            for (int64_t kw = 0; kw < kW; ++kw) first_row[ow * kW + kw] = share;
+          }
         }
+        // The window's other rows get the same shares: copied, not recomputed.
+        for (int64_t kh = 1; kh < kH; ++kh) std::copy(first_row, first_row + W, first_row + kh * W);
       }
     });
     return;

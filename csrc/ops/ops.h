@@ -151,4 +151,8 @@ py::array margin_loss_forward(const py::array& lengths, const py::array& target,
 py::array margin_loss_backward(const py::array& grad_losses, const py::array& lengths, const py::array& target,
                                double m_plus, double m_minus, double lambda);
 
+// --- elementwise (ops/elementwise.cpp) ---
+// name: add, sub, mul; a and b of one float dtype and one shape (broadcasting stays in NumPy).
+py::array binary_forward(const std::string& name, const py::array& a, const py::array& b);
+
 }  // namespace fastcnn::ops

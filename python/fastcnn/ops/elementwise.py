@@ -1,14 +1,21 @@
 """Elementwise arithmetic with NumPy broadcasting, each forward beside its backward.
 
-These are memory-bound one-liners that NumPy already runs as vectorised C loops; the heavy,
-fusable ops (activations, convolutions, pooling, normalisation) are in our kernels.
+These are memory-bound one-liners that NumPy runs as vectorised C loops. Same-shape float
+add, sub and mul (a residual block's addition over a whole activation) go to our kernel
+(csrc/cpu/elementwise.cpp), which splits the loop across the threads where NumPy uses one; the
+heavy, fusable ops (activations, convolutions, pooling, normalisation) are in our kernels.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..tensor import Function
-from ._registry import register
+from ._registry import kernels, register
+
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# Below the kernels' parallel threshold (kParallelWork in csrc/core/parallel.h) our kernel runs
+# the same single-threaded loop as NumPy behind 1-2 us more of call overhead.
+_KERNEL_MIN_SIZE = 1 << 16
 
 
 def unbroadcast(grad: np.ndarray, shape) -> np.ndarray:
@@ -28,12 +35,22 @@ def _shape(x):
     return np.shape(x)
 
 
+def _binary(name: str, ufunc, a, b):
+    """a op b: our parallel kernel when a and b are large aligned C-contiguous float arrays of one
+    shape and dtype, else the NumPy ufunc with its broadcasting and type promotion."""
+    if (type(a) is np.ndarray and type(b) is np.ndarray and a.shape == b.shape and a.dtype == b.dtype
+            and a.size >= _KERNEL_MIN_SIZE and a.dtype in _KERNEL_DTYPES
+            and a.flags.c_contiguous and b.flags.c_contiguous and a.flags.aligned and b.flags.aligned):
+        return kernels(a).binary_forward(name, a, b)
+    return ufunc(a, b)
+
+
 @register("add")
 class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.shapes = (_shape(a), _shape(b))
-        return np.add(a, b)
+        return _binary("add", np.add, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -45,7 +62,7 @@ class Sub(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.shapes = (_shape(a), _shape(b))
-        return np.subtract(a, b)
+        return _binary("sub", np.subtract, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -57,13 +74,16 @@ class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return np.multiply(a, b)
+        return _binary("mul", np.multiply, a, b)
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved
-        grad_a = unbroadcast(grad * b, _shape(a)) if ctx.needs_input_grad[0] else None
-        grad_b = unbroadcast(grad * a, _shape(b)) if ctx.needs_input_grad[1] else None
+        grad_a = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_a = unbroadcast(_binary("mul", np.multiply, grad, b), _shape(a))
+        if ctx.needs_input_grad[1]:
+            grad_b = unbroadcast(_binary("mul", np.multiply, grad, a), _shape(b))
         return grad_a, grad_b
 
 

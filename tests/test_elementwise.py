@@ -1,0 +1,37 @@
+"""The same-shape binary kernel (csrc/cpu/elementwise.cpp) called directly: every op and dtype
+against NumPy, and its argument checks. The autograd paths that reach it, and those that fall
+back to NumPy, are in test_tensor_ops.py."""
+import numpy as np
+import pytest
+
+from fastcnn import _C
+
+rng = np.random.default_rng(0)
+UFUNCS = {"add": np.add, "sub": np.subtract, "mul": np.multiply}
+
+
+@pytest.mark.parametrize("name", sorted(UFUNCS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1,), (7, 3), (2, 16, 33, 65), (1, 1, 257, 263)])
+def test_matches_numpy(name, dtype, shape):
+    a = rng.standard_normal(shape).astype(dtype)
+    b = rng.standard_normal(shape).astype(dtype)
+    out = _C.binary_forward(name, a, b)
+    assert out.dtype == dtype and out.shape == shape
+    np.testing.assert_array_equal(out, UFUNCS[name](a, b))
+
+
+@pytest.mark.parametrize("a, b, error, match", [
+    (np.ones((2, 3), np.float32), np.ones((3, 2), np.float32), ValueError, r"add: b must have shape \(2, 3\)"),
+    (np.ones((2, 3), np.float32), np.ones((2, 3), np.float64), TypeError, "add: b has dtype float64"),
+    (np.ones((2, 3), np.int64), np.ones((2, 3), np.int64), TypeError, "add: a"),
+    (np.ones((4, 3), np.float32)[::2], np.ones((2, 3), np.float32), ValueError, "add: a"),
+])
+def test_bad_arguments_raise(a, b, error, match):
+    with pytest.raises(error, match=match):
+        _C.binary_forward("add", a, b)
+
+
+def test_unknown_op_raises():
+    with pytest.raises(ValueError, match="unknown binary op 'div'"):
+        _C.binary_forward("div", np.ones(3), np.ones(3))
