@@ -62,9 +62,11 @@ PYBIND11_MODULE(_C, m) {
 
   // --- normalisation and dropout ---
   m.def("batch_norm_forward", &fastcnn::ops::batch_norm_forward, "input"_a, "running_mean"_a, "running_var"_a,
-        "weight"_a, "bias"_a, "training"_a, "momentum"_a, "eps"_a);
+        "weight"_a, "bias"_a, "training"_a, "momentum"_a, "eps"_a, "residual"_a = py::none(),
+        "activation"_a = "none");
   m.def("batch_norm_backward", &fastcnn::ops::batch_norm_backward, "grad_output"_a, "input"_a, "save_mean"_a,
-        "save_invstd"_a, "weight"_a, "training"_a, "need_input"_a, "need_weight"_a, "need_bias"_a);
+        "save_invstd"_a, "weight"_a, "training"_a, "need_input"_a, "need_weight"_a, "need_bias"_a,
+        "output"_a = py::none(), "activation"_a = "none", "need_residual"_a = false);
   m.def("dropout_forward", &fastcnn::ops::dropout_forward, "input"_a, "p"_a, "seed"_a, "channelwise"_a);
   m.def("dropout_backward", &fastcnn::ops::dropout_backward, "grad_output"_a, "p"_a, "seed"_a, "channelwise"_a);
 

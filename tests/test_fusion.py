@@ -197,3 +197,55 @@ def _call(**changes):
 def test_fused_entry_point_rejects_bad_arguments(changes, error, message):
     with pytest.raises(error, match=message):
         _call(**changes)
+
+
+def _unfused_twin(model, factory):
+    """A copy of model whose batch norms carry a no-op hook, which keeps every module separate."""
+    twin = factory()
+    twin.load_state_dict(model.state_dict())
+    for module in twin.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.register_forward_hook(lambda module, args, output: None)
+    return twin
+
+
+@pytest.mark.parametrize("name", ["resnet_cifar", "mobilenet_v2", "digits_cnn"])
+def test_training_fuses_batch_norm_with_what_follows(name):
+    """In training, batch norm -> (+ residual) -> relu runs as one op: same outputs, gradients and
+    running statistics as the modules one by one."""
+    arguments = {"num_classes": 10, **({"input_size": 16} if name == "mobilenet_v2" else {})}
+    factory = lambda: getattr(models, name)(**arguments).double()  # noqa: E731
+    fastcnn.manual_seed(0)
+    model = factory()
+    twin = _unfused_twin(model, factory)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 1, 8, 8) if name == "digits_cnn" else (3, 3, 16, 16))
+    upstream = rng.standard_normal((3, 10))
+    results = []
+    for network in (model, twin):
+        network.train()
+        inputs = fastcnn.tensor(x, requires_grad=True)
+        fastcnn.manual_seed(1)  # the same dropout masks
+        output = network(inputs)
+        output.backward(fastcnn.tensor(upstream))
+        results.append((output.detach().numpy(), inputs.grad.numpy(),
+                        {k: p.grad.numpy() for k, p in network.named_parameters()},
+                        {k: b.numpy() for k, b in network.named_buffers()}))
+    (out, grad, params, buffers), (out2, grad2, params2, buffers2) = results
+    np.testing.assert_allclose(out, out2, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(grad, grad2, rtol=1e-9, atol=1e-12)
+    for key in params:
+        np.testing.assert_allclose(params[key], params2[key], rtol=1e-9, atol=1e-12, err_msg=key)
+    for key in buffers:
+        np.testing.assert_allclose(buffers[key], buffers2[key], rtol=1e-12, err_msg=key)
+
+
+def test_training_run_uses_the_fused_batch_norm():
+    sequence = nn.Sequential(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3), nn.ReLU6(), nn.BatchNorm2d(3), nn.ReLU())
+    calls = []
+    for module in sequence:
+        if isinstance(module, (nn.ReLU, nn.ReLU6)):
+            module.forward = lambda input, module=module: calls.append(module) or type(module).forward(module, input)
+    output = sequence(fastcnn.randn(2, 2, 6, 5))
+    assert calls == [] and output.grad_fn.name == "BatchNorm"
+    assert 0 <= output.detach().numpy().min()

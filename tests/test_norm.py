@@ -4,7 +4,7 @@ import pytest
 import fastcnn
 import fastcnn.nn.functional as F
 import reference
-from checks import check_gradients, run_with_grad
+from checks import check_gradients, run_under_isa, run_with_grad, torch_parity
 
 # (N, C), (N, C, L) and (N, C, H, W) inputs, batch 1, a single channel, odd sizes.
 SHAPES = [(5, 3), (4, 6, 7), (2, 3, 5, 4), (1, 2, 3, 3), (3, 1, 5, 1)]
@@ -135,3 +135,95 @@ def test_native_batch_norm_validates_its_arguments():
     with pytest.raises(ValueError, match="batch_norm_backward: grad_output must have shape"):
         C.batch_norm_backward(x[:1].copy(), x, np.zeros(3, np.float32), np.ones(3, np.float32), None, True, True,
                               False, False)
+
+
+# --- fused with what follows it: activation(batch_norm(x) + residual) ------------------------------
+CLAMPS = {"none": (-np.inf, np.inf), "relu": (0.0, np.inf), "relu6": (0.0, 6.0)}
+
+
+def _fused_reference(x, weight, bias, residual, running_mean, running_var, training, activation, upstream):
+    """The composition from the formulas: y = clip(bn(x) + residual); g = dy * act'(y);
+    dx, dgamma, dbeta = bn's backward of g; dresidual = g."""
+    normalised, _, _, backward = reference.batch_norm(x, running_mean, running_var, weight, bias, training, 0.1)
+    low, high = CLAMPS[activation]
+    output = np.clip(normalised + (0 if residual is None else residual), low, high)
+    passes = (output > low if np.isfinite(low) else True) & (output < high if np.isfinite(high) else True)
+    g = upstream * passes
+    return output, list(backward(g)) + ([g] if residual is not None else [])
+
+
+@pytest.mark.parametrize("activation", ["none", "relu", "relu6"])
+@pytest.mark.parametrize("with_residual", [True, False])
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", [(2, 3, 5, 4), (1, 2, 3, 3), (5, 3)])
+def test_fused_batch_norm_act_matches_reference(shape, training, with_residual, activation):
+    x, weight, bias, running_mean, running_var = _data(shape, seed=5)
+    x = x * 3  # outputs well past 0 and 6, so relu6 clips on both sides
+    residual = np.random.default_rng(6).standard_normal(shape) * 2 if with_residual else None
+    stats = fastcnn.tensor(running_mean), fastcnn.tensor(running_var)
+
+    def fused(x, weight, bias, residual=None):
+        return F.batch_norm_act(x, *stats, weight, bias, training, 0.1, 1e-5, residual, activation)
+    inputs = [x, weight, bias] + ([residual] if with_residual else [])
+    output, grads, upstream = run_with_grad(fused, inputs, dtype=np.float64)
+    expected, expected_grads = _fused_reference(x, weight, bias, residual, running_mean, running_var, training,
+                                                activation, upstream)
+    np.testing.assert_allclose(output, expected, rtol=1e-10, atol=1e-10)
+    for grad, expected_grad in zip(grads, expected_grads):
+        np.testing.assert_allclose(grad, expected_grad, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("activation", ["relu", "relu6"])
+def test_fused_batch_norm_act_finite_differences(activation):
+    x, weight, bias, _, _ = _data((3, 2, 3, 3), seed=7)
+    residual = np.random.default_rng(8).standard_normal(x.shape)
+    check_gradients(lambda x, w, b, r: F.batch_norm_act(x, None, None, w, b, True, 0.1, 1e-5, r, activation),
+                    [x, weight, bias, residual], atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("activation", ["relu", "relu6"])
+def test_fused_batch_norm_act_matches_torch(activation):
+    torch = pytest.importorskip("torch")
+    x, weight, bias, _, _ = _data((4, 3, 5, 5), seed=9)
+    residual = np.random.default_rng(10).standard_normal(x.shape)
+    inputs = [v.astype(np.float32) for v in (x * 3, weight, bias, residual)]
+    act = getattr(torch.nn.functional, activation)
+    torch_parity(lambda x, w, b, r: F.batch_norm_act(x, None, None, w, b, True, 0.1, 1e-5, r, activation),
+                 lambda x, w, b, r: act(torch.nn.functional.batch_norm(x, None, None, w, b, True) + r), inputs)
+
+
+@pytest.mark.parametrize("isa", ["generic", "avx2"])
+def test_batch_norm_under_each_isa(isa):
+    """Each kernel set's plane loops (forced by FASTCNN_ISA in a fresh process) match the reference."""
+    script = (
+        "import numpy as np, fastcnn, reference\n"
+        "import fastcnn.nn.functional as F\n"
+        "from checks import run_with_grad\n"
+        "rng = np.random.default_rng(0)\n"
+        "x, r = rng.standard_normal((3, 4, 7, 5)) * 3, rng.standard_normal((3, 4, 7, 5))\n"
+        "w, b = rng.uniform(0.5, 1.5, 4), rng.standard_normal(4)\n"
+        "for dtype, tolerance in ((np.float64, 1e-10), (np.float32, 2e-4)):\n"
+        "    out, grads, dy = run_with_grad(lambda x, w, b, r: F.batch_norm_act(x, None, None, w, b, True, 0.1, 1e-5,\n"
+        "                                   r, 'relu6'), [x, w, b, r], dtype=dtype)\n"
+        "    y, _, _, backward = reference.batch_norm(x, np.zeros(4), np.ones(4), w, b, True)\n"
+        "    y = y + r\n"
+        "    g = dy * ((out > 0) & (out < 6))  # the kernel's own mask: float32 may round across 0 or 6\n"
+        "    np.testing.assert_allclose(out, np.clip(y, 0, 6), rtol=tolerance, atol=tolerance)\n"
+        "    for ours, expected in zip(grads, list(backward(g)) + [g]):\n"
+        "        np.testing.assert_allclose(ours, expected, rtol=tolerance, atol=tolerance)\n"
+    )
+    run_under_isa(isa, script)
+
+
+def test_fused_batch_norm_entry_points_validate_their_arguments():
+    C = fastcnn._C
+    x = np.ones((2, 3, 4), np.float32)
+    stats = np.zeros(3, np.float32), np.ones(3, np.float32)
+    with pytest.raises(ValueError, match="batch_norm: activation must be 'none', 'relu' or 'relu6', got 'gelu'"):
+        C.batch_norm_forward(x, *stats, None, None, False, 0.1, 1e-5, None, "gelu")
+    with pytest.raises(ValueError, match=r"batch_norm: residual must have shape \(2, 3, 4\)"):
+        C.batch_norm_forward(x, *stats, None, None, False, 0.1, 1e-5, x[:1].copy(), "relu")
+    with pytest.raises(TypeError, match="batch_norm: residual has dtype float64"):
+        C.batch_norm_forward(x, *stats, None, None, False, 0.1, 1e-5, x.astype(np.float64), "relu")
+    with pytest.raises(ValueError, match="batch_norm_backward: the fused relu needs the forward's output"):
+        C.batch_norm_backward(x, x, *stats, None, True, True, False, False, None, "relu", False)

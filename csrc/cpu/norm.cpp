@@ -7,23 +7,47 @@
 //             dx = gamma invstd / M (M dy - sum dy - xhat sum dy xhat)
 //   backward with running statistics (eval: constants): dx = gamma invstd dy; dgamma, dbeta as above.
 //
+// Fused with what follows it in a network (y = act(bn(x) + residual), act = relu or relu6): the
+// forward writes y in the same pass, and the backward first masks dy by act'(y),
+//   g = dy * act'(y),  d residual = g,  and dx, dgamma, dbeta as above with dy replaced by g.
+// At inference a convolution's output is normalised in place with the running statistics
+// folded into one scale and shift per channel (fold_batch_norm).
+//
 // Channel sums are per-plane partial sums computed in parallel over the N*C planes and reduced
 // over N afterwards: balanced for any C (a 3-channel first layer too) and with contiguous inner
 // loops. They accumulate in double. The statistics take one pass over sums shifted by the
 // channel's first value K (sum (x - K), sum (x - K)^2), which keeps the variance free of the
-// cancellation of a plain sum of squares while reading the input once.
+// cancellation of a plain sum of squares while reading the input once. The per-plane loops are
+// compiled per ISA (csrc/cpu/isa/norm_planes.h); this file owns the threading and the
+// per-channel math.
 #include "cpu/norm.h"
 #include "core/parallel.h"
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
+
+#include "cpu/isa/choose.h"
 
 namespace fastcnn::cpu {
 
 namespace {
 
 using Acc = double;
+
+template <typename T>
+const isa::NormKernels<T>& planes();
+template <>
+const isa::NormKernels<float>& planes<float>() {
+  static const isa::NormTable table = FASTCNN_CHOOSE_ISA_TABLE(norm);
+  return table.f32;
+}
+template <>
+const isa::NormKernels<double>& planes<double>() {
+  static const isa::NormTable table = FASTCNN_CHOOSE_ISA_TABLE(norm);
+  return table.f64;
+}
 
 // Threads split the N*C planes, so one plane cannot be split (core/parallel.h for the work rule).
 bool worth_threads(int64_t planes, int64_t S) { return planes > 1 && worth_parallel(planes * S); }
@@ -40,24 +64,29 @@ std::vector<Acc> channel_sums(int64_t N, int64_t C, int64_t S, PlaneSums plane_s
   return sums;
 }
 
-// out = a[c] u + b[c] (v - m[c]) + d[c] over every plane of channel c; v may be null (b, m
-// ignored). Centring v before scaling keeps the float rounding of a large mean out of out.
+// The clamp bounds of a fused activation.
 template <typename T>
-void channel_affine(const T* u, const T* v, const std::vector<T>& a, const std::vector<T>& b,
-                    const std::vector<T>& m, const std::vector<T>& d, int64_t N, int64_t C, int64_t S, T* out) {
+std::pair<T, T> bounds(NormActivation activation) {
+  const T inf = std::numeric_limits<T>::infinity();
+  switch (activation) {
+    case NormActivation::relu: return {T(0), inf};
+    case NormActivation::relu6: return {T(0), T(6)};
+    case NormActivation::none: break;
+  }
+  return {-inf, inf};
+}
+
+// out = clamp(a[c] u + b[c] (v - m[c]) + d[c] + r, low, high) over every plane of channel c; v and
+// r may be null (b and m are then ignored).
+template <typename T>
+void channel_affine(const T* u, const T* v, const T* r, const T* a, const T* b, const T* m, const T* d,
+                    std::pair<T, T> clamp, int64_t N, int64_t C, int64_t S, T* out) {
+  const auto affine = planes<T>().affine;
 #pragma omp parallel for schedule(static) if (worth_threads(N * C, S))
   for (int64_t p = 0; p < N * C; ++p) {
-    const int64_t c = p % C;
-    const T* u_plane = u + p * S;
-    T* out_plane = out + p * S;
-    const T a_c = a[c], d_c = d[c];
-    if (v == nullptr) {
-      for (int64_t s = 0; s < S; ++s) out_plane[s] = a_c * u_plane[s] + d_c;
-    } else {
-      const T* v_plane = v + p * S;
-      const T b_c = b[c], m_c = m[c];
-      for (int64_t s = 0; s < S; ++s) out_plane[s] = a_c * u_plane[s] + b_c * (v_plane[s] - m_c) + d_c;
-    }
+    const int64_t c = p % C, offset = p * S;
+    affine(u + offset, v ? v + offset : nullptr, r ? r + offset : nullptr, a[c], v ? b[c] : T(0), v ? m[c] : T(0),
+           d[c], clamp.first, clamp.second, S, out + offset);
   }
 }
 
@@ -67,18 +96,9 @@ template <typename T>
 void batch_norm_statistics(const T* input, int64_t N, int64_t C, int64_t S, T* mean, T* variance) {
   std::vector<Acc> shift(C);
   for (int64_t c = 0; c < C; ++c) shift[c] = input[c * S];
+  const auto moments = planes<T>().moments;
   const std::vector<Acc> sums = channel_sums(N, C, S, [&](int64_t n, int64_t c, Acc* out) {
-    const T* x = input + (n * C + c) * S;
-    const Acc K = shift[c];
-    Acc sum = 0, squares = 0;
-#pragma omp simd reduction(+ : sum, squares)
-    for (int64_t s = 0; s < S; ++s) {
-      const Acc centred = Acc(x[s]) - K;
-      sum += centred;
-      squares += centred * centred;
-    }
-    out[0] = sum;
-    out[1] = squares;
+    moments(input + (n * C + c) * S, S, shift[c], &out[0], &out[1]);
   });
   const Acc M = Acc(N * S);
   for (int64_t c = 0; c < C; ++c) {
@@ -105,44 +125,44 @@ void batch_norm_invstd(const T* variance, int64_t C, double eps, T* invstd) {
 
 template <typename T>
 void batch_norm_forward(const T* input, const T* mean, const T* invstd, const T* weight, const T* bias, int64_t N,
-                        int64_t C, int64_t S, T* output) {
+                        int64_t C, int64_t S, T* output, const T* residual, NormActivation activation) {
   // y = x alpha + beta with alpha = gamma invstd, beta = bias - mu alpha: one multiply-add per value.
   std::vector<T> alpha(C), beta(C);
   for (int64_t c = 0; c < C; ++c) {
     alpha[c] = invstd[c] * (weight ? weight[c] : T(1));
     beta[c] = (bias ? bias[c] : T(0)) - mean[c] * alpha[c];
   }
-  channel_affine<T>(input, nullptr, alpha, alpha, alpha, beta, N, C, S, output);
+  channel_affine<T>(input, nullptr, residual, alpha.data(), nullptr, nullptr, beta.data(), bounds<T>(activation), N,
+                    C, S, output);
 }
 
 template <typename T>
 void batch_norm_backward(const T* grad_output, const T* input, const T* mean, const T* invstd, const T* weight,
-                         bool training, int64_t N, int64_t C, int64_t S, T* grad_input, T* grad_weight, T* grad_bias) {
-  std::vector<Acc> sums(C * 2, 0.0);  // per channel: sum dy, sum dy (x - mu)
-  if (training || grad_weight || grad_bias)
+                         bool training, int64_t N, int64_t C, int64_t S, T* grad_input, T* grad_weight, T* grad_bias,
+                         const T* output, NormActivation activation, T* grad_residual) {
+  // With a fused activation the masked gradient g is written once (into grad_residual, or into
+  // grad_input, which the last pass then overwrites in place) and read back by that pass.
+  const bool masks = activation != NormActivation::none || grad_residual != nullptr;
+  T* g = grad_residual != nullptr ? grad_residual : masks ? grad_input : nullptr;
+  std::vector<Acc> sums(C * 2, 0.0);  // per channel: sum g, sum g (x - mu)
+  if (training || grad_weight || grad_bias || masks) {
+    const auto grad_moments = planes<T>().grad_moments;
     sums = channel_sums(N, C, S, [&](int64_t n, int64_t c, Acc* out) {
-      const T* dy = grad_output + (n * C + c) * S;
-      const T* x = input + (n * C + c) * S;
-      const Acc mu = mean[c];
-      Acc sum = 0, dot = 0;
-#pragma omp simd reduction(+ : sum, dot)
-      for (int64_t s = 0; s < S; ++s) {
-        sum += Acc(dy[s]);
-        dot += Acc(dy[s]) * (Acc(x[s]) - mu);
-      }
-      out[0] = sum;
-      out[1] = dot;
+      const int64_t offset = (n * C + c) * S;
+      grad_moments(grad_output + offset, output ? output + offset : nullptr, activation, input + offset, S, mean[c],
+                   g ? g + offset : nullptr, &out[0], &out[1]);
     });
+  }
   for (int64_t c = 0; c < C; ++c) {
     if (grad_bias) grad_bias[c] = T(sums[c * 2]);
     if (grad_weight) grad_weight[c] = T(sums[c * 2 + 1] * invstd[c]);
   }
   if (!grad_input) return;
-  // dx = k dy + b (x - mu) + d per channel, k = gamma invstd; in training, with
-  // mean_dy = sum dy / M and projection = invstd^2 sum dy (x - mu) / M:
-  // b = -k projection, d = -k mean_dy (the formula above, expanded).
+  // dx = k g + b (x - mu) + d per channel, k = gamma invstd; in training, with
+  // mean_g = sum g / M and projection = invstd^2 sum g (x - mu) / M:
+  // b = -k projection, d = -k mean_g (the formula above, expanded).
   const Acc M = Acc(N * S);
-  std::vector<T> k(C), b(C, T(0)), mu(mean, mean + C), d(C, T(0));
+  std::vector<T> k(C), b(C, T(0)), d(C, T(0));
   for (int64_t c = 0; c < C; ++c) {
     const Acc k_c = Acc(invstd[c]) * (weight ? Acc(weight[c]) : 1.0);
     k[c] = T(k_c);
@@ -152,7 +172,25 @@ void batch_norm_backward(const T* grad_output, const T* input, const T* mean, co
       d[c] = T(-k_c * sums[c * 2] / M);
     }
   }
-  channel_affine<T>(grad_output, training ? input : nullptr, k, b, mu, d, N, C, S, grad_input);
+  channel_affine<T>(g ? g : grad_output, training ? input : nullptr, nullptr, k.data(), b.data(), mean, d.data(),
+                    bounds<T>(NormActivation::none), N, C, S, grad_input);
+}
+
+template <typename T>
+void fold_batch_norm(int64_t C, const T* conv_bias, const T* mean, const T* var, const T* gamma, const T* beta,
+                     double eps, T* scale, T* shift) {
+  for (int64_t c = 0; c < C; ++c) {
+    const T factor = T((gamma == nullptr ? 1.0 : double(gamma[c])) / std::sqrt(double(var[c]) + eps));
+    const T bias = conv_bias == nullptr ? T(0) : conv_bias[c];
+    scale[c] = factor;
+    shift[c] = (beta == nullptr ? T(0) : beta[c]) + (bias - mean[c]) * factor;
+  }
+}
+
+template <typename T>
+void batch_norm_folded(const T* scale, const T* shift, const T* residual, NormActivation activation, int64_t N,
+                       int64_t C, int64_t S, T* inout) {
+  channel_affine<T>(inout, nullptr, residual, scale, nullptr, nullptr, shift, bounds<T>(activation), N, C, S, inout);
 }
 
 #define FASTCNN_INSTANTIATE_NORM(T)                                                                                \
@@ -160,9 +198,11 @@ void batch_norm_backward(const T* grad_output, const T* input, const T* mean, co
   template void batch_norm_update_running_stats<T>(const T*, const T*, int64_t, int64_t, double, T*, T*);          \
   template void batch_norm_invstd<T>(const T*, int64_t, double, T*);                                               \
   template void batch_norm_forward<T>(const T*, const T*, const T*, const T*, const T*, int64_t, int64_t, int64_t, \
-                                      T*);                                                                         \
+                                      T*, const T*, NormActivation);                                               \
   template void batch_norm_backward<T>(const T*, const T*, const T*, const T*, const T*, bool, int64_t, int64_t,  \
-                                       int64_t, T*, T*, T*);
+                                       int64_t, T*, T*, T*, const T*, NormActivation, T*);                         \
+  template void fold_batch_norm<T>(int64_t, const T*, const T*, const T*, const T*, const T*, double, T*, T*);     \
+  template void batch_norm_folded<T>(const T*, const T*, const T*, NormActivation, int64_t, int64_t, int64_t, T*);
 
 FASTCNN_INSTANTIATE_NORM(float)
 FASTCNN_INSTANTIATE_NORM(double)

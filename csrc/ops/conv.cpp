@@ -1,11 +1,9 @@
 // conv2d and conv_transpose2d entry points: argument checks, the shape rules, output allocation.
 #include <cmath>
-#include <limits>
 
 #include "core/check.h"
 #include "cpu/conv.h"
 #include "cpu/conv_transpose.h"
-#include "cpu/epilogue.h"
 #include "ops/ops.h"
 
 namespace fastcnn::ops {
@@ -226,14 +224,7 @@ py::array conv2d_bn_forward(const py::array& input, const py::array& weight, con
     check_shape(op, "residual", *residual, output_shape(shape));
   }
   if (!std::isfinite(eps) || eps < 0) fail_value(op, "eps must be a non-negative number, got " + std::to_string(eps));
-  const double inf = std::numeric_limits<double>::infinity();
-  double low = 0, high = inf;
-  if (activation == "none")
-    low = -inf;
-  else if (activation == "relu6")
-    high = 6;
-  else if (activation != "relu")
-    fail_value(op, "activation must be 'none', 'relu' or 'relu6', got '" + activation + "'");
+  const cpu::NormActivation kind = norm_activation(op, activation);
   return dispatch_float(dtype, [&](auto tag) -> py::array {
     using T = decltype(tag);
     const T *in = data_of<T>(input), *w = data_of<T>(weight), *b = optional_data<T>(bias);
@@ -243,8 +234,8 @@ py::array conv2d_bn_forward(const py::array& input, const py::array& weight, con
       std::vector<T> scale(K), shift(K);
       cpu::fold_batch_norm<T>(K, b, mean, var, gamma, beta, eps, scale.data(), shift.data());
       cpu::conv2d_forward<T>(shape, in, w, nullptr, out);
-      cpu::channel_affine_clamp<T>(shape.batch, K, shape.out_height * shape.out_width, scale.data(), shift.data(),
-                                   res, T(low), T(high), out);
+      cpu::batch_norm_folded<T>(scale.data(), shift.data(), res, kind, shape.batch, K,
+                                shape.out_height * shape.out_width, out);
     });
   });
 }

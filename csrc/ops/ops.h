@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "cpu/norm.h"
+
 namespace fastcnn::ops {
 namespace py = pybind11;
 
@@ -83,15 +85,21 @@ py::tuple adaptive_max_pool2d_forward(const py::array& input, PoolPair output_si
 
 // --- normalisation and dropout (ops/norm.cpp, ops/dropout.cpp) ---
 // input (N, C, *). Training normalises with the batch statistics and updates running_mean and
-// running_var in place when given; eval normalises with them. Returns (output, save_mean,
-// save_invstd): the statistics the backward needs.
+// running_var in place when given; eval normalises with them. Fused with what usually follows:
+// output = act(bn(input) + residual), activation "none", "relu" or "relu6", residual optional.
+// Returns (output, save_mean, save_invstd): the statistics the backward needs.
 py::tuple batch_norm_forward(const py::array& input, std::optional<py::array> running_mean,
                              std::optional<py::array> running_var, std::optional<py::array> weight,
-                             std::optional<py::array> bias, bool training, double momentum, double eps);
-// Returns (grad_input, grad_weight, grad_bias), each None unless requested.
+                             std::optional<py::array> bias, bool training, double momentum, double eps,
+                             const std::optional<py::array>& residual, const std::string& activation);
+// Returns (grad_input, grad_weight, grad_bias, grad_residual), each None unless requested; with an
+// activation, output is the forward's output (its derivative mask).
 py::tuple batch_norm_backward(const py::array& grad_output, const py::array& input, const py::array& save_mean,
                               const py::array& save_invstd, std::optional<py::array> weight, bool training,
-                              bool need_input, bool need_weight, bool need_bias);
+                              bool need_input, bool need_weight, bool need_bias, const std::optional<py::array>& output,
+                              const std::string& activation, bool need_residual);
+// The activation names the fused batch-norm entry points take (conv2d_bn_forward too).
+cpu::NormActivation norm_activation(const char* op, const std::string& name);
 // Inverted dropout with the mask drawn from seed; channelwise is dropout2d (input (N, C, H, W) or
 // (C, H, W), whole H*W planes dropped). The backward recomputes the forward's mask from seed.
 py::array dropout_forward(const py::array& input, double p, uint64_t seed, bool channelwise);

@@ -235,16 +235,26 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
 
 # --- normalisation and dropout (csrc/cpu/norm.cpp, dropout.cpp) -------------------------------------
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    return batch_norm_act(input, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+def batch_norm_act(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5,
+                   residual=None, activation="none"):
+    """activation(batch_norm(...) + residual) in one kernel pass, forward and backward (fastcnn's
+    fusion of what follows a batch norm in residual networks; activation "none", "relu", "relu6")."""
     op = "batch_norm"
-    check_same_dtype(op, input=input, running_mean=running_mean, running_var=running_var, weight=weight, bias=bias)
+    check_same_dtype(op, input=input, running_mean=running_mean, running_var=running_var, weight=weight, bias=bias,
+                     residual=residual)
     if input.ndim < 2:
         raise ValueError(f"{op}: input must be at least 2-D (N, C, *), got {input.ndim}-D (input {tuple(input.shape)})")
     if training and input.numel() // input.shape[1] <= 1:
         raise ValueError(f"{op}: Expected more than 1 value per channel when training, got input size "
                          f"{tuple(input.shape)}")
-    return ops.BatchNorm.apply(input, weight, bias, running_mean=None if running_mean is None else running_mean.data,
+    return ops.BatchNorm.apply(input, weight, bias, residual,
+                               running_mean=None if running_mean is None else running_mean.data,
                                running_var=None if running_var is None else running_var.data,
-                               training=bool(training), momentum=float(momentum), eps=float(eps))
+                               training=bool(training), momentum=float(momentum), eps=float(eps),
+                               activation=activation)
 
 
 def _dropout(op, input, p, training, channelwise):

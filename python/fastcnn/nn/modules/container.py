@@ -70,11 +70,8 @@ class Sequential(Module):
         return self
 
     def forward(self, input):
-        if not self.training:  # inference: conv / batch norm / relu runs fused (fusion.py)
-            return run_sequence(self._modules.values(), input)
-        for module in self:
-            input = module(input)
-        return input
+        # Applies the modules in order; [conv,] batch norm[, relu] runs are fused (fusion.py).
+        return run_sequence(self._modules.values(), input)
 
 
 class ModuleList(Module):

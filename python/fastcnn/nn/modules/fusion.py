@@ -1,19 +1,24 @@
-"""Inference-time fusion: convolution -> frozen batch norm -> (+ residual) -> ReLU / ReLU6 as one
-native call (`conv2d_bn_forward`, csrc/ops/conv.cpp), the batch norm folded into a per-channel
-scale and shift that the kernel applies, with the residual and the clamp, in one pass over the
+"""Fusion of what follows a batch norm in residual networks, in training and at inference.
+
+Training (and any time a gradient is needed): BatchNorm2d -> (+ residual) -> ReLU / ReLU6 runs as
+one differentiable op (F.batch_norm_act: one kernel pass forward, one masked backward), which
+saves the activation's and the add's passes over memory and their temporaries.
+
+Inference (eval mode, no gradient needed): convolution -> frozen batch norm -> (+ residual) ->
+ReLU / ReLU6 as one native call (`conv2d_bn_forward`, csrc/ops/conv.cpp), the batch norm folded
+into a per-channel scale and shift applied, with the residual and the clamp, in one pass over the
 convolution's output. At batch 1 the per-op overhead dominates, and this turns three or four ops
 (and their temporaries) into one.
 
-It runs only where it computes what the modules would: the batch norm is a BatchNorm2d in eval
-mode with running statistics, the convolution a Conv2d, the activation a ReLU or ReLU6 (exact
-types: a subclass may override forward), no module involved has hooks, and no gradient is needed
-(autograd off, or nothing involved requires grad). Anywhere else the modules run one by one. The
-result equals the module-by-module one up to float rounding: the folded scale multiplies the
-convolution's output once instead of subtracting the mean first.
+Either runs only where it computes what the modules would: exact types (Conv2d, BatchNorm2d,
+ReLU, ReLU6 - a subclass may override forward), no hooks on a module involved, a residual of the
+output's shape and dtype; the inference call also needs a BatchNorm2d in eval mode with running
+statistics and no gradient (autograd off, or nothing involved requires grad). Anywhere else the
+modules run one by one. Results equal the module-by-module ones up to float rounding.
 
-Sequential uses it for every Conv2d, BatchNorm2d[, ReLU | ReLU6] run among its children; the
+Sequential uses it for every [Conv2d,] BatchNorm2d[, ReLU | ReLU6] run among its children; the
 zoo's residual blocks (ResNet's BasicBlock, MobileNetV2's InvertedResidual) also fold their
-residual add into the last convolution's call.
+residual add into the last batch norm's call.
 """
 from __future__ import annotations
 
@@ -62,34 +67,57 @@ def _fused(conv, bn, activation, input, residual):
     return Tensor._wrap(output)
 
 
+def norm_fusable(bn, activation=None, input=None, residual=None) -> bool:
+    """Whether bn -> (+ residual) -> activation may run as one batch_norm_act call."""
+    return (type(bn) is BatchNorm2d and type(activation) in _ACTIVATIONS and isinstance(input, Tensor)
+            and (residual is None or (residual.data.shape == input.data.shape
+                                      and residual.data.dtype == input.data.dtype))
+            and not (_hooked(bn) or _hooked(activation)))
+
+
+def _normalized(bn, activation, input, residual):
+    return bn.normalize(input, residual, _ACTIVATIONS[type(activation)])
+
+
 def conv_bn(conv, bn, input, activation=None, residual=None):
-    """activation(bn(conv(input)) + residual), fused where `fusable` allows; activation and
-    residual may be None."""
+    """activation(bn(conv(input)) + residual), fused where `fusable` / `norm_fusable` allow;
+    activation and residual may be None."""
     if fusable(conv, bn, activation, input, residual):
         return _fused(conv, bn, activation, input, residual)
-    output = bn(conv(input))
+    output = conv(input)
+    if norm_fusable(bn, activation, output, residual):
+        return _normalized(bn, activation, output, residual)
+    output = bn(output)
     if residual is not None:
         output = output + residual
     return output if activation is None else activation(output)
 
 
 def run_sequence(modules, input, residual=None):
-    """Applies modules in order, fusing each Conv2d, BatchNorm2d[, ReLU | ReLU6] run; with a
+    """Applies modules in order, fusing each [Conv2d,] BatchNorm2d[, ReLU | ReLU6] run; with a
     residual, returns residual + the result (folded into the last run when the sequence ends
-    with Conv2d, BatchNorm2d)."""
+    with a BatchNorm2d)."""
     modules = list(modules)
     count, i = len(modules), 0
     while i < count:
         module = modules[i]
-        if type(module) is Conv2d and i + 1 < count and type(modules[i + 1]) is BatchNorm2d:
-            last = i + 2 == count
-            activation = modules[i + 2] if not last and type(modules[i + 2]) in (ReLU, ReLU6) else None
+        conv = module if type(module) is Conv2d else None
+        j = i + 1 if conv is not None else i  # where the run's batch norm would be
+        if j < count and type(modules[j]) is BatchNorm2d:
+            bn, last = modules[j], j + 1 == count
+            activation = modules[j + 1] if not last and type(modules[j + 1]) in (ReLU, ReLU6) else None
             carried = residual if last else None
-            if fusable(module, modules[i + 1], activation, input, carried):
-                input = _fused(module, modules[i + 1], activation, input, carried)
-                residual = None if last else residual
-                i += 3 if activation is not None else 2
+            if conv is not None and fusable(conv, bn, activation, input, carried):
+                input = _fused(conv, bn, activation, input, carried)
+            elif conv is None and norm_fusable(bn, activation, input, carried):
+                input = _normalized(bn, activation, input, carried)
+            else:  # not fusable here: this module alone (a conv's batch norm may still fuse next)
+                input = module(input)
+                i += 1
                 continue
+            residual = None if last else residual
+            i = j + (2 if activation is not None else 1)
+            continue
         input = module(input)
         i += 1
     return input if residual is None else residual + input

@@ -46,10 +46,7 @@ class InvertedResidual(Module):
 
     def forward(self, input):
         check_feature_map("InvertedResidual", input, self.in_channels)
-        if self.conv.training:
-            output = self.conv(input)
-            return input + output if self.use_res_connect else output
-        # Inference: the residual add rides on the projection's fused conv / batch norm call.
+        # The residual add rides on the projection's fused batch norm call (fusion.py).
         return run_sequence(self.conv._modules.values(), input, input if self.use_res_connect else None)
 
     def extra_repr(self) -> str:

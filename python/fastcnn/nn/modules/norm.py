@@ -54,6 +54,11 @@ class _BatchNorm(Module):
             init.zeros_(self.bias)
 
     def forward(self, input):
+        return self.normalize(input)
+
+    def normalize(self, input, residual=None, activation="none"):
+        """forward, optionally fused with what follows it: activation(bn(input) + residual), with
+        activation "none", "relu" or "relu6" (nn/modules/fusion.py uses it)."""
         if input.ndim not in self.expected_dims:
             raise ValueError(f"{type(self).__name__}: expected " + " or ".join(f"{d}D" for d in self.expected_dims)
                              + f" input (got {input.ndim}D input of shape {tuple(input.shape)})")
@@ -65,9 +70,9 @@ class _BatchNorm(Module):
         # Eval mode without running statistics normalises with the batch's own, as torch.
         use_batch_statistics = self.training or self.running_mean is None
         keep_running = not self.training or self.track_running_stats
-        return F.batch_norm(input, self.running_mean if keep_running else None,
-                            self.running_var if keep_running else None, self.weight, self.bias,
-                            use_batch_statistics, average_factor, self.eps)
+        return F.batch_norm_act(input, self.running_mean if keep_running else None,
+                                self.running_var if keep_running else None, self.weight, self.bias,
+                                use_batch_statistics, average_factor, self.eps, residual, activation)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
