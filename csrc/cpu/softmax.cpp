@@ -12,34 +12,23 @@
 
 #include <algorithm>
 
-#include "core/runtime.h"
+#include "cpu/isa/choose.h"
 #include "cpu/isa/softmax_table.h"
 
 namespace fastcnn::cpu {
 
 namespace {
 
-isa::SoftmaxTable choose_table() {
-#if defined(FASTCNN_X86)
-  switch (active_isa()) {
-    case Isa::avx512: return isa::softmax_table_avx512();
-    case Isa::avx2: return isa::softmax_table_avx2();
-    default: break;
-  }
-#endif
-  return isa::softmax_table_generic();
-}
-
 template <typename T>
 const isa::SoftmaxKernels<T>& kernels();
 template <>
 const isa::SoftmaxKernels<float>& kernels<float>() {
-  static const isa::SoftmaxTable table = choose_table();
+  static const isa::SoftmaxTable table = FASTCNN_CHOOSE_ISA_TABLE(softmax_table);
   return table.f32;
 }
 template <>
 const isa::SoftmaxKernels<double>& kernels<double>() {
-  static const isa::SoftmaxTable table = choose_table();
+  static const isa::SoftmaxTable table = FASTCNN_CHOOSE_ISA_TABLE(softmax_table);
   return table.f64;
 }
 
