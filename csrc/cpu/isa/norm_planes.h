@@ -5,6 +5,8 @@
 // AVX-512 over the baseline x86-64 build). Internal linkage, so the copies never merge.
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 
 #include "cpu/isa/norm_table.h"
 
@@ -24,12 +26,23 @@ void moments(const T* x, int64_t S, double shift, double* sum_out, double* squar
   *squares_out = squares;
 }
 
-// The mask of the fused activation's derivative, from its output.
+// dy where the fused activation's derivative (read from its output y) is 1, else 0 - as a bit
+// mask, not a branch or a select: GCC compiled `keep ? dy : 0` here into a scalar loop with a
+// branch that the random signs of y mispredicted, 6x slower than the vector form.
 template <NormMask mask, typename T>
 inline T masked(T dy, T y) {
-  if (mask == NormMask::relu) return y > T(0) ? dy : T(0);
-  if (mask == NormMask::relu6) return y > T(0) && y < T(6) ? dy : T(0);
-  return dy;
+  if constexpr (mask == NormMask::none) {
+    return dy;
+  } else {
+    using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+    const bool keep = mask == NormMask::relu ? y > T(0) : (y > T(0)) & (y < T(6));
+    Bits bits;
+    std::memcpy(&bits, &dy, sizeof(T));
+    bits &= Bits(0) - Bits(keep);
+    T out;
+    std::memcpy(&out, &bits, sizeof(T));
+    return out;
+  }
 }
 
 template <NormMask mask, typename T>
