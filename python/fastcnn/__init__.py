@@ -46,6 +46,13 @@ def get_num_threads() -> int:
     return _C.get_num_threads()
 
 
+def empty_cache() -> int:
+    """Frees the idle buffers fastcnn keeps to reuse for large op outputs (csrc/core/buffer_cache.h)
+    and returns the bytes released: torch.cuda.empty_cache's counterpart for host memory. The
+    cache is bounded by the most memory ever live at once; FASTCNN_BUFFER_CACHE=0 turns it off."""
+    return _C.release_buffer_cache()
+
+
 def config() -> dict:
     """How this build of fastcnn was made and what it runs on."""
     return {
