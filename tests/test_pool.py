@@ -15,6 +15,11 @@ MAX_CASES = [
     ((2, 2, 8, 11), (2, 3), (3, 2), (1, 1), 1, True),
     ((3, 6, 5), 2, 1, 1, 1, False),
     ((1, 1, 6, 7), 3, 2, 1, 2, True),
+    # 2x2 stride 2 without padding takes its own row-pair loop (odd sizes drop the last row/column);
+    # with ceil_mode an odd size overhangs and takes the general one.
+    ((2, 3, 8, 6), 2, 2, 0, 1, False),
+    ((1, 2, 7, 9), 2, None, 0, 1, False),
+    ((1, 2, 7, 9), 2, None, 0, 1, True),
 ]
 # (input shape, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 AVG_CASES = [
@@ -90,7 +95,9 @@ def test_max_pool_ties_nan_and_infinite_windows_match_torch():
     x = np.zeros((1, 2, 4, 5), np.float32)
     x[0, 1] = -np.inf
     x[0, 0, 1, 1] = np.nan
-    for args in [(2, 1, 1), (3, 2, 1)]:
+    x[0, 0, 2:4, 2:4] = 5.0  # a tied window
+    x[0, 0, 0, 3] = np.nan
+    for args in [(2, 1, 1), (3, 2, 1), (2, 2, 0)]:
         out, indices = F.max_pool2d(fastcnn.tensor(x), *args, return_indices=True)
         expected, expected_indices = torch.nn.functional.max_pool2d(torch.tensor(x), *args, return_indices=True)
         np.testing.assert_array_equal(out.numpy(), expected.numpy())
