@@ -49,21 +49,52 @@ struct OutputLayout {
   int64_t channel_stride, row_stride, col_stride;
 };
 
+// The offsets of the depth = C * R * S im2col rows in a windows copy (a thread-local buffer).
+inline const int64_t* im2col_offsets(const ConvShape& g, const Windows& windows, int64_t C) {
+  const int64_t R = g.kernel_height, S = g.kernel_width;
+  static thread_local Workspace<int64_t> offset_space;
+  int64_t* offsets = offset_space.get(C * R * S);
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t s = 0; s < S; ++s) offsets[(c * R + r) * S + s] = window_offset(g, windows, c, r, s);
+  return offsets;
+}
+
+// Copies the outputs of pixels [pq_begin, pq_end) of one image (K channels) off a GEMM result
+// that holds value (k, p, q) at result[k * result_k + p * result_p + q - shift], adding bias[k]
+// (bias may be null). When both sides are dense the pixels are one run per channel.
+template <typename T>
+void store_pixels(const T* result, int64_t result_k, int64_t result_p, int64_t shift, int64_t K, int64_t Q,
+                  int64_t pq_begin, int64_t pq_end, const T* bias, T* out, OutputLayout layout) {
+  const int64_t step = layout.col_stride;
+  const bool dense = result_p == Q && layout.row_stride == Q && step == 1;
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t pq = pq_begin; pq < pq_end;) {
+      const int64_t p = pq / Q, q = pq % Q, count = dense ? pq_end - pq : std::min(Q - q, pq_end - pq);
+      const T* src = result + k * result_k + p * result_p + q - shift;
+      T* dst = out + k * layout.channel_stride + p * layout.row_stride + q * step;
+      if (bias == nullptr && step == 1)
+        std::copy(src, src + count, dst);
+      else if (bias == nullptr)
+        for (int64_t i = 0; i < count; ++i) dst[i * step] = src[i];
+      else
+        for (int64_t i = 0; i < count; ++i) dst[i * step] = src[i] + bias[k];
+      pq += count;
+    }
+}
+
 // out = conv(in) + bias (bias may be null), the weights of each group packed as gemm.h's A. The
-// bias is added while the output rows are copied off the grid, saving a pass over the output.
+// bias is added while the output rows are copied off the GEMM's result, saving a pass over the
+// output.
 template <typename T>
 void implicit_conv(const ConvShape& g, const T* input, const T* packed_weight, int64_t weight_panels, const T* bias,
                    T* output, OutputLayout layout) {
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   const int64_t HW = g.in_height * g.in_width, P = g.out_height, Q = g.out_width;
-  const int64_t R = g.kernel_height, S = g.kernel_width, depth = C * R * S;
+  const int64_t depth = C * g.kernel_height * g.kernel_width;
   const Windows windows = window_layout<T>(g, C);
-  const int64_t Wph = windows.phase_width, grid = windows.grid;
-  static thread_local Workspace<int64_t> offset_space;
-  int64_t* offsets = offset_space.get(depth);
-  for (int64_t c = 0; c < C; ++c)
-    for (int64_t r = 0; r < R; ++r)
-      for (int64_t s = 0; s < S; ++s) offsets[(c * R + r) * S + s] = window_offset(g, windows, c, r, s);
+  const int64_t grid = windows.grid;
+  const int64_t* offsets = im2col_offsets(g, windows, C);
   for_each_image(g.batch, [&](int64_t n) {
     static thread_local Workspace<T> copy_space, grid_space;
     T* copy = copy_space.get(windows.size);
@@ -71,19 +102,8 @@ void implicit_conv(const ConvShape& g, const T* input, const T* packed_weight, i
     for (int64_t group = 0; group < G; ++group) {
       copy_windows(g, windows, input + (n * G + group) * C * HW, C, copy);
       gemm_rows<T>(K, grid, depth, packed_weight + group * weight_panels, copy, offsets, result, grid, false);
-      T* out = output + (n * G + group) * K * layout.channel_stride;
-      const int64_t step = layout.col_stride;
-      for (int64_t kp = 0; kp < K * P; ++kp) {
-        const T* row = result + kp * Wph;
-        T* dst = out + kp / P * layout.channel_stride + kp % P * layout.row_stride;
-        const T value = bias == nullptr ? T(0) : bias[group * K + kp / P];
-        if (bias == nullptr && step == 1)
-          std::copy(row, row + Q, dst);
-        else if (bias == nullptr)
-          for (int64_t q = 0; q < Q; ++q) dst[q * step] = row[q];
-        else
-          for (int64_t q = 0; q < Q; ++q) dst[q * step] = row[q] + value;
-      }
+      store_pixels(result, grid, windows.phase_width, 0, K, Q, 0, P * Q, bias == nullptr ? bias : bias + group * K,
+                   output + (n * G + group) * K * layout.channel_stride, layout);
     }
   });
 }
