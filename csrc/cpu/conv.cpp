@@ -60,6 +60,15 @@ inline const int64_t* im2col_offsets(const ConvShape& g, const Windows& windows,
   return offsets;
 }
 
+// The offsets k * plane of `count` planes (a thread-local buffer): a pointwise convolution's
+// input planes are its im2col rows.
+inline const int64_t* plane_offsets(int64_t count, int64_t plane) {
+  static thread_local Workspace<int64_t> offset_space;
+  int64_t* offsets = offset_space.get(count);
+  for (int64_t k = 0; k < count; ++k) offsets[k] = k * plane;
+  return offsets;
+}
+
 // Copies the outputs of pixels [pq_begin, pq_end) of one image (K channels) off a GEMM result
 // that holds value (k, p, q) at result[k * result_k + p * result_p + q - shift], adding bias[k]
 // (bias may be null). When both sides are dense the pixels are one run per channel.
@@ -92,18 +101,27 @@ void implicit_conv(const ConvShape& g, const T* input, const T* packed_weight, i
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   const int64_t HW = g.in_height * g.in_width, P = g.out_height, Q = g.out_width;
   const int64_t depth = C * g.kernel_height * g.kernel_width;
-  const Windows windows = window_layout<T>(g, C);
+  const Windows windows = window_layout<T>(g, C, windows_by_column_taps(g));
   const int64_t grid = windows.grid;
   const int64_t* offsets = im2col_offsets(g, windows, C);
+  // A grid without dropped columns is the output's own layout when that is dense: the GEMM
+  // writes there directly.
+  const bool direct = grid == P * Q && layout.row_stride == Q && layout.col_stride == 1;
   for_each_image(g.batch, [&](int64_t n) {
     static thread_local Workspace<T> copy_space, grid_space;
     T* copy = copy_space.get(windows.size);
-    T* result = grid_space.get(K * grid);
+    T* result = direct ? nullptr : grid_space.get(K * grid);
     for (int64_t group = 0; group < G; ++group) {
+      const T* group_bias = bias == nullptr ? bias : bias + group * K;
+      T* out = output + (n * G + group) * K * layout.channel_stride;
       copy_windows(g, windows, input + (n * G + group) * C * HW, C, copy);
-      gemm_rows<T>(K, grid, depth, packed_weight + group * weight_panels, copy, offsets, result, grid, false);
-      store_pixels(result, grid, windows.phase_width, 0, K, Q, 0, P * Q, bias == nullptr ? bias : bias + group * K,
-                   output + (n * G + group) * K * layout.channel_stride, layout);
+      gemm_rows<T>(K, grid, depth, packed_weight + group * weight_panels, copy, offsets, direct ? out : result,
+                   direct ? layout.channel_stride : grid, false);
+      if (!direct)
+        store_pixels(result, grid, windows.phase_width, 0, K, Q, 0, P * Q, group_bias, out, layout);
+      else if (bias != nullptr)
+        for (int64_t k = 0; k < K; ++k)
+          for (int64_t pq = 0; pq < P * Q; ++pq) out[k * layout.channel_stride + pq] += group_bias[k];
     }
   });
 }
@@ -297,13 +315,12 @@ void conv2d_backward_weight(const ConvShape& g, const T* grad_output, const T* i
   // images: dot products along the output positions (gemm_dots), with col's rows read in place
   // from the input planes (1x1 stride 1) or the windows copy, on whose grid grad_out is laid out.
   const bool pointwise = is_pointwise(g);
-  const int64_t P = g.out_height, Q = g.out_width, R = g.kernel_height, S = g.kernel_width;
-  const Windows windows = window_layout<T>(g, C);
+  const int64_t P = g.out_height, Q = g.out_width;
+  const Windows windows = window_layout<T>(g, C, windows_by_column_taps(g));
   const int64_t Wph = windows.phase_width, grid = pointwise ? PQ : windows.grid;
-  static thread_local Workspace<int64_t> offset_space;
-  int64_t* offsets = offset_space.get(depth);
-  for (int64_t k = 0; k < depth; ++k)
-    offsets[k] = pointwise ? k * HW : window_offset(g, windows, k / (R * S), k / S % R, k % S);
+  // The grid drops columns (which grad_out must hold as zeros) unless it is the output plane.
+  const bool dropped = grid != PQ;
+  const int64_t* offsets = pointwise ? plane_offsets(depth, HW) : im2col_offsets(g, windows, C);
   // The bias gradient is summed image by image while grad_out is in cache for the weights, and
   // lives after the weights in the per-thread sums (grad_w + weight_size).
   const int64_t bias_size = grad_bias != nullptr ? G * K : 0, sums_size = weight_size + bias_size;
@@ -316,15 +333,17 @@ void conv2d_backward_weight(const ConvShape& g, const T* grad_output, const T* i
         grad_w[weight_size + group * K + k] += channel_sum(grad + k * PQ, 1, 0, PQ);
       if (!pointwise) {
         T* copy = copy_space.get(windows.size);
-        T* grad_grid = grad_space.get(K * grid);
         copy_windows(g, windows, in, C, copy);
-        pad_planes(grad, K * P, 1, Q, 1, Wph, 0, 0, grad_grid);  // zero in the dropped columns
         in = copy;
-        grad = grad_grid;
+        if (dropped) {
+          T* grad_grid = grad_space.get(K * grid);
+          pad_planes(grad, K * P, 1, Q, 1, Wph, 0, 0, grad_grid);
+          grad = grad_grid;
+        }
       }
       // The grid's dropped columns (zero in grad) are skipped where the product is packed.
       gemm_dots<T>(K, depth, grid, grad, grid, in, offsets, grad_w + group * K * depth, depth, true,
-                   pointwise ? 0 : Q, pointwise ? 0 : Wph);
+                   dropped ? Q : 0, dropped ? Wph : 0);
     }
   };
   // One image per thread into a private sum, then a fixed-order reduction: deterministic for a

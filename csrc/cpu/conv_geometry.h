@@ -93,21 +93,32 @@ inline void pad_planes(const T* in, int64_t channels, int64_t H, int64_t W, int6
 }
 
 // --- windows: im2col rows read in place (implicit GEMM) --------------------------------------------
-// The input is copied once, split into its stride phases: phase plane (c, a, b) holds
+// The input is copied once into planes (c, a, b), each holding
 //   plane[i][j] = in[c][sh*i + a - pad_top][sw*j + b - pad_left]   (0 outside the input)
-// for i < Hph = P + (R-1)*dh / sh and j < Wph = Q + (S-1)*dw / sw. On the output grid
-// n = p*Wph + q, im2col row (c, r, s) is then the contiguous window that starts at row
-// (r*dh) / sh, column (s*dw) / sw of phase plane (c, (r*dh) % sh, (s*dw) % sw); columns q >= Q
-// of the grid are computed and dropped. Only the phases some tap reads are stored (at most
-// R x S of them, so a large stride cannot blow up the copy). With stride 1 the copy is just the
-// zero-padded input.
+// for i < Hph = P + (R-1)*dh / sh, so that every im2col row (c, r, s) is one contiguous window
+// of a plane, read on the output grid n = p*Wpl + q (Wpl the planes' width). Rows are split into
+// their stride phases: a = (r*dh) % sh, the window starting at plane row (r*dh) / sh. Columns are
+// split one of two ways:
+//   phases — b = (s*dw) % sw, Wpl = Wph = Q + (S-1)*dw / sw, the window starting at column
+//            (s*dw) / sw; grid columns q >= Q are computed and dropped. With stride 1 the copy
+//            is just the zero-padded input.
+//   taps   — b = s*dw, one plane per kernel column, Wpl = Q, the window starting at column 0: the
+//            grid is the output plane itself, nothing dropped, for an S times larger copy.
+// Only the planes some tap reads are stored (at most R x S row phase-column pairs, so a large
+// stride cannot blow up the copy).
 struct Windows {
-  std::vector<int64_t> row_phases, col_phases;  // the phases a read by some tap, ascending
-  int64_t phase_height, phase_width;
-  int64_t grid;  // P * Wph
+  bool column_taps;
+  std::vector<int64_t> row_phases, col_starts;  // the a and b read by some tap, ascending
+  int64_t phase_height, phase_width;            // Hph, Wpl
+  int64_t grid;                                 // P * Wpl
   int64_t size;  // elements of the copy, with zeroed slack for the last window and the kernel's
                  // over-read of up to nr - 1 values
 };
+
+// Column taps where the dropped grid columns would cost more than the larger copy: on small
+// planes, where they are a large share of the grid ((S-1)*dw of Q + (S-1)*dw; 20% of an 8 px
+// plane) and a copy of a few rows is cheap.
+inline bool windows_by_column_taps(const ConvShape& g) { return g.out_width <= 16 && g.kernel_width > 1; }
 
 inline std::vector<int64_t> used_phases(int64_t taps, int64_t dilation, int64_t stride) {
   std::vector<int64_t> phases;
@@ -118,28 +129,33 @@ inline std::vector<int64_t> used_phases(int64_t taps, int64_t dilation, int64_t 
 }
 
 template <typename T>
-inline Windows window_layout(const ConvShape& g, int64_t channels) {
+inline Windows window_layout(const ConvShape& g, int64_t channels, bool column_taps = false) {
   Windows w;
+  w.column_taps = column_taps;
   w.row_phases = used_phases(g.kernel_height, g.dilation_height, g.stride_height);
-  w.col_phases = used_phases(g.kernel_width, g.dilation_width, g.stride_width);
+  if (column_taps)
+    for (int64_t s = 0; s < g.kernel_width; ++s) w.col_starts.push_back(s * g.dilation_width);
+  else
+    w.col_starts = used_phases(g.kernel_width, g.dilation_width, g.stride_width);
+  const int64_t slack = column_taps ? 0 : (g.kernel_width - 1) * g.dilation_width / g.stride_width;
   w.phase_height = g.out_height + (g.kernel_height - 1) * g.dilation_height / g.stride_height;
-  w.phase_width = g.out_width + (g.kernel_width - 1) * g.dilation_width / g.stride_width;
+  w.phase_width = g.out_width + slack;
   w.grid = g.out_height * w.phase_width;
-  const int64_t planes = channels * int64_t(w.row_phases.size() * w.col_phases.size());
-  w.size = planes * w.phase_height * w.phase_width + (g.kernel_width - 1) * g.dilation_width / g.stride_width +
-           gemm_kernel<T>().nr;
+  const int64_t planes = channels * int64_t(w.row_phases.size() * w.col_starts.size());
+  w.size = planes * w.phase_height * w.phase_width + slack + gemm_kernel<T>().nr;
   return w;
 }
 
 // Where im2col row (c, r, s) starts in the copy.
 inline int64_t window_offset(const ConvShape& g, const Windows& w, int64_t c, int64_t r, int64_t s) {
   const int64_t row = r * g.dilation_height, col = s * g.dilation_width;
-  auto index = [](const std::vector<int64_t>& phases, int64_t phase) {
-    return int64_t(std::lower_bound(phases.begin(), phases.end(), phase) - phases.begin());
+  auto index = [](const std::vector<int64_t>& starts, int64_t start) {
+    return int64_t(std::lower_bound(starts.begin(), starts.end(), start) - starts.begin());
   };
+  const int64_t b = w.column_taps ? col : col % g.stride_width, column = w.column_taps ? 0 : col / g.stride_width;
   const int64_t plane = (c * int64_t(w.row_phases.size()) + index(w.row_phases, row % g.stride_height)) *
-                            int64_t(w.col_phases.size()) + index(w.col_phases, col % g.stride_width);
-  return (plane * w.phase_height + row / g.stride_height) * w.phase_width + col / g.stride_width;
+                            int64_t(w.col_starts.size()) + index(w.col_starts, b);
+  return (plane * w.phase_height + row / g.stride_height) * w.phase_width + column;
 }
 
 // dst[j] = src[j * stride] for j in columns; kStride > 0 fixes the stride at compile time, which
@@ -150,37 +166,57 @@ inline void gather_columns(const T* src, int64_t stride, ColumnRange columns, T*
   for (int64_t j = columns.begin; j < columns.end; ++j) dst[j] = src[j * step];
 }
 
+// Each plane's columns inside the input are found once, so no element is bounds-tested (a test
+// per element cost more than the GEMM on 16 px planes). When the planes' rows are as wide as the
+// input's and unstrided, a plane's rows inside the input are one contiguous run of it: one copy
+// per plane, then the few columns that fall in the padding are zeroed (per-row copies of a
+// small plane cost as much as the GEMM's FMAs).
 template <typename T>
 inline void copy_windows(const ConvShape& g, const Windows& w, const T* in, int64_t channels, T* out) {
   const int64_t H = g.in_height, W = g.in_width, sh = g.stride_height, sw = g.stride_width;
-  const int64_t Hph = w.phase_height, Wph = w.phase_width;
-  const int64_t row_count = int64_t(w.row_phases.size()), col_count = int64_t(w.col_phases.size());
-  const int64_t planes = channels * row_count * col_count;
-  if (sh == 1 && sw == 1) {
-    pad_planes(in, channels, H, W, Hph, Wph, g.pad_top, g.pad_left, out);
-  } else {
-    // Row by row, the phase's columns inside the input found once per plane: the copy is a
-    // strided gather with no bounds test per element (one per element cost more than the GEMM
-    // on 16 px planes).
-    for (int64_t plane = 0; plane < planes; ++plane) {
-      const int64_t c = plane / (row_count * col_count);
-      const int64_t a = w.row_phases[plane / col_count % row_count], b = w.col_phases[plane % col_count];
-      const ColumnRange inside = valid_columns(b - g.pad_left, sw, W, Wph);
-      for (int64_t i = 0; i < Hph; ++i) {
-        T* dst = out + (plane * Hph + i) * Wph;
-        const int64_t h = sh * i + a - g.pad_top;
-        const ColumnRange columns = h >= 0 && h < H ? inside : ColumnRange{0, 0};
-        const T* src = in + (c * H + h) * W + b - g.pad_left;
-        for (int64_t j = 0; j < columns.begin; ++j) dst[j] = T(0);
-        if (sw == 2)
-          gather_columns<2>(src, sw, columns, dst);
-        else
-          gather_columns<0>(src, sw, columns, dst);
-        for (int64_t j = columns.end; j < Wph; ++j) dst[j] = T(0);
+  const int64_t Hph = w.phase_height, Wpl = w.phase_width, plane_size = Hph * Wpl;
+  const int64_t row_count = int64_t(w.row_phases.size()), col_count = int64_t(w.col_starts.size());
+  const bool contiguous = sw == 1 && sh == 1 && Wpl == W;
+  for (int64_t a_index = 0; a_index < row_count; ++a_index)
+    for (int64_t b_index = 0; b_index < col_count; ++b_index) {
+      const int64_t a = w.row_phases[a_index], offset = w.col_starts[b_index] - g.pad_left;
+      const ColumnRange inside = valid_columns(offset, sw, W, Wpl);
+      // Rows i of the plane inside the input: sh*i + a - pad_top in [0, H).
+      const ColumnRange rows = valid_columns(a - g.pad_top, sh, H, Hph);
+      // The contiguous case: plane values [lo, hi) are input values [lo + first, hi + first).
+      const int64_t first = (rows.begin + a - g.pad_top) * W + offset - rows.begin * Wpl;
+      const int64_t lo = std::max(rows.begin * Wpl, -first), hi = std::max(lo, std::min(rows.end * Wpl, H * W - first));
+      for (int64_t c = 0; c < channels; ++c) {
+        const T* src = in + c * H * W;
+        T* dst = out + ((c * row_count + a_index) * col_count + b_index) * plane_size;
+        if (contiguous) {
+          std::fill(dst, dst + lo, T(0));
+          std::copy(src + first + lo, src + first + hi, dst + lo);
+          std::fill(dst + hi, dst + plane_size, T(0));
+          for (int64_t i = rows.begin; i < rows.end; ++i) {
+            for (int64_t j = 0; j < inside.begin; ++j) dst[i * Wpl + j] = T(0);
+            for (int64_t j = inside.end; j < Wpl; ++j) dst[i * Wpl + j] = T(0);
+          }
+          continue;
+        }
+        std::fill(dst, dst + rows.begin * Wpl, T(0));
+        std::fill(dst + rows.end * Wpl, dst + plane_size, T(0));
+        for (int64_t i = rows.begin; i < rows.end; ++i) {
+          T* row = dst + i * Wpl;
+          const T* line = src + (sh * i + a - g.pad_top) * W + offset;
+          for (int64_t j = 0; j < inside.begin; ++j) row[j] = T(0);
+          if (sw == 1)
+            gather_columns<1>(line, sw, inside, row);
+          else if (sw == 2)
+            gather_columns<2>(line, sw, inside, row);
+          else
+            gather_columns<0>(line, sw, inside, row);
+          for (int64_t j = inside.end; j < Wpl; ++j) row[j] = T(0);
+        }
       }
     }
-  }
-  std::fill(out + planes * Hph * Wph, out + w.size, T(0));
+  const int64_t planes = channels * row_count * col_count;
+  std::fill(out + planes * plane_size, out + w.size, T(0));
 }
 
 }  // namespace fastcnn::cpu::conv_detail
