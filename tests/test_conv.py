@@ -24,6 +24,16 @@ CASES = [
     (1, 4, 32, 33, 4, (3, 3), 1, 1, 1, 4),         # the same, depthwise
     (2, 3, 12, 11, 4, (2, 2), 5, 1, 1, 1),         # stride above the kernel: only 2 of 5 phases read
     (1, 2, 9, 7, 4, (3, 3), 1000, 1, 1, 2),        # a huge stride: one output pixel
+    # Either side of the windows' column layout (conv_geometry.h: planes per kernel column up to
+    # 16 output columns, stride phases above), and the contiguous copy of planes as wide as the input.
+    (2, 3, 6, 16, 4, (3, 3), 1, 1, 1, 1),          # 16 columns: per kernel column, contiguous
+    (2, 3, 6, 17, 4, (3, 3), 1, 1, 1, 1),          # 17 columns: stride phases
+    (2, 4, 7, 31, 6, (3, 3), 2, 1, 1, 2),          # stride 2 to 16 columns, groups 2
+    (2, 4, 7, 33, 6, (3, 3), 2, 1, 1, 2),          # stride 2 to 17 columns
+    (1, 3, 9, 16, 5, (3, 3), 1, 2, 2, 1),          # dilated, as wide as the input: contiguous
+    (2, 3, 8, 12, 4, (3, 3), 1, (1, 3), 1, 1),     # wider than the input (padding 3 at each side)
+    (2, 3, 8, 10, 4, (1, 3), 1, 0, 1, 1),          # one kernel row, unpadded
+    (2, 3, 8, 10, 4, (3, 1), 1, 1, 1, 1),          # one kernel column: stride phases, none dropped
 ]
 
 
@@ -147,14 +157,16 @@ def test_conv2d_native_entry_points_validate():
 def test_conv2d_under_each_isa(isa):
     """The lower kernel sets (packed, rows, dots and depthwise micro-kernels), forced by
     FASTCNN_ISA in a fresh process, give the reference's output and gradients on every
-    algorithm path (30 x 36 planes are long enough for the dot-product weight gradients)."""
+    algorithm path (30 x 36 planes are long enough for the dot-product weight gradients, 9 x 14
+    planes take the windows per kernel column)."""
     script = (
-        "import numpy as np, fastcnn, fastcnn.nn.functional as F, reference\n"
+        "import itertools, numpy as np, fastcnn, fastcnn.nn.functional as F, reference\n"
         "from checks import run_with_grad\n"
         "rng = np.random.default_rng(0)\n"
-        "x, w = rng.standard_normal((1, 5, 30, 36)), rng.standard_normal((7, 5, 3, 3))\n"
-        "depthwise = rng.standard_normal((10, 1, 3, 3))\n"
-        "for stride, padding, groups in ((2, 1, 1), (1, 1, 1), (1, 0, 1), (1, 1, 5), (2, 1, 5)):\n"
+        "w, depthwise = rng.standard_normal((7, 5, 3, 3)), rng.standard_normal((10, 1, 3, 3))\n"
+        "for (batch, height, width), (stride, padding, groups) in itertools.product(((1, 30, 36), (2, 9, 14)),"
+        " ((2, 1, 1), (1, 1, 1), (1, 0, 1), (1, 1, 5), (2, 1, 5))):\n"
+        "    x = rng.standard_normal((batch, 5, height, width))\n"
         "    kernel = depthwise if groups > 1 else w[:, :, :1, :1] if padding == 0 else w\n"
         "    bias = rng.standard_normal(kernel.shape[0])\n"
         "    expected = None\n"
