@@ -34,6 +34,14 @@ CASES = [
     (2, 3, 8, 12, 4, (3, 3), 1, (1, 3), 1, 1),     # wider than the input (padding 3 at each side)
     (2, 3, 8, 10, 4, (1, 3), 1, 0, 1, 1),          # one kernel row, unpadded
     (2, 3, 8, 10, 4, (3, 1), 1, 1, 1, 1),          # one kernel column: stride phases, none dropped
+    # Either side of the pixel-major weight gradient (conv_geometry.h: input channels per group
+    # times the kernel columns one GEMM takes, at least 16), whose GEMMs span several images.
+    (3, 6, 7, 9, 10, (3, 3), 1, 1, 1, 1),          # 18 columns; 10 output channels: a partial panel
+    (2, 5, 7, 9, 4, (3, 3), 1, 1, 1, 1),           # 15 columns: windows and dot products
+    (2, 16, 9, 8, 9, (3, 3), 2, (2, 1), 2, 1),     # strided and dilated: one GEMM per tap
+    (1, 32, 6, 7, 6, (2, 3), 1, (0, 2), 1, 2),     # batch 1, groups 2, padding wider than the kernel
+    (2, 16, 5, 5, 8, (3, 1), 1, 1, 1, 1),          # one kernel column
+    (9, 8, 12, 12, 8, (3, 3), 1, 1, 1, 1),         # 9 images of 144 pixels: 3 GEMMs of 3 images
 ]
 
 
@@ -157,16 +165,16 @@ def test_conv2d_native_entry_points_validate():
 def test_conv2d_under_each_isa(isa):
     """The lower kernel sets (packed, rows, dots and depthwise micro-kernels), forced by
     FASTCNN_ISA in a fresh process, give the reference's output and gradients on every
-    algorithm path (30 x 36 planes are long enough for the dot-product weight gradients, 9 x 14
-    planes take the windows per kernel column)."""
+    algorithm path (5 channels of 30 x 36: windows by stride phase, dot-product weight gradients;
+    6 channels of 9 x 14: windows per kernel column, pixel-major weight gradients)."""
     script = (
-        "import itertools, numpy as np, fastcnn, fastcnn.nn.functional as F, reference\n"
+        "import numpy as np, fastcnn, fastcnn.nn.functional as F, reference\n"
         "from checks import run_with_grad\n"
         "rng = np.random.default_rng(0)\n"
-        "w, depthwise = rng.standard_normal((7, 5, 3, 3)), rng.standard_normal((10, 1, 3, 3))\n"
-        "for (batch, height, width), (stride, padding, groups) in itertools.product(((1, 30, 36), (2, 9, 14)),"
-        " ((2, 1, 1), (1, 1, 1), (1, 0, 1), (1, 1, 5), (2, 1, 5))):\n"
-        "    x = rng.standard_normal((batch, 5, height, width))\n"
+        "for batch, channels, height, width in ((1, 5, 30, 36), (2, 6, 9, 14)):\n"
+        "  x = rng.standard_normal((batch, channels, height, width))\n"
+        "  w, depthwise = rng.standard_normal((7, channels, 3, 3)), rng.standard_normal((2 * channels, 1, 3, 3))\n"
+        "  for stride, padding, groups in ((2, 1, 1), (1, 1, 1), (1, 0, 1), (1, 1, channels), (2, 1, channels)):\n"
         "    kernel = depthwise if groups > 1 else w[:, :, :1, :1] if padding == 0 else w\n"
         "    bias = rng.standard_normal(kernel.shape[0])\n"
         "    expected = None\n"

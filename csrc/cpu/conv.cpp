@@ -301,6 +301,146 @@ void conv2d_backward_input(const ConvShape& g, const T* grad_output, const T* we
   pointwise_gemm(g.batch, G, C, K, PQ, packed_weight, weight_panels, grad_output, grad_input);
 }
 
+// --- weight gradient ------------------------------------------------------------------------------
+// grad_W[k][c][r][s] = sum over the output pixels l = (n, p, q) of grad_out[n][k][l] *
+// in[n][c][p*sh - pad_top + r*dh][q*sw - pad_left + s*dw]. With X an image's input zero-padded and
+// transposed to pixel-major order (X[h][w][c], channels contiguous) this is, for each kernel row
+// r, one GEMM whose depth runs over the pixels of several images:
+//   acc_r[k][(s, c)] += sum_l grad_out[k][l] * X_n[p*sh + r*dh][q*sw + s*dw][c]
+// Unless the kernel is dilated along w, the S taps of a kernel row read S neighbouring pixels, so
+// the GEMM's row l of B, (s, c) for every s and c, is one run of S*C values of X read in place
+// (gemm_rows); a dilated kernel takes one GEMM of C columns per tap. Only grad_out (the A operand,
+// once) and the input (once) are transposed, never the R*S times larger im2col matrix, and the
+// depth spans several images of a small plane (about 512 pixels), so each C tile is loaded and
+// stored once per 512 multiply-adds rather than once per image.
+struct WeightGemms {
+  int64_t padded_height, padded_width;  // X: the padded input rows and columns some tap reads
+  int64_t taps_per_gemm, columns;       // kernel columns s per GEMM; its columns, taps_per_gemm * C
+  int64_t count;                        // GEMMs: R * S / taps_per_gemm
+};
+
+inline WeightGemms weight_gemms(const ConvShape& g, int64_t C) {
+  WeightGemms w;
+  w.padded_height = (g.out_height - 1) * g.stride_height + (g.kernel_height - 1) * g.dilation_height + 1;
+  w.padded_width = (g.out_width - 1) * g.stride_width + (g.kernel_width - 1) * g.dilation_width + 1;
+  w.taps_per_gemm = g.dilation_width == 1 ? g.kernel_width : 1;
+  w.columns = w.taps_per_gemm * C;
+  w.count = g.kernel_height * g.kernel_width / w.taps_per_gemm;
+  return w;
+}
+
+// X[hx][wx][c] = in[c][hx - pad_top][wx - pad_left] (0 outside the input), hx < Hx, wx < Wx: each
+// input row's run of columns inside X is transposed by the kernel set's pack_lines.
+template <typename T>
+void pixel_major_copy(const ConvShape& g, const WeightGemms& w, const T* in, int64_t C, T* x) {
+  const int64_t H = g.in_height, W = g.in_width, Hx = w.padded_height, Wx = w.padded_width;
+  std::fill(x, x + Hx * Wx * C, T(0));
+  const int64_t w_begin = std::clamp<int64_t>(-g.pad_left, 0, W), w_end = std::clamp<int64_t>(Wx - g.pad_left, w_begin, W);
+  static thread_local Workspace<const T*> line_space;
+  const T** lines = line_space.get(C);
+  for (int64_t h = std::max<int64_t>(0, -g.pad_top); h < std::min(H, Hx - g.pad_top); ++h) {
+    for (int64_t c = 0; c < C; ++c) lines[c] = in + (c * H + h) * W + w_begin;
+    gemm_kernel<T>().pack_lines(w_end - w_begin, lines, int(C), int(C), x + ((h + g.pad_top) * Wx + w_begin + g.pad_left) * C);
+  }
+}
+
+// Per-thread sums for the weight gradients: accumulate(item, sums) runs for items [0, count),
+// split statically over the threads, each adding into its own zeroed sums of `size` values; then
+// store(sum_of, threads) runs, sum_of(i) being value i summed over the threads in a fixed order
+// (deterministic for a given thread count).
+template <typename T, typename Accumulate, typename Store>
+void sum_over_threads(int64_t count, int64_t size, Accumulate&& accumulate, Store&& store) {
+  const int threads = in_parallel_region() ? 1 : int(std::min<int64_t>(get_num_threads(), count));
+  static thread_local Workspace<T> partial_space;
+  T* partials = partial_space.get(threads * size);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    T* mine = partials + thread_index() * size;
+    std::fill(mine, mine + size, T(0));
+#pragma omp for schedule(static)
+    for (int64_t item = 0; item < count; ++item) accumulate(item, mine);
+  }
+  store([partials, threads, size](int64_t i) {
+    T sum = 0;
+    for (int t = 0; t < threads; ++t) sum += partials[t * size + i];
+    return sum;
+  }, threads);
+}
+
+// The bias gradient of one image's grad_out (K planes), added to sums[k].
+template <typename T>
+void add_bias_gradient(const T* grad, int64_t K, int64_t PQ, T* sums) {
+  for (int64_t k = 0; k < K; ++k) sums[k] += channel_sum(grad + k * PQ, 1, 0, PQ);
+}
+
+template <typename T>
+void pixel_major_backward_weight(const ConvShape& g, const T* grad_output, const T* input, T* grad_weight,
+                                 T* grad_bias) {
+  const int64_t N = g.batch, G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
+  const int64_t HW = g.in_height * g.in_width, P = g.out_height, Q = g.out_width, PQ = P * Q;
+  const int64_t taps = g.kernel_height * g.kernel_width, weight_size = G * K * C * taps;
+  const WeightGemms gemms = weight_gemms(g, C);
+  const int64_t x_size = gemms.padded_height * gemms.padded_width * C;
+  const GemmKernel<T>& kernel = gemm_kernel<T>();
+  const int64_t mr = kernel.mr;
+  const int64_t images = std::clamp<int64_t>(512 / std::max<int64_t>(PQ, 1), 1, N), chunks = (N + images - 1) / images;
+  // The per-thread sums: the weights as [group][gemm][k][column], then the bias.
+  const int64_t bias_size = grad_bias != nullptr ? G * K : 0;
+  auto accumulate_chunk = [&](int64_t chunk, T* sums) {
+    static thread_local Workspace<T> x_space, a_space;
+    static thread_local Workspace<int64_t> offset_space;
+    static thread_local Workspace<const T*> line_space;
+    const int64_t n_begin = chunk * images, count = std::min(images, N - n_begin), L = count * PQ;
+    T* x = x_space.get(count * x_size + kernel.nr);
+    T* packed_grad = a_space.get(packed_a_size<T>(K, L));
+    int64_t* offsets = offset_space.get(L);
+    const T** lines = line_space.get(mr);
+    std::fill(x + count * x_size, x + count * x_size + kernel.nr, T(0));  // the kernel's over-read
+    // Row l = (i, p, q) of B for tap (r, s) is X_i at pixel (p*sh + r*dh, q*sw + s*dw): offsets
+    // from the tap's first pixel.
+    for (int64_t i = 0; i < count; ++i)
+      for (int64_t p = 0; p < P; ++p)
+        for (int64_t q = 0; q < Q; ++q)
+          offsets[(i * P + p) * Q + q] = i * x_size + (p * g.stride_height * gemms.padded_width + q * g.stride_width) * C;
+    for (int64_t group = 0; group < G; ++group) {
+      for (int64_t i = 0; i < count; ++i) {
+        const int64_t n = n_begin + i;
+        const T* grad = grad_output + (n * G + group) * K * PQ;
+        pixel_major_copy(g, gemms, input + (n * G + group) * C * HW, C, x + i * x_size);
+        if (bias_size > 0) add_bias_gradient(grad, K, PQ, sums + weight_size + group * K);
+        // grad_out as gemm.h's packed A, image i at depth i * PQ of every panel.
+        for (int64_t k0 = 0; k0 < K; k0 += mr) {
+          const int rows = int(std::min<int64_t>(mr, K - k0));
+          T* panel = packed_grad + k0 * L + i * PQ * mr;
+          if (rows < mr) std::fill(panel, panel + PQ * mr, T(0));
+          for (int j = 0; j < rows; ++j) lines[j] = grad + (k0 + j) * PQ;
+          kernel.pack_lines(PQ, lines, rows, int(mr), panel);
+        }
+      }
+      for (int64_t gemm = 0; gemm < gemms.count; ++gemm) {
+        const int64_t tap = gemm * gemms.taps_per_gemm, r = tap / g.kernel_width, s = tap % g.kernel_width;
+        const T* b = x + (r * g.dilation_height * gemms.padded_width + s * g.dilation_width) * C;
+        gemm_rows<T>(K, gemms.columns, L, packed_grad, b, offsets,
+                     sums + (group * gemms.count + gemm) * K * gemms.columns, gemms.columns, true);
+      }
+    }
+  };
+  // grad_weight[group][k][c][r][s] from [group][gemm][k][(s % taps_per_gemm) * C + c].
+  auto store = [&](auto sum_of, int threads) {
+#pragma omp parallel for schedule(static) if (worth_parallel((weight_size + bias_size) * threads))
+    for (int64_t gk = 0; gk < G * K; ++gk) {
+      const int64_t row = (gk / K * gemms.count * K + gk % K) * gemms.columns;
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t gemm = 0; gemm < gemms.count; ++gemm)
+          for (int64_t tap = 0; tap < gemms.taps_per_gemm; ++tap)
+            grad_weight[(gk * C + c) * taps + gemm * gemms.taps_per_gemm + tap] =
+                sum_of(row + gemm * K * gemms.columns + tap * C + c);
+    }
+    for (int64_t i = 0; i < bias_size; ++i) grad_bias[i] = sum_of(weight_size + i);
+  };
+  sum_over_threads<T>(chunks, weight_size + bias_size, accumulate_chunk, store);
+}
+
 template <typename T>
 void conv2d_backward_weight(const ConvShape& g, const T* grad_output, const T* input, T* grad_weight,
                             T* grad_bias) {
@@ -311,6 +451,7 @@ void conv2d_backward_weight(const ConvShape& g, const T* grad_output, const T* i
     if (grad_bias != nullptr) conv_bias_backward<T>(N, G * K, PQ, grad_output, grad_bias);
     return depthwise_conv2d_backward_weight(g, grad_output, input, grad_weight);
   }
+  if (weight_gradient_by_pixels(g)) return pixel_major_backward_weight(g, grad_output, input, grad_weight, grad_bias);
   // grad_W[group] += grad_out[n, group] (K x PQ) col[n, group]^T (PQ x depth), summed over
   // images: dot products along the output positions (gemm_dots), with col's rows read in place
   // from the input planes (1x1 stride 1) or the windows copy, on whose grid grad_out is laid out.
@@ -322,15 +463,14 @@ void conv2d_backward_weight(const ConvShape& g, const T* grad_output, const T* i
   const bool dropped = grid != PQ;
   const int64_t* offsets = pointwise ? plane_offsets(depth, HW) : im2col_offsets(g, windows, C);
   // The bias gradient is summed image by image while grad_out is in cache for the weights, and
-  // lives after the weights in the per-thread sums (grad_w + weight_size).
-  const int64_t bias_size = grad_bias != nullptr ? G * K : 0, sums_size = weight_size + bias_size;
-  auto accumulate_image = [&](int64_t n, T* grad_w) {
+  // lives after the weights in the per-thread sums.
+  const int64_t bias_size = grad_bias != nullptr ? G * K : 0;
+  auto accumulate_image = [&](int64_t n, T* sums) {
     static thread_local Workspace<T> copy_space, grad_space;
     for (int64_t group = 0; group < G; ++group) {
       const T* in = input + (n * G + group) * C * HW;
       const T* grad = grad_output + (n * G + group) * K * PQ;
-      for (int64_t k = 0; k < bias_size / G; ++k)
-        grad_w[weight_size + group * K + k] += channel_sum(grad + k * PQ, 1, 0, PQ);
+      if (bias_size > 0) add_bias_gradient(grad, K, PQ, sums + weight_size + group * K);
       if (!pointwise) {
         T* copy = copy_space.get(windows.size);
         copy_windows(g, windows, in, C, copy);
@@ -342,28 +482,16 @@ void conv2d_backward_weight(const ConvShape& g, const T* grad_output, const T* i
         }
       }
       // The grid's dropped columns (zero in grad) are skipped where the product is packed.
-      gemm_dots<T>(K, depth, grid, grad, grid, in, offsets, grad_w + group * K * depth, depth, true,
-                   dropped ? Q : 0, dropped ? Wph : 0);
+      gemm_dots<T>(K, depth, grid, grad, grid, in, offsets, sums + group * K * depth, depth, true, dropped ? Q : 0,
+                   dropped ? Wph : 0);
     }
   };
-  // One image per thread into a private sum, then a fixed-order reduction: deterministic for a
-  // given thread count.
-  const int threads = in_parallel_region() ? 1 : int(std::min<int64_t>(get_num_threads(), N));
-  static thread_local Workspace<T> partial_space;
-  T* partials = partial_space.get(threads * sums_size);
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-    T* mine = partials + thread_index() * sums_size;
-    std::fill(mine, mine + sums_size, T(0));
-#pragma omp for schedule(static)
-    for (int64_t n = 0; n < N; ++n) accumulate_image(n, mine);
-  }
-#pragma omp parallel for schedule(static) if (worth_parallel(sums_size * threads))
-  for (int64_t i = 0; i < sums_size; ++i) {
-    T sum = 0;
-    for (int t = 0; t < threads; ++t) sum += partials[t * sums_size + i];
-    (i < weight_size ? grad_weight[i] : grad_bias[i - weight_size]) = sum;
-  }
+  auto store = [&](auto sum_of, int threads) {
+#pragma omp parallel for schedule(static) if (worth_parallel((weight_size + bias_size) * threads))
+    for (int64_t i = 0; i < weight_size + bias_size; ++i)
+      (i < weight_size ? grad_weight[i] : grad_bias[i - weight_size]) = sum_of(i);
+  };
+  sum_over_threads<T>(N, weight_size + bias_size, accumulate_image, store);
 }
 
 #define FASTCNN_INSTANTIATE_CONV(T)                                                                       \

@@ -56,6 +56,15 @@ inline bool is_stride1(const ConvShape& g) { return g.stride_height == 1 && g.st
 // Every convolution but 1x1 stride 1 (whose input already is col) reads im2col rows in place.
 inline bool is_implicit(const ConvShape& g) { return !is_pointwise(g); }
 
+// The weight gradient reads the input transposed to pixel-major order, by GEMMs of S*C columns
+// (conv.cpp, pixel_major_backward_weight), unless those are too few to fill the micro-kernel's
+// tiles (the 3-channel first layer) or the input planes already are the im2col rows (1x1 stride 1,
+// whose weight gradient, a few output channels deep, would not pay for the transpose).
+inline bool weight_gradient_by_pixels(const ConvShape& g) {
+  const int64_t taps_per_gemm = g.dilation_width == 1 ? g.kernel_width : 1;
+  return !is_pointwise(g) && g.in_channels / g.groups * taps_per_gemm >= 16;
+}
+
 // Runs body(n) for every image: one image per thread when there are at least as many images as
 // threads, else in turn (the kernels inside then use the threads). Images are handed out one at
 // a time: on a shared machine a thread that loses its core for a while does fewer of them
