@@ -69,26 +69,22 @@ inline const int64_t* plane_offsets(int64_t count, int64_t plane) {
   return offsets;
 }
 
-// Copies the outputs of pixels [pq_begin, pq_end) of one image (K channels) off a GEMM result
-// that holds value (k, p, q) at result[k * result_k + p * result_p + q - shift], adding bias[k]
-// (bias may be null). When both sides are dense the pixels are one run per channel.
+// Copies one image's K x P x Q outputs off a GEMM result that holds value (k, p, q) at
+// result[(k * P + p) * result_p + q], adding bias[k] (bias may be null).
 template <typename T>
-void store_pixels(const T* result, int64_t result_k, int64_t result_p, int64_t shift, int64_t K, int64_t Q,
-                  int64_t pq_begin, int64_t pq_end, const T* bias, T* out, OutputLayout layout) {
+void store_rows(const T* result, int64_t result_p, int64_t K, int64_t P, int64_t Q, const T* bias, T* out,
+                OutputLayout layout) {
   const int64_t step = layout.col_stride;
-  const bool dense = result_p == Q && layout.row_stride == Q && step == 1;
   for (int64_t k = 0; k < K; ++k)
-    for (int64_t pq = pq_begin; pq < pq_end;) {
-      const int64_t p = pq / Q, q = pq % Q, count = dense ? pq_end - pq : std::min(Q - q, pq_end - pq);
-      const T* src = result + k * result_k + p * result_p + q - shift;
-      T* dst = out + k * layout.channel_stride + p * layout.row_stride + q * step;
+    for (int64_t p = 0; p < P; ++p) {
+      const T* src = result + (k * P + p) * result_p;
+      T* dst = out + k * layout.channel_stride + p * layout.row_stride;
       if (bias == nullptr && step == 1)
-        std::copy(src, src + count, dst);
+        std::copy(src, src + Q, dst);
       else if (bias == nullptr)
-        for (int64_t i = 0; i < count; ++i) dst[i * step] = src[i];
+        for (int64_t q = 0; q < Q; ++q) dst[q * step] = src[q];
       else
-        for (int64_t i = 0; i < count; ++i) dst[i * step] = src[i] + bias[k];
-      pq += count;
+        for (int64_t q = 0; q < Q; ++q) dst[q * step] = src[q] + bias[k];
     }
 }
 
@@ -118,7 +114,7 @@ void implicit_conv(const ConvShape& g, const T* input, const T* packed_weight, i
       gemm_rows<T>(K, grid, depth, packed_weight + group * weight_panels, copy, offsets, direct ? out : result,
                    direct ? layout.channel_stride : grid, false);
       if (!direct)
-        store_pixels(result, grid, windows.phase_width, 0, K, Q, 0, P * Q, group_bias, out, layout);
+        store_rows(result, windows.phase_width, K, P, Q, group_bias, out, layout);
       else if (bias != nullptr)
         for (int64_t k = 0; k < K; ++k)
           for (int64_t pq = 0; pq < P * Q; ++pq) out[k * layout.channel_stride + pq] += group_bias[k];
