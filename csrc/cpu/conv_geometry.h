@@ -202,26 +202,27 @@ inline void copy_windows(const ConvShape& g, const Windows& w, const T* in, int6
           std::fill(dst, dst + lo, T(0));
           std::copy(src + first + lo, src + first + hi, dst + lo);
           std::fill(dst + hi, dst + plane_size, T(0));
+        } else {
+          std::fill(dst, dst + rows.begin * Wpl, T(0));
+          std::fill(dst + rows.end * Wpl, dst + plane_size, T(0));
           for (int64_t i = rows.begin; i < rows.end; ++i) {
-            for (int64_t j = 0; j < inside.begin; ++j) dst[i * Wpl + j] = T(0);
-            for (int64_t j = inside.end; j < Wpl; ++j) dst[i * Wpl + j] = T(0);
+            T* row = dst + i * Wpl;
+            const T* line = src + (sh * i + a - g.pad_top) * W + offset;
+            if (sw == 1)
+              gather_columns<1>(line, sw, inside, row);
+            else if (sw == 2)
+              gather_columns<2>(line, sw, inside, row);
+            else
+              gather_columns<0>(line, sw, inside, row);
           }
-          continue;
         }
-        std::fill(dst, dst + rows.begin * Wpl, T(0));
-        std::fill(dst + rows.end * Wpl, dst + plane_size, T(0));
-        for (int64_t i = rows.begin; i < rows.end; ++i) {
-          T* row = dst + i * Wpl;
-          const T* line = src + (sh * i + a - g.pad_top) * W + offset;
-          for (int64_t j = 0; j < inside.begin; ++j) row[j] = T(0);
-          if (sw == 1)
-            gather_columns<1>(line, sw, inside, row);
-          else if (sw == 2)
-            gather_columns<2>(line, sw, inside, row);
-          else
-            gather_columns<0>(line, sw, inside, row);
-          for (int64_t j = inside.end; j < Wpl; ++j) row[j] = T(0);
-        }
+        // The columns in the padding, one at a time: they are a column or two, whose per-row
+        // runs would each be a call to memset.
+        auto zero_column = [&](int64_t j) {
+          for (int64_t i = rows.begin; i < rows.end; ++i) dst[i * Wpl + j] = T(0);
+        };
+        for (int64_t j = 0; j < inside.begin; ++j) zero_column(j);
+        for (int64_t j = inside.end; j < Wpl; ++j) zero_column(j);
       }
     }
   const int64_t planes = channels * row_count * col_count;
