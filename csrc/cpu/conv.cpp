@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <cstring>
 #include <numeric>
+#include <vector>
 
 #include "core/workspace.h"
 #include "cpu/gemm.h"
@@ -154,7 +155,7 @@ void phase_backward_input(const ConvShape& g, const T* grad_output, const T* wei
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   const int64_t H = g.in_height, W = g.in_width, R = g.kernel_height, S = g.kernel_width;
   const int64_t sh = g.stride_height, sw = g.stride_width;
-  static thread_local Workspace<T> flipped_space, weight_space;
+  static thread_local Workspace<T> weight_space;
   for (int64_t a = 0; a < std::min(sh, H); ++a)
     for (int64_t b = 0; b < std::min(sw, W); ++b) {
       const PhaseAxis rows = phase_axis(a, sh, g.dilation_height, g.pad_top, R, H);
@@ -181,25 +182,28 @@ void phase_backward_input(const ConvShape& g, const T* grad_output, const T* wei
       phase.pad_top = rows.pad;
       phase.pad_left = cols.pad;
       const int64_t taps = rows.taps * cols.taps, depth = K * taps;
-      T* flipped = flipped_space.get(C * depth);
       const int64_t weight_panels = packed_a_size<T>(C, depth);
       T* packed_weight = weight_space.get(G * weight_panels);
-      for (int64_t group = 0; group < G; ++group) {
-        const T* w = weight + group * K * C * R * S;
-        // A transpose of the (k, c) blocks of taps, 16 channels c at a time: the reads for one
-        // k are one run, and the 16 rows written stay in L1 as k advances.
-        constexpr int64_t kBlock = 16;
-#pragma omp parallel for schedule(static) if (worth_parallel(C * depth))
-        for (int64_t c0 = 0; c0 < C; c0 += kBlock)
-          for (int64_t k = 0; k < K; ++k)
-            for (int64_t c = c0; c < std::min(C, c0 + kBlock); ++c)
-              for (int64_t i = 0; i < rows.taps; ++i)
-                for (int64_t j = 0; j < cols.taps; ++j) {
-                  const int64_t r = rows.first_tap + (rows.taps - 1 - i) * rows.tap_step;
-                  const int64_t s = cols.first_tap + (cols.taps - 1 - j) * cols.tap_step;
-                  flipped[(c * K + k) * taps + i * cols.taps + j] = w[((k * C + c) * R + r) * S + s];
-                }
-        pack_a<T>(false, C, depth, T(1), flipped, depth, packed_weight + group * weight_panels);
+      // The phase's taps, flipped: tap i * cols.taps + j reads kernel tap source[...] (r * S + s).
+      std::vector<int64_t> source(taps);
+      for (int64_t i = 0; i < rows.taps; ++i)
+        for (int64_t j = 0; j < cols.taps; ++j)
+          source[i * cols.taps + j] = (rows.first_tap + (rows.taps - 1 - i) * rows.tap_step) * S + cols.first_tap +
+                                      (cols.taps - 1 - j) * cols.tap_step;
+      // The kernel's channel axes swapped and its taps flipped, straight into gemm.h's packed A:
+      // panel (group, c0) holds A[c0 + i][(k, tap)] = W[k][c0 + i][source[tap]] at (k * taps + tap)
+      // * mr + i, read from the block of mr channels' taps that W holds contiguously for each k.
+      const int64_t mr = gemm_kernel<T>().mr, panels = weight_panels / (mr * depth);
+#pragma omp parallel for schedule(static) if (worth_parallel(G * C * depth))
+      for (int64_t group_panel = 0; group_panel < G * panels; ++group_panel) {
+        const int64_t group = group_panel / panels, c0 = group_panel % panels * mr, rows_in = std::min(mr, C - c0);
+        T* dst = packed_weight + group * weight_panels + group_panel % panels * mr * depth;
+        if (rows_in < mr) std::fill(dst, dst + mr * depth, T(0));
+        for (int64_t k = 0; k < K; ++k) {
+          const T* src = weight + ((group * K + k) * C + c0) * R * S;
+          for (int64_t tap = 0; tap < taps; ++tap)
+            for (int64_t i = 0; i < rows_in; ++i) dst[(k * taps + tap) * mr + i] = src[i * R * S + source[tap]];
+        }
       }
       implicit_conv(phase, grad_output, packed_weight, weight_panels, static_cast<const T*>(nullptr), phase_input,
                     OutputLayout{H * W, sh * W, sw});
