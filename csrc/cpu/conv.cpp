@@ -98,7 +98,7 @@ void implicit_conv(const ConvShape& g, const T* input, const T* packed_weight, i
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   const int64_t HW = g.in_height * g.in_width, P = g.out_height, Q = g.out_width;
   const int64_t depth = C * g.kernel_height * g.kernel_width;
-  const Windows windows = window_layout<T>(g, C, windows_by_column_taps(g));
+  const Windows windows = window_layout<T>(g, C, windows_by_column_taps<T>(g));
   const int64_t grid = windows.grid;
   const int64_t* offsets = im2col_offsets(g, windows, C);
   // A grid without dropped columns is the output's own layout when that is dense: the GEMM
@@ -457,7 +457,7 @@ void conv2d_backward_weight(const ConvShape& g, const T* grad_output, const T* i
   // from the input planes (1x1 stride 1) or the windows copy, on whose grid grad_out is laid out.
   const bool pointwise = is_pointwise(g);
   const int64_t P = g.out_height, Q = g.out_width;
-  const Windows windows = window_layout<T>(g, C, windows_by_column_taps(g));
+  const Windows windows = window_layout<T>(g, C, windows_by_column_taps<T>(g));
   const int64_t Wph = windows.phase_width, grid = pointwise ? PQ : windows.grid;
   // The grid drops columns (which grad_out must hold as zeros) unless it is the output plane.
   const bool dropped = grid != PQ;

@@ -124,11 +124,6 @@ struct Windows {
                  // over-read of up to nr - 1 values
 };
 
-// Column taps where the dropped grid columns would cost more than the larger copy: on small
-// planes, where they are a large share of the grid ((S-1)*dw of Q + (S-1)*dw; 20% of an 8 px
-// plane) and a copy of a few rows is cheap.
-inline bool windows_by_column_taps(const ConvShape& g) { return g.out_width <= 16 && g.kernel_width > 1; }
-
 inline std::vector<int64_t> used_phases(int64_t taps, int64_t dilation, int64_t stride) {
   std::vector<int64_t> phases;
   for (int64_t t = 0; t < taps; ++t) phases.push_back(t * dilation % stride);
@@ -153,6 +148,19 @@ inline Windows window_layout(const ConvShape& g, int64_t channels, bool column_t
   const int64_t planes = channels * int64_t(w.row_phases.size() * w.col_starts.size());
   w.size = planes * w.phase_height * w.phase_width + slack + gemm_kernel<T>().nr;
   return w;
+}
+
+// Column taps unless their S times larger copy outgrows half of L2 (2 MiB on the target), from
+// where the GEMM reads it: then the dropped columns ((S-1)*dw / sw of every Wph; 3% of a 56 px
+// plane, 20% of an 8 px one) cost less than the copy's trips to L3. Measured (3x3, one thread):
+// 32 px planes of 16 to 64 channels 5-11% faster by taps (0.8 MB), 28 px of 128 channels
+// (1.3 MB) 4% and 56 px of 64 channels (2.5 MB) 11% slower.
+constexpr int64_t kColumnTapBytes = int64_t(1) << 20;
+
+template <typename T>
+inline bool windows_by_column_taps(const ConvShape& g) {
+  return g.kernel_width > 1 &&
+         window_layout<T>(g, g.in_channels / g.groups, true).size * int64_t(sizeof(T)) <= kColumnTapBytes;
 }
 
 // Where im2col row (c, r, s) starts in the copy.
