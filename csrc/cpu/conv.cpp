@@ -9,13 +9,18 @@
 //   d out[n][k][p][q] / d bias[k]             = 1
 // (c runs over the C / G channels of k's group; taps that land in the padding read zero.)
 //
-// Algorithms:
+// Algorithms (the choices are predicates in conv_geometry.h):
 //   implicit GEMM — every convolution but 1x1 stride 1: im2col rows col[(c, r, s)][(p, q)] are
-//               windows of one copy of the input split into stride phases (conv_geometry.h);
-//               out = W col reads them in place (gemm_rows), grad_W += grad_out col^T takes dot
-//               products with them (gemm_dots). The input gradient is the same kind of
-//               convolution of grad_out with the flipped kernel, one per stride phase of the
-//               input (sub-pixel decomposition), so no stride needs col2im.
+//               windows of one copy of the input split into stride phases, and on small planes
+//               into one plane per kernel column, so that the GEMM's grid is the output plane
+//               itself (conv_geometry.h); out = W col reads them in place (gemm_rows). The input
+//               gradient is the same kind of convolution of grad_out with the flipped kernel,
+//               one per stride phase of the input (sub-pixel decomposition), so no stride needs
+//               col2im.
+//   weight gradient — GEMMs over the output pixels of several images at once, the input read
+//               pixel-major (channels contiguous), one per kernel row; where those GEMMs would be
+//               too narrow (few input channels) or the input planes already are col (1x1 stride
+//               1), dot products with col's rows (gemm_dots).
 //   pointwise — 1x1, stride 1, no padding: the input planes already are col.
 //   depthwise — groups = C: direct kernels (conv_depthwise.cpp).
 // Images run one per thread when there are enough of them (the GEMMs then run serially);
@@ -40,8 +45,8 @@ namespace {
 
 // --- implicit GEMM ------------------------------------------------------------------------------
 // im2col rows are windows of one copy of the input (conv_geometry.h, "windows"): gemm_rows reads
-// them in place, so the copies are the input (once) and the output rows, not the R*S times
-// larger im2col matrix.
+// them in place, so the copies are the input (once, or S times on small planes) and the output
+// rows where the grid drops columns, not the R*S times larger im2col matrix.
 
 // Where implicit_conv writes: output row (k, p) of an image starts at k * channel_stride +
 // p * row_stride and its values lie col_stride apart; images (and groups) are K channel strides
@@ -103,7 +108,8 @@ void implicit_conv(const ConvShape& g, const T* input, const T* packed_weight, i
   const int64_t* offsets = im2col_offsets(g, windows, C);
   // A grid without dropped columns is the output's own layout when that is dense: the GEMM
   // writes there directly.
-  const bool direct = grid == P * Q && layout.row_stride == Q && layout.col_stride == 1;
+  const bool direct =
+      grid == P * Q && layout.channel_stride == P * Q && layout.row_stride == Q && layout.col_stride == 1;
   for_each_image(g.batch, [&](int64_t n) {
     static thread_local Workspace<T> copy_space, grid_space;
     T* copy = copy_space.get(windows.size);
@@ -117,8 +123,7 @@ void implicit_conv(const ConvShape& g, const T* input, const T* packed_weight, i
       if (!direct)
         store_rows(result, windows.phase_width, K, P, Q, group_bias, out, layout);
       else if (bias != nullptr)
-        for (int64_t k = 0; k < K; ++k)
-          for (int64_t pq = 0; pq < P * Q; ++pq) out[k * layout.channel_stride + pq] += group_bias[k];
+        conv_bias_forward<T>(1, K, P * Q, group_bias, out);
     }
   });
 }
@@ -335,12 +340,14 @@ template <typename T>
 void pixel_major_copy(const ConvShape& g, const WeightGemms& w, const T* in, int64_t C, T* x) {
   const int64_t H = g.in_height, W = g.in_width, Hx = w.padded_height, Wx = w.padded_width;
   std::fill(x, x + Hx * Wx * C, T(0));
-  const int64_t w_begin = std::clamp<int64_t>(-g.pad_left, 0, W), w_end = std::clamp<int64_t>(Wx - g.pad_left, w_begin, W);
+  const int64_t w_begin = std::clamp<int64_t>(-g.pad_left, 0, W);
+  const int64_t w_end = std::clamp<int64_t>(Wx - g.pad_left, w_begin, W);
   static thread_local Workspace<const T*> line_space;
   const T** lines = line_space.get(C);
   for (int64_t h = std::max<int64_t>(0, -g.pad_top); h < std::min(H, Hx - g.pad_top); ++h) {
     for (int64_t c = 0; c < C; ++c) lines[c] = in + (c * H + h) * W + w_begin;
-    gemm_kernel<T>().pack_lines(w_end - w_begin, lines, int(C), int(C), x + ((h + g.pad_top) * Wx + w_begin + g.pad_left) * C);
+    gemm_kernel<T>().pack_lines(w_end - w_begin, lines, int(C), int(C),
+                                x + ((h + g.pad_top) * Wx + w_begin + g.pad_left) * C);
   }
 }
 
@@ -401,7 +408,8 @@ void pixel_major_backward_weight(const ConvShape& g, const T* grad_output, const
     for (int64_t i = 0; i < count; ++i)
       for (int64_t p = 0; p < P; ++p)
         for (int64_t q = 0; q < Q; ++q)
-          offsets[(i * P + p) * Q + q] = i * x_size + (p * g.stride_height * gemms.padded_width + q * g.stride_width) * C;
+          offsets[(i * P + p) * Q + q] =
+              i * x_size + (p * g.stride_height * gemms.padded_width + q * g.stride_width) * C;
     for (int64_t group = 0; group < G; ++group) {
       for (int64_t i = 0; i < count; ++i) {
         const int64_t n = n_begin + i;
