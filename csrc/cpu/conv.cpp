@@ -390,7 +390,11 @@ void pixel_major_backward_weight(const ConvShape& g, const T* grad_output, const
   const int64_t x_size = gemms.padded_height * gemms.padded_width * C;
   const GemmKernel<T>& kernel = gemm_kernel<T>();
   const int64_t mr = kernel.mr;
-  const int64_t images = std::clamp<int64_t>(512 / std::max<int64_t>(PQ, 1), 1, N), chunks = (N + images - 1) / images;
+  // Images per GEMM: about 512 pixels (the micro-kernel's depth block), but at least one chunk
+  // of images per thread.
+  const int64_t threads = in_parallel_region() ? 1 : get_num_threads();
+  const int64_t images = std::clamp<int64_t>(512 / std::max<int64_t>(PQ, 1), 1, (N + threads - 1) / threads);
+  const int64_t chunks = (N + images - 1) / images;
   // The per-thread sums: the weights as [group][gemm][k][column], then the bias.
   const int64_t bias_size = grad_bias != nullptr ? G * K : 0;
   auto accumulate_chunk = [&](int64_t chunk, T* sums) {
