@@ -24,6 +24,22 @@ CASES = [
     (1, 4, 32, 33, 4, (3, 3), 1, 1, 1, 4),         # the same, depthwise
     (2, 3, 12, 11, 4, (2, 2), 5, 1, 1, 1),         # stride above the kernel: only 2 of 5 phases read
     (1, 2, 9, 7, 4, (3, 3), 1000, 1, 1, 2),        # a huge stride: one output pixel
+    # The windows per kernel column (conv_geometry.h; larger planes take stride phases, below):
+    # one copy per plane when the planes are as wide as the input, else row by row.
+    (2, 3, 6, 16, 4, (3, 3), 1, 1, 1, 1),          # as wide as the input
+    (2, 4, 7, 31, 6, (3, 3), 2, 1, 1, 2),          # strided rows, groups 2
+    (1, 3, 9, 16, 5, (3, 3), 1, 2, 2, 1),          # dilated, as wide as the input
+    (2, 3, 8, 12, 4, (3, 3), 1, (1, 3), 1, 1),     # wider than the input (padding 3 at each side)
+    (2, 3, 8, 10, 4, (1, 3), 1, 0, 1, 1),          # one kernel row, unpadded
+    (2, 3, 8, 10, 4, (3, 1), 1, 1, 1, 1),          # one kernel column: stride phases, none dropped
+    # Either side of the pixel-major weight gradient (conv_geometry.h: input channels per group
+    # times the kernel columns one GEMM takes, at least 16), whose GEMMs span several images.
+    (3, 6, 7, 9, 10, (3, 3), 1, 1, 1, 1),          # 18 columns; 10 output channels: a partial panel
+    (2, 5, 7, 9, 4, (3, 3), 1, 1, 1, 1),           # 15 columns: windows and dot products
+    (2, 16, 9, 8, 9, (3, 3), 2, (2, 1), 2, 1),     # strided and dilated: one GEMM per tap
+    (1, 32, 6, 7, 6, (2, 3), 1, (0, 2), 1, 2),     # batch 1, groups 2, padding wider than the kernel
+    (2, 16, 5, 5, 8, (3, 1), 1, 1, 1, 1),          # one kernel column
+    (9, 8, 12, 12, 8, (3, 3), 1, 1, 1, 1),         # 9 images of 144 pixels: 3 GEMMs of 3 images
 ]
 
 
@@ -84,7 +100,10 @@ def test_conv2d_large_shape_matches_torch():
     """Shapes big enough to take the parallel paths and the GEMM's full and edge tiles."""
     torch = pytest.importorskip("torch")
     for case in [(3, 20, 23, 19, 37, (3, 3), 1, 1, 1, 1), (1, 16, 30, 30, 16, (3, 3), 1, 1, 1, 16),
-                 (1, 33, 17, 15, 65, (1, 1), 1, 0, 1, 1)]:
+                 (1, 33, 17, 15, 65, (1, 1), 1, 0, 1, 1),
+                 # windows by stride phase: per kernel column they would pass 1 MiB
+                 (1, 20, 64, 80, 3, (3, 3), 1, 1, 1, 1), (1, 12, 128, 160, 3, (3, 3), 2, 1, 1, 1),
+                 (1, 20, 64, 80, 3, (3, 3), 1, 2, 2, 1)]:
         x, weight, bias, options = _make(case, seed=3, dtype=np.float32)
         torch_parity(lambda *t: F.conv2d(*t, **options), lambda *t: torch.nn.functional.conv2d(*t, **options),
                      [x, weight, bias], atol=2e-4, rtol=2e-4)
@@ -149,16 +168,20 @@ def test_conv2d_native_entry_points_validate():
 def test_conv2d_under_each_isa(isa):
     """The lower kernel sets (packed, rows, dots and depthwise micro-kernels), forced by
     FASTCNN_ISA in a fresh process, give the reference's output and gradients on every
-    algorithm path (30 x 36 planes are long enough for the dot-product weight gradients)."""
+    algorithm path: 5 channels of 30 x 36 (dot-product weight gradients, long enough), 6 channels
+    of 9 x 14 (pixel-major weight gradients) and 20 channels of 64 x 80 (windows by stride phase)."""
     script = (
         "import numpy as np, fastcnn, fastcnn.nn.functional as F, reference\n"
         "from checks import run_with_grad\n"
         "rng = np.random.default_rng(0)\n"
-        "x, w = rng.standard_normal((1, 5, 30, 36)), rng.standard_normal((7, 5, 3, 3))\n"
-        "depthwise = rng.standard_normal((10, 1, 3, 3))\n"
-        "for stride, padding, groups in ((2, 1, 1), (1, 1, 1), (1, 0, 1), (1, 1, 5), (2, 1, 5)):\n"
-        "    kernel = depthwise if groups > 1 else w[:, :, :1, :1] if padding == 0 else w\n"
-        "    bias = rng.standard_normal(kernel.shape[0])\n"
+        "for batch, channels, height, width, out_channels, stride, padding, groups in (\n"
+        "        (1, 5, 30, 36, 7, 2, 1, 1), (1, 5, 30, 36, 7, 1, 1, 1), (1, 5, 30, 36, 7, 1, 0, 1),\n"
+        "        (1, 5, 30, 36, 10, 1, 1, 5), (1, 5, 30, 36, 10, 2, 1, 5), (2, 6, 9, 14, 7, 1, 1, 1),\n"
+        "        (2, 6, 9, 14, 7, 2, 1, 1), (1, 20, 64, 80, 2, 1, 1, 1)):\n"
+        "    x = rng.standard_normal((batch, channels, height, width))\n"
+        "    size = 3 if padding else 1\n"
+        "    kernel = rng.standard_normal((out_channels, channels // groups, size, size))\n"
+        "    bias = rng.standard_normal(out_channels)\n"
         "    expected = None\n"
         "    for dtype, tol in ((np.float64, 1e-10), (np.float32, 2e-4)):\n"
         "        out, grads, g = run_with_grad(lambda *t: F.conv2d(*t, stride=stride, padding=padding, groups=groups),"

@@ -15,6 +15,10 @@ CASES = [
     (2, 4, 5, 4, 4, (3, 3), 1, 1, 1, 2, 4),            # depthwise; output_padding < dilation with stride 1
     (2, 3, 4, 6, 5, (1, 1), 1, 0, 0, 1, 1),            # pointwise
     (1, 2, 3, 3, 4, (2, 3), 2, 0, 1, 2, 1),            # dilated and strided
+    (2, 3, 5, 16, 4, (4, 4), 2, 1, 0, 1, 1),           # wider: input phases of 16 columns, and
+                                                       # 4 * 4 columns for the pixel-major weight gradient
+    (2, 4, 5, 4, 8, (3, 3), 2, 1, 1, 1, 1),            # output_padding with the pixel-major weight gradient
+    (1, 3, 4, 5, 16, (2, 3), 2, 0, 1, 2, 1),           # the same, dilated: one GEMM per kernel tap
 ]
 
 

@@ -9,13 +9,18 @@
 //   d out[n][k][p][q] / d bias[k]             = 1
 // (c runs over the C / G channels of k's group; taps that land in the padding read zero.)
 //
-// Algorithms:
+// Algorithms (the choices are predicates in conv_geometry.h):
 //   implicit GEMM — every convolution but 1x1 stride 1: im2col rows col[(c, r, s)][(p, q)] are
-//               windows of one copy of the input split into stride phases (conv_geometry.h);
-//               out = W col reads them in place (gemm_rows), grad_W += grad_out col^T takes dot
-//               products with them (gemm_dots). The input gradient is the same kind of
-//               convolution of grad_out with the flipped kernel, one per stride phase of the
-//               input (sub-pixel decomposition), so no stride needs col2im.
+//               windows of one copy of the input split into stride phases, and on small planes
+//               into one plane per kernel column, so that the GEMM's grid is the output plane
+//               itself (conv_geometry.h); out = W col reads them in place (gemm_rows). The input
+//               gradient is the same kind of convolution of grad_out with the flipped kernel,
+//               one per stride phase of the input (sub-pixel decomposition), so no stride needs
+//               col2im.
+//   weight gradient — GEMMs over the output pixels of several images at once, the input read
+//               pixel-major (channels contiguous), one per kernel row; where those GEMMs would be
+//               too narrow (few input channels) or the input planes already are col (1x1 stride
+//               1), dot products with col's rows (gemm_dots).
 //   pointwise — 1x1, stride 1, no padding: the input planes already are col.
 //   depthwise — groups = C: direct kernels (conv_depthwise.cpp).
 // Images run one per thread when there are enough of them (the GEMMs then run serially);
@@ -25,6 +30,7 @@
 #include <algorithm>
 #include <cstring>
 #include <numeric>
+#include <vector>
 
 #include "core/workspace.h"
 #include "cpu/gemm.h"
@@ -39,8 +45,8 @@ namespace {
 
 // --- implicit GEMM ------------------------------------------------------------------------------
 // im2col rows are windows of one copy of the input (conv_geometry.h, "windows"): gemm_rows reads
-// them in place, so the copies are the input (once) and the output rows, not the R*S times
-// larger im2col matrix.
+// them in place, so the copies are the input (once, or S times on small planes) and the output
+// rows where the grid drops columns, not the R*S times larger im2col matrix.
 
 // Where implicit_conv writes: output row (k, p) of an image starts at k * channel_stride +
 // p * row_stride and its values lie col_stride apart; images (and groups) are K channel strides
@@ -49,41 +55,75 @@ struct OutputLayout {
   int64_t channel_stride, row_stride, col_stride;
 };
 
+// The offsets of the depth = C * R * S im2col rows in a windows copy (a thread-local buffer).
+inline const int64_t* im2col_offsets(const ConvShape& g, const Windows& windows, int64_t C) {
+  const int64_t R = g.kernel_height, S = g.kernel_width;
+  static thread_local Workspace<int64_t> offset_space;
+  int64_t* offsets = offset_space.get(C * R * S);
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t s = 0; s < S; ++s) offsets[(c * R + r) * S + s] = window_offset(g, windows, c, r, s);
+  return offsets;
+}
+
+// The offsets k * plane of `count` planes (a thread-local buffer): a pointwise convolution's
+// input planes are its im2col rows.
+inline const int64_t* plane_offsets(int64_t count, int64_t plane) {
+  static thread_local Workspace<int64_t> offset_space;
+  int64_t* offsets = offset_space.get(count);
+  for (int64_t k = 0; k < count; ++k) offsets[k] = k * plane;
+  return offsets;
+}
+
+// Copies one image's K x P x Q outputs off a GEMM result that holds value (k, p, q) at
+// result[(k * P + p) * result_p + q], adding bias[k] (bias may be null).
+template <typename T>
+void store_rows(const T* result, int64_t result_p, int64_t K, int64_t P, int64_t Q, const T* bias, T* out,
+                OutputLayout layout) {
+  const int64_t step = layout.col_stride;
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t p = 0; p < P; ++p) {
+      const T* src = result + (k * P + p) * result_p;
+      T* dst = out + k * layout.channel_stride + p * layout.row_stride;
+      if (bias == nullptr && step == 1)
+        std::copy(src, src + Q, dst);
+      else if (bias == nullptr)
+        for (int64_t q = 0; q < Q; ++q) dst[q * step] = src[q];
+      else
+        for (int64_t q = 0; q < Q; ++q) dst[q * step] = src[q] + bias[k];
+    }
+}
+
 // out = conv(in) + bias (bias may be null), the weights of each group packed as gemm.h's A. The
-// bias is added while the output rows are copied off the grid, saving a pass over the output.
+// bias is added while the output rows are copied off the GEMM's result, saving a pass over the
+// output.
 template <typename T>
 void implicit_conv(const ConvShape& g, const T* input, const T* packed_weight, int64_t weight_panels, const T* bias,
                    T* output, OutputLayout layout) {
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   const int64_t HW = g.in_height * g.in_width, P = g.out_height, Q = g.out_width;
-  const int64_t R = g.kernel_height, S = g.kernel_width, depth = C * R * S;
-  const Windows windows = window_layout<T>(g, C);
-  const int64_t Wph = windows.phase_width, grid = windows.grid;
-  static thread_local Workspace<int64_t> offset_space;
-  int64_t* offsets = offset_space.get(depth);
-  for (int64_t c = 0; c < C; ++c)
-    for (int64_t r = 0; r < R; ++r)
-      for (int64_t s = 0; s < S; ++s) offsets[(c * R + r) * S + s] = window_offset(g, windows, c, r, s);
+  const int64_t depth = C * g.kernel_height * g.kernel_width;
+  const Windows windows = window_layout<T>(g, C, windows_by_column_taps<T>(g));
+  const int64_t grid = windows.grid;
+  const int64_t* offsets = im2col_offsets(g, windows, C);
+  // A grid without dropped columns is the output's own layout when that is dense: the GEMM
+  // writes there directly.
+  const bool direct =
+      grid == P * Q && layout.channel_stride == P * Q && layout.row_stride == Q && layout.col_stride == 1;
   for_each_image(g.batch, [&](int64_t n) {
     static thread_local Workspace<T> copy_space, grid_space;
     T* copy = copy_space.get(windows.size);
-    T* result = grid_space.get(K * grid);
+    T* result = direct ? nullptr : grid_space.get(K * grid);
     for (int64_t group = 0; group < G; ++group) {
-      copy_windows(g, windows, input + (n * G + group) * C * HW, C, copy);
-      gemm_rows<T>(K, grid, depth, packed_weight + group * weight_panels, copy, offsets, result, grid, false);
+      const T* group_bias = bias == nullptr ? bias : bias + group * K;
       T* out = output + (n * G + group) * K * layout.channel_stride;
-      const int64_t step = layout.col_stride;
-      for (int64_t kp = 0; kp < K * P; ++kp) {
-        const T* row = result + kp * Wph;
-        T* dst = out + kp / P * layout.channel_stride + kp % P * layout.row_stride;
-        const T value = bias == nullptr ? T(0) : bias[group * K + kp / P];
-        if (bias == nullptr && step == 1)
-          std::copy(row, row + Q, dst);
-        else if (bias == nullptr)
-          for (int64_t q = 0; q < Q; ++q) dst[q * step] = row[q];
-        else
-          for (int64_t q = 0; q < Q; ++q) dst[q * step] = row[q] + value;
-      }
+      copy_windows(g, windows, input + (n * G + group) * C * HW, C, copy);
+      gemm_rows<T>(K, grid, depth, packed_weight + group * weight_panels, copy, offsets, direct ? out : result,
+                   direct ? layout.channel_stride : grid, false);
+      if (!direct)
+        store_rows(result, windows.phase_width, K, P, Q, group_bias, out, layout);
+      else if (bias != nullptr)
+        conv_bias_forward<T>(1, K, P * Q, group_bias, out);
     }
   });
 }
@@ -120,7 +160,7 @@ void phase_backward_input(const ConvShape& g, const T* grad_output, const T* wei
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   const int64_t H = g.in_height, W = g.in_width, R = g.kernel_height, S = g.kernel_width;
   const int64_t sh = g.stride_height, sw = g.stride_width;
-  static thread_local Workspace<T> flipped_space, weight_space;
+  static thread_local Workspace<T> weight_space;
   for (int64_t a = 0; a < std::min(sh, H); ++a)
     for (int64_t b = 0; b < std::min(sw, W); ++b) {
       const PhaseAxis rows = phase_axis(a, sh, g.dilation_height, g.pad_top, R, H);
@@ -147,25 +187,28 @@ void phase_backward_input(const ConvShape& g, const T* grad_output, const T* wei
       phase.pad_top = rows.pad;
       phase.pad_left = cols.pad;
       const int64_t taps = rows.taps * cols.taps, depth = K * taps;
-      T* flipped = flipped_space.get(C * depth);
       const int64_t weight_panels = packed_a_size<T>(C, depth);
       T* packed_weight = weight_space.get(G * weight_panels);
-      for (int64_t group = 0; group < G; ++group) {
-        const T* w = weight + group * K * C * R * S;
-        // A transpose of the (k, c) blocks of taps, 16 channels c at a time: the reads for one
-        // k are one run, and the 16 rows written stay in L1 as k advances.
-        constexpr int64_t kBlock = 16;
-#pragma omp parallel for schedule(static) if (worth_parallel(C * depth))
-        for (int64_t c0 = 0; c0 < C; c0 += kBlock)
-          for (int64_t k = 0; k < K; ++k)
-            for (int64_t c = c0; c < std::min(C, c0 + kBlock); ++c)
-              for (int64_t i = 0; i < rows.taps; ++i)
-                for (int64_t j = 0; j < cols.taps; ++j) {
-                  const int64_t r = rows.first_tap + (rows.taps - 1 - i) * rows.tap_step;
-                  const int64_t s = cols.first_tap + (cols.taps - 1 - j) * cols.tap_step;
-                  flipped[(c * K + k) * taps + i * cols.taps + j] = w[((k * C + c) * R + r) * S + s];
-                }
-        pack_a<T>(false, C, depth, T(1), flipped, depth, packed_weight + group * weight_panels);
+      // The phase's taps, flipped: tap i * cols.taps + j reads kernel tap source[...] (r * S + s).
+      std::vector<int64_t> source(taps);
+      for (int64_t i = 0; i < rows.taps; ++i)
+        for (int64_t j = 0; j < cols.taps; ++j)
+          source[i * cols.taps + j] = (rows.first_tap + (rows.taps - 1 - i) * rows.tap_step) * S + cols.first_tap +
+                                      (cols.taps - 1 - j) * cols.tap_step;
+      // The kernel's channel axes swapped and its taps flipped, straight into gemm.h's packed A:
+      // panel (group, c0) holds A[c0 + i][(k, tap)] = W[k][c0 + i][source[tap]] at (k * taps + tap)
+      // * mr + i, read from the block of mr channels' taps that W holds contiguously for each k.
+      const int64_t mr = gemm_kernel<T>().mr, panels = weight_panels / (mr * depth);
+#pragma omp parallel for schedule(static) if (worth_parallel(G * C * depth))
+      for (int64_t group_panel = 0; group_panel < G * panels; ++group_panel) {
+        const int64_t group = group_panel / panels, c0 = group_panel % panels * mr, rows_in = std::min(mr, C - c0);
+        T* dst = packed_weight + group * weight_panels + group_panel % panels * mr * depth;
+        if (rows_in < mr) std::fill(dst, dst + mr * depth, T(0));
+        for (int64_t k = 0; k < K; ++k) {
+          const T* src = weight + ((group * K + k) * C + c0) * R * S;
+          for (int64_t tap = 0; tap < taps; ++tap)
+            for (int64_t i = 0; i < rows_in; ++i) dst[(k * taps + tap) * mr + i] = src[i * R * S + source[tap]];
+        }
       }
       implicit_conv(phase, grad_output, packed_weight, weight_panels, static_cast<const T*>(nullptr), phase_input,
                     OutputLayout{H * W, sh * W, sw});
@@ -263,6 +306,153 @@ void conv2d_backward_input(const ConvShape& g, const T* grad_output, const T* we
   pointwise_gemm(g.batch, G, C, K, PQ, packed_weight, weight_panels, grad_output, grad_input);
 }
 
+// --- weight gradient ------------------------------------------------------------------------------
+// grad_W[k][c][r][s] = sum over the output pixels l = (n, p, q) of grad_out[n][k][l] *
+// in[n][c][p*sh - pad_top + r*dh][q*sw - pad_left + s*dw]. With X an image's input zero-padded and
+// transposed to pixel-major order (X[h][w][c], channels contiguous) this is, for each kernel row
+// r, one GEMM whose depth runs over the pixels of several images:
+//   acc_r[k][(s, c)] += sum_l grad_out[k][l] * X_n[p*sh + r*dh][q*sw + s*dw][c]
+// Unless the kernel is dilated along w, the S taps of a kernel row read S neighbouring pixels, so
+// the GEMM's row l of B, (s, c) for every s and c, is one run of S*C values of X read in place
+// (gemm_rows); a dilated kernel takes one GEMM of C columns per tap. Only grad_out (the A operand,
+// once) and the input (once) are transposed, never the R*S times larger im2col matrix, and the
+// depth spans several images of a small plane (about 512 pixels), so each C tile is loaded and
+// stored once per 512 multiply-adds rather than once per image.
+struct WeightGemms {
+  int64_t padded_height, padded_width;  // X: the padded input rows and columns some tap reads
+  int64_t taps_per_gemm, columns;       // kernel columns s per GEMM; its columns, taps_per_gemm * C
+  int64_t count;                        // GEMMs: R * S / taps_per_gemm
+};
+
+inline WeightGemms weight_gemms(const ConvShape& g, int64_t C) {
+  WeightGemms w;
+  w.padded_height = (g.out_height - 1) * g.stride_height + (g.kernel_height - 1) * g.dilation_height + 1;
+  w.padded_width = (g.out_width - 1) * g.stride_width + (g.kernel_width - 1) * g.dilation_width + 1;
+  w.taps_per_gemm = g.dilation_width == 1 ? g.kernel_width : 1;
+  w.columns = w.taps_per_gemm * C;
+  w.count = g.kernel_height * g.kernel_width / w.taps_per_gemm;
+  return w;
+}
+
+// X[hx][wx][c] = in[c][hx - pad_top][wx - pad_left] (0 outside the input), hx < Hx, wx < Wx: each
+// input row's run of columns inside X is transposed by the kernel set's pack_lines.
+template <typename T>
+void pixel_major_copy(const ConvShape& g, const WeightGemms& w, const T* in, int64_t C, T* x) {
+  const int64_t H = g.in_height, W = g.in_width, Hx = w.padded_height, Wx = w.padded_width;
+  std::fill(x, x + Hx * Wx * C, T(0));
+  const int64_t w_begin = std::clamp<int64_t>(-g.pad_left, 0, W);
+  const int64_t w_end = std::clamp<int64_t>(Wx - g.pad_left, w_begin, W);
+  static thread_local Workspace<const T*> line_space;
+  const T** lines = line_space.get(C);
+  for (int64_t h = std::max<int64_t>(0, -g.pad_top); h < std::min(H, Hx - g.pad_top); ++h) {
+    for (int64_t c = 0; c < C; ++c) lines[c] = in + (c * H + h) * W + w_begin;
+    gemm_kernel<T>().pack_lines(w_end - w_begin, lines, int(C), int(C),
+                                x + ((h + g.pad_top) * Wx + w_begin + g.pad_left) * C);
+  }
+}
+
+// Per-thread sums for the weight gradients: accumulate(item, sums) runs for items [0, count),
+// split statically over the threads, each adding into its own zeroed sums of `size` values; then
+// store(sum_of, threads) runs, sum_of(i) being value i summed over the threads in a fixed order
+// (deterministic for a given thread count).
+template <typename T, typename Accumulate, typename Store>
+void sum_over_threads(int64_t count, int64_t size, Accumulate&& accumulate, Store&& store) {
+  const int threads = in_parallel_region() ? 1 : int(std::min<int64_t>(get_num_threads(), count));
+  static thread_local Workspace<T> partial_space;
+  T* partials = partial_space.get(threads * size);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    T* mine = partials + thread_index() * size;
+    std::fill(mine, mine + size, T(0));
+#pragma omp for schedule(static)
+    for (int64_t item = 0; item < count; ++item) accumulate(item, mine);
+  }
+  store([partials, threads, size](int64_t i) {
+    T sum = 0;
+    for (int t = 0; t < threads; ++t) sum += partials[t * size + i];
+    return sum;
+  }, threads);
+}
+
+// The bias gradient of one image's grad_out (K planes), added to sums[k].
+template <typename T>
+void add_bias_gradient(const T* grad, int64_t K, int64_t PQ, T* sums) {
+  for (int64_t k = 0; k < K; ++k) sums[k] += channel_sum(grad + k * PQ, 1, 0, PQ);
+}
+
+template <typename T>
+void pixel_major_backward_weight(const ConvShape& g, const T* grad_output, const T* input, T* grad_weight,
+                                 T* grad_bias) {
+  const int64_t N = g.batch, G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
+  const int64_t HW = g.in_height * g.in_width, P = g.out_height, Q = g.out_width, PQ = P * Q;
+  const int64_t taps = g.kernel_height * g.kernel_width, weight_size = G * K * C * taps;
+  const WeightGemms gemms = weight_gemms(g, C);
+  const int64_t x_size = gemms.padded_height * gemms.padded_width * C;
+  const GemmKernel<T>& kernel = gemm_kernel<T>();
+  const int64_t mr = kernel.mr;
+  // Images per GEMM: about 512 pixels (the micro-kernel's depth block), but at least one chunk
+  // of images per thread.
+  const int64_t threads = in_parallel_region() ? 1 : get_num_threads();
+  const int64_t images = std::clamp<int64_t>(512 / std::max<int64_t>(PQ, 1), 1, (N + threads - 1) / threads);
+  const int64_t chunks = (N + images - 1) / images;
+  // The per-thread sums: the weights as [group][gemm][k][column], then the bias.
+  const int64_t bias_size = grad_bias != nullptr ? G * K : 0;
+  auto accumulate_chunk = [&](int64_t chunk, T* sums) {
+    static thread_local Workspace<T> x_space, a_space;
+    static thread_local Workspace<int64_t> offset_space;
+    static thread_local Workspace<const T*> line_space;
+    const int64_t n_begin = chunk * images, count = std::min(images, N - n_begin), L = count * PQ;
+    T* x = x_space.get(count * x_size + kernel.nr);
+    T* packed_grad = a_space.get(packed_a_size<T>(K, L));
+    int64_t* offsets = offset_space.get(L);
+    const T** lines = line_space.get(mr);
+    std::fill(x + count * x_size, x + count * x_size + kernel.nr, T(0));  // the kernel's over-read
+    // Row l = (i, p, q) of B for tap (r, s) is X_i at pixel (p*sh + r*dh, q*sw + s*dw): offsets
+    // from the tap's first pixel.
+    for (int64_t i = 0; i < count; ++i)
+      for (int64_t p = 0; p < P; ++p)
+        for (int64_t q = 0; q < Q; ++q)
+          offsets[(i * P + p) * Q + q] =
+              i * x_size + (p * g.stride_height * gemms.padded_width + q * g.stride_width) * C;
+    for (int64_t group = 0; group < G; ++group) {
+      for (int64_t i = 0; i < count; ++i) {
+        const int64_t n = n_begin + i;
+        const T* grad = grad_output + (n * G + group) * K * PQ;
+        pixel_major_copy(g, gemms, input + (n * G + group) * C * HW, C, x + i * x_size);
+        if (bias_size > 0) add_bias_gradient(grad, K, PQ, sums + weight_size + group * K);
+        // grad_out as gemm.h's packed A, image i at depth i * PQ of every panel.
+        for (int64_t k0 = 0; k0 < K; k0 += mr) {
+          const int rows = int(std::min<int64_t>(mr, K - k0));
+          T* panel = packed_grad + k0 * L + i * PQ * mr;
+          if (rows < mr) std::fill(panel, panel + PQ * mr, T(0));
+          for (int j = 0; j < rows; ++j) lines[j] = grad + (k0 + j) * PQ;
+          kernel.pack_lines(PQ, lines, rows, int(mr), panel);
+        }
+      }
+      for (int64_t gemm = 0; gemm < gemms.count; ++gemm) {
+        const int64_t tap = gemm * gemms.taps_per_gemm, r = tap / g.kernel_width, s = tap % g.kernel_width;
+        const T* b = x + (r * g.dilation_height * gemms.padded_width + s * g.dilation_width) * C;
+        gemm_rows<T>(K, gemms.columns, L, packed_grad, b, offsets,
+                     sums + (group * gemms.count + gemm) * K * gemms.columns, gemms.columns, true);
+      }
+    }
+  };
+  // grad_weight[group][k][c][r][s] from [group][gemm][k][(s % taps_per_gemm) * C + c].
+  auto store = [&](auto sum_of, int threads) {
+#pragma omp parallel for schedule(static) if (worth_parallel((weight_size + bias_size) * threads))
+    for (int64_t gk = 0; gk < G * K; ++gk) {
+      const int64_t row = (gk / K * gemms.count * K + gk % K) * gemms.columns;
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t gemm = 0; gemm < gemms.count; ++gemm)
+          for (int64_t tap = 0; tap < gemms.taps_per_gemm; ++tap)
+            grad_weight[(gk * C + c) * taps + gemm * gemms.taps_per_gemm + tap] =
+                sum_of(row + gemm * K * gemms.columns + tap * C + c);
+    }
+    for (int64_t i = 0; i < bias_size; ++i) grad_bias[i] = sum_of(weight_size + i);
+  };
+  sum_over_threads<T>(chunks, weight_size + bias_size, accumulate_chunk, store);
+}
+
 template <typename T>
 void conv2d_backward_weight(const ConvShape& g, const T* grad_output, const T* input, T* grad_weight,
                             T* grad_bias) {
@@ -273,58 +463,47 @@ void conv2d_backward_weight(const ConvShape& g, const T* grad_output, const T* i
     if (grad_bias != nullptr) conv_bias_backward<T>(N, G * K, PQ, grad_output, grad_bias);
     return depthwise_conv2d_backward_weight(g, grad_output, input, grad_weight);
   }
+  if (weight_gradient_by_pixels(g)) return pixel_major_backward_weight(g, grad_output, input, grad_weight, grad_bias);
   // grad_W[group] += grad_out[n, group] (K x PQ) col[n, group]^T (PQ x depth), summed over
   // images: dot products along the output positions (gemm_dots), with col's rows read in place
   // from the input planes (1x1 stride 1) or the windows copy, on whose grid grad_out is laid out.
   const bool pointwise = is_pointwise(g);
-  const int64_t P = g.out_height, Q = g.out_width, R = g.kernel_height, S = g.kernel_width;
-  const Windows windows = window_layout<T>(g, C);
+  const int64_t P = g.out_height, Q = g.out_width;
+  const Windows windows = window_layout<T>(g, C, windows_by_column_taps<T>(g));
   const int64_t Wph = windows.phase_width, grid = pointwise ? PQ : windows.grid;
-  static thread_local Workspace<int64_t> offset_space;
-  int64_t* offsets = offset_space.get(depth);
-  for (int64_t k = 0; k < depth; ++k)
-    offsets[k] = pointwise ? k * HW : window_offset(g, windows, k / (R * S), k / S % R, k % S);
+  // The grid drops columns (which grad_out must hold as zeros) unless it is the output plane.
+  const bool dropped = grid != PQ;
+  const int64_t* offsets = pointwise ? plane_offsets(depth, HW) : im2col_offsets(g, windows, C);
   // The bias gradient is summed image by image while grad_out is in cache for the weights, and
-  // lives after the weights in the per-thread sums (grad_w + weight_size).
-  const int64_t bias_size = grad_bias != nullptr ? G * K : 0, sums_size = weight_size + bias_size;
-  auto accumulate_image = [&](int64_t n, T* grad_w) {
+  // lives after the weights in the per-thread sums.
+  const int64_t bias_size = grad_bias != nullptr ? G * K : 0;
+  auto accumulate_image = [&](int64_t n, T* sums) {
     static thread_local Workspace<T> copy_space, grad_space;
     for (int64_t group = 0; group < G; ++group) {
       const T* in = input + (n * G + group) * C * HW;
       const T* grad = grad_output + (n * G + group) * K * PQ;
-      for (int64_t k = 0; k < bias_size / G; ++k)
-        grad_w[weight_size + group * K + k] += channel_sum(grad + k * PQ, 1, 0, PQ);
+      if (bias_size > 0) add_bias_gradient(grad, K, PQ, sums + weight_size + group * K);
       if (!pointwise) {
         T* copy = copy_space.get(windows.size);
-        T* grad_grid = grad_space.get(K * grid);
         copy_windows(g, windows, in, C, copy);
-        pad_planes(grad, K * P, 1, Q, 1, Wph, 0, 0, grad_grid);  // zero in the dropped columns
         in = copy;
-        grad = grad_grid;
+        if (dropped) {
+          T* grad_grid = grad_space.get(K * grid);
+          pad_planes(grad, K * P, 1, Q, 1, Wph, 0, 0, grad_grid);
+          grad = grad_grid;
+        }
       }
       // The grid's dropped columns (zero in grad) are skipped where the product is packed.
-      gemm_dots<T>(K, depth, grid, grad, grid, in, offsets, grad_w + group * K * depth, depth, true,
-                   pointwise ? 0 : Q, pointwise ? 0 : Wph);
+      gemm_dots<T>(K, depth, grid, grad, grid, in, offsets, sums + group * K * depth, depth, true, dropped ? Q : 0,
+                   dropped ? Wph : 0);
     }
   };
-  // One image per thread into a private sum, then a fixed-order reduction: deterministic for a
-  // given thread count.
-  const int threads = in_parallel_region() ? 1 : int(std::min<int64_t>(get_num_threads(), N));
-  static thread_local Workspace<T> partial_space;
-  T* partials = partial_space.get(threads * sums_size);
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-    T* mine = partials + thread_index() * sums_size;
-    std::fill(mine, mine + sums_size, T(0));
-#pragma omp for schedule(static)
-    for (int64_t n = 0; n < N; ++n) accumulate_image(n, mine);
-  }
-#pragma omp parallel for schedule(static) if (worth_parallel(sums_size * threads))
-  for (int64_t i = 0; i < sums_size; ++i) {
-    T sum = 0;
-    for (int t = 0; t < threads; ++t) sum += partials[t * sums_size + i];
-    (i < weight_size ? grad_weight[i] : grad_bias[i - weight_size]) = sum;
-  }
+  auto store = [&](auto sum_of, int threads) {
+#pragma omp parallel for schedule(static) if (worth_parallel((weight_size + bias_size) * threads))
+    for (int64_t i = 0; i < weight_size + bias_size; ++i)
+      (i < weight_size ? grad_weight[i] : grad_bias[i - weight_size]) = sum_of(i);
+  };
+  sum_over_threads<T>(N, weight_size + bias_size, accumulate_image, store);
 }
 
 #define FASTCNN_INSTANTIATE_CONV(T)                                                                       \

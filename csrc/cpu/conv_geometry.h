@@ -56,6 +56,15 @@ inline bool is_stride1(const ConvShape& g) { return g.stride_height == 1 && g.st
 // Every convolution but 1x1 stride 1 (whose input already is col) reads im2col rows in place.
 inline bool is_implicit(const ConvShape& g) { return !is_pointwise(g); }
 
+// The weight gradient reads the input transposed to pixel-major order, by GEMMs of S*C columns
+// (conv.cpp, pixel_major_backward_weight), unless those are too few to fill the micro-kernel's
+// tiles (the 3-channel first layer) or the input planes already are the im2col rows (1x1 stride 1,
+// whose weight gradient, a few output channels deep, would not pay for the transpose).
+inline bool weight_gradient_by_pixels(const ConvShape& g) {
+  const int64_t taps_per_gemm = g.dilation_width == 1 ? g.kernel_width : 1;
+  return !is_pointwise(g) && g.in_channels / g.groups * taps_per_gemm >= 16;
+}
+
 // Runs body(n) for every image: one image per thread when there are at least as many images as
 // threads, else in turn (the kernels inside then use the threads). Images are handed out one at
 // a time: on a shared machine a thread that loses its core for a while does fewer of them
@@ -93,18 +102,24 @@ inline void pad_planes(const T* in, int64_t channels, int64_t H, int64_t W, int6
 }
 
 // --- windows: im2col rows read in place (implicit GEMM) --------------------------------------------
-// The input is copied once, split into its stride phases: phase plane (c, a, b) holds
+// The input is copied once into planes (c, a, b), each holding
 //   plane[i][j] = in[c][sh*i + a - pad_top][sw*j + b - pad_left]   (0 outside the input)
-// for i < Hph = P + (R-1)*dh / sh and j < Wph = Q + (S-1)*dw / sw. On the output grid
-// n = p*Wph + q, im2col row (c, r, s) is then the contiguous window that starts at row
-// (r*dh) / sh, column (s*dw) / sw of phase plane (c, (r*dh) % sh, (s*dw) % sw); columns q >= Q
-// of the grid are computed and dropped. Only the phases some tap reads are stored (at most
-// R x S of them, so a large stride cannot blow up the copy). With stride 1 the copy is just the
-// zero-padded input.
+// for i < Hph = P + (R-1)*dh / sh, so that every im2col row (c, r, s) is one contiguous window
+// of a plane, read on the output grid n = p*Wpl + q (Wpl the planes' width). Rows are split into
+// their stride phases: a = (r*dh) % sh, the window starting at plane row (r*dh) / sh. Columns are
+// split one of two ways:
+//   phases — b = (s*dw) % sw, Wpl = Wph = Q + (S-1)*dw / sw, the window starting at column
+//            (s*dw) / sw; grid columns q >= Q are computed and dropped. With stride 1 the copy
+//            is just the zero-padded input.
+//   taps   — b = s*dw, one plane per kernel column, Wpl = Q, the window starting at column 0: the
+//            grid is the output plane itself, nothing dropped, for an S times larger copy.
+// Only the planes some tap reads are stored (at most R x S row phase-column pairs, so a large
+// stride cannot blow up the copy).
 struct Windows {
-  std::vector<int64_t> row_phases, col_phases;  // the phases a read by some tap, ascending
-  int64_t phase_height, phase_width;
-  int64_t grid;  // P * Wph
+  bool column_taps;
+  std::vector<int64_t> row_phases, col_starts;  // the a and b read by some tap, ascending
+  int64_t phase_height, phase_width;            // Hph, Wpl
+  int64_t grid;                                 // P * Wpl
   int64_t size;  // elements of the copy, with zeroed slack for the last window and the kernel's
                  // over-read of up to nr - 1 values
 };
@@ -118,53 +133,108 @@ inline std::vector<int64_t> used_phases(int64_t taps, int64_t dilation, int64_t 
 }
 
 template <typename T>
-inline Windows window_layout(const ConvShape& g, int64_t channels) {
+inline Windows window_layout(const ConvShape& g, int64_t channels, bool column_taps = false) {
   Windows w;
+  w.column_taps = column_taps;
   w.row_phases = used_phases(g.kernel_height, g.dilation_height, g.stride_height);
-  w.col_phases = used_phases(g.kernel_width, g.dilation_width, g.stride_width);
+  if (column_taps)
+    for (int64_t s = 0; s < g.kernel_width; ++s) w.col_starts.push_back(s * g.dilation_width);
+  else
+    w.col_starts = used_phases(g.kernel_width, g.dilation_width, g.stride_width);
+  const int64_t slack = column_taps ? 0 : (g.kernel_width - 1) * g.dilation_width / g.stride_width;
   w.phase_height = g.out_height + (g.kernel_height - 1) * g.dilation_height / g.stride_height;
-  w.phase_width = g.out_width + (g.kernel_width - 1) * g.dilation_width / g.stride_width;
+  w.phase_width = g.out_width + slack;
   w.grid = g.out_height * w.phase_width;
-  const int64_t planes = channels * int64_t(w.row_phases.size() * w.col_phases.size());
-  w.size = planes * w.phase_height * w.phase_width + (g.kernel_width - 1) * g.dilation_width / g.stride_width +
-           gemm_kernel<T>().nr;
+  const int64_t planes = channels * int64_t(w.row_phases.size() * w.col_starts.size());
+  w.size = planes * w.phase_height * w.phase_width + slack + gemm_kernel<T>().nr;
   return w;
+}
+
+// Column taps unless their S times larger copy outgrows half of L2 (2 MiB on the target), from
+// where the GEMM reads it: then the dropped columns ((S-1)*dw / sw of every Wph; 3% of a 56 px
+// plane, 20% of an 8 px one) cost less than the copy's trips to L3. Measured (3x3, one thread):
+// 32 px planes of 16 to 64 channels 5-11% faster by taps (0.8 MB), 28 px of 128 channels
+// (1.3 MB) 4% and 56 px of 64 channels (2.5 MB) 11% slower.
+constexpr int64_t kColumnTapBytes = int64_t(1) << 20;
+
+template <typename T>
+inline bool windows_by_column_taps(const ConvShape& g) {
+  return g.kernel_width > 1 &&
+         window_layout<T>(g, g.in_channels / g.groups, true).size * int64_t(sizeof(T)) <= kColumnTapBytes;
 }
 
 // Where im2col row (c, r, s) starts in the copy.
 inline int64_t window_offset(const ConvShape& g, const Windows& w, int64_t c, int64_t r, int64_t s) {
   const int64_t row = r * g.dilation_height, col = s * g.dilation_width;
-  auto index = [](const std::vector<int64_t>& phases, int64_t phase) {
-    return int64_t(std::lower_bound(phases.begin(), phases.end(), phase) - phases.begin());
+  auto index = [](const std::vector<int64_t>& starts, int64_t start) {
+    return int64_t(std::lower_bound(starts.begin(), starts.end(), start) - starts.begin());
   };
+  const int64_t b = w.column_taps ? col : col % g.stride_width, column = w.column_taps ? 0 : col / g.stride_width;
   const int64_t plane = (c * int64_t(w.row_phases.size()) + index(w.row_phases, row % g.stride_height)) *
-                            int64_t(w.col_phases.size()) + index(w.col_phases, col % g.stride_width);
-  return (plane * w.phase_height + row / g.stride_height) * w.phase_width + col / g.stride_width;
+                            int64_t(w.col_starts.size()) + index(w.col_starts, b);
+  return (plane * w.phase_height + row / g.stride_height) * w.phase_width + column;
 }
 
+// dst[j] = src[j * stride] for j in columns; kStride > 0 fixes the stride at compile time, which
+// lets the compiler vectorize the gather with permutes (stride 2 is most strided convolutions).
+template <int64_t kStride, typename T>
+inline void gather_columns(const T* src, int64_t stride, ColumnRange columns, T* dst) {
+  const int64_t step = kStride > 0 ? kStride : stride;
+  for (int64_t j = columns.begin; j < columns.end; ++j) dst[j] = src[j * step];
+}
+
+// Each plane's columns inside the input are found once, so no element is bounds-tested (a test
+// per element cost more than the GEMM on 16 px planes). When the planes' rows are as wide as the
+// input's and unstrided, a plane's rows inside the input are one contiguous run of it: one copy
+// per plane, then the few columns that fall in the padding are zeroed (per-row copies of a
+// small plane cost as much as the GEMM's FMAs).
 template <typename T>
 inline void copy_windows(const ConvShape& g, const Windows& w, const T* in, int64_t channels, T* out) {
   const int64_t H = g.in_height, W = g.in_width, sh = g.stride_height, sw = g.stride_width;
-  const int64_t Hph = w.phase_height, Wph = w.phase_width;
-  const int64_t row_count = int64_t(w.row_phases.size()), col_count = int64_t(w.col_phases.size());
-  const int64_t planes = channels * row_count * col_count;
-  if (sh == 1 && sw == 1) {
-    pad_planes(in, channels, H, W, Hph, Wph, g.pad_top, g.pad_left, out);
-  } else {
-    for (int64_t plane = 0; plane < planes; ++plane) {
-      const int64_t c = plane / (row_count * col_count);
-      const int64_t a = w.row_phases[plane / col_count % row_count], b = w.col_phases[plane % col_count];
-      for (int64_t i = 0; i < Hph; ++i) {
-        T* dst = out + (plane * Hph + i) * Wph;
-        const int64_t h = sh * i + a - g.pad_top;
-        for (int64_t j = 0; j < Wph; ++j) {
-          const int64_t x = sw * j + b - g.pad_left;
-          dst[j] = h >= 0 && h < H && x >= 0 && x < W ? in[(c * H + h) * W + x] : T(0);
+  const int64_t Hph = w.phase_height, Wpl = w.phase_width, plane_size = Hph * Wpl;
+  const int64_t row_count = int64_t(w.row_phases.size()), col_count = int64_t(w.col_starts.size());
+  const bool contiguous = sw == 1 && sh == 1 && Wpl == W;
+  for (int64_t a_index = 0; a_index < row_count; ++a_index)
+    for (int64_t b_index = 0; b_index < col_count; ++b_index) {
+      const int64_t a = w.row_phases[a_index], offset = w.col_starts[b_index] - g.pad_left;
+      const ColumnRange inside = valid_columns(offset, sw, W, Wpl);
+      // Rows i of the plane inside the input: sh*i + a - pad_top in [0, H).
+      const ColumnRange rows = valid_columns(a - g.pad_top, sh, H, Hph);
+      // The contiguous case: plane values [lo, hi) are input values [lo + first, hi + first).
+      const int64_t first = (rows.begin + a - g.pad_top) * W + offset - rows.begin * Wpl;
+      const int64_t lo = std::max(rows.begin * Wpl, -first), hi = std::max(lo, std::min(rows.end * Wpl, H * W - first));
+      for (int64_t c = 0; c < channels; ++c) {
+        const T* src = in + c * H * W;
+        T* dst = out + ((c * row_count + a_index) * col_count + b_index) * plane_size;
+        if (contiguous) {
+          std::fill(dst, dst + lo, T(0));
+          std::copy(src + first + lo, src + first + hi, dst + lo);
+          std::fill(dst + hi, dst + plane_size, T(0));
+        } else {
+          std::fill(dst, dst + rows.begin * Wpl, T(0));
+          std::fill(dst + rows.end * Wpl, dst + plane_size, T(0));
+          for (int64_t i = rows.begin; i < rows.end; ++i) {
+            T* row = dst + i * Wpl;
+            const T* line = src + (sh * i + a - g.pad_top) * W + offset;
+            if (sw == 1)
+              gather_columns<1>(line, sw, inside, row);
+            else if (sw == 2)
+              gather_columns<2>(line, sw, inside, row);
+            else
+              gather_columns<0>(line, sw, inside, row);
+          }
         }
+        // The columns in the padding, one at a time: they are a column or two, whose per-row
+        // runs would each be a call to memset.
+        auto zero_column = [&](int64_t j) {
+          for (int64_t i = rows.begin; i < rows.end; ++i) dst[i * Wpl + j] = T(0);
+        };
+        for (int64_t j = 0; j < inside.begin; ++j) zero_column(j);
+        for (int64_t j = inside.end; j < Wpl; ++j) zero_column(j);
       }
     }
-  }
-  std::fill(out + planes * Hph * Wph, out + w.size, T(0));
+  const int64_t planes = channels * row_count * col_count;
+  std::fill(out + planes * plane_size, out + w.size, T(0));
 }
 
 }  // namespace fastcnn::cpu::conv_detail
