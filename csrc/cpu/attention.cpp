@@ -7,13 +7,15 @@
 //   dV_j = sum_i P_ij dO_i,  dP_ij = dO_i . v_j,  dS_ij = P_ij (dP_ij - D_i)
 //   dQ_i = scale sum_j dS_ij k_j,  dK_j = scale sum_i dS_ij q_i,  dM_ij = dS_ij
 // The forward walks the keys block by block with an online softmax and keeps only O and lse
-// (L values per item) for the backward, which recomputes P block by block. The backward runs
-// twice over the pairs: once per query block (D and dQ), once per key block (dK, dV, dM), so
-// every task owns its outputs and the result does not depend on the thread count or schedule.
+// (L values per item) for the backward, which recomputes P block by block. Forward tasks are
+// query blocks; backward tasks are ranges of key blocks of one item, each writing its own dK, dV
+// and dM and its own share of dQ, summed in a fixed order afterwards. Their number depends only
+// on the shape, so the result does not depend on the thread count or the schedule.
 // The block kernels live in csrc/cpu/isa/attention_lanes.h, compiled per ISA and chosen once
 // from the table below.
 #include "cpu/attention.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "core/parallel.h"
@@ -51,22 +53,26 @@ const isa::AttentionKernels<double>& kernels<double>() {
   return table.f64;
 }
 
-// Work of one pass over the score pairs: its multiply-adds plus a vectorised exp per pair (about
+// Work of a pass over the score pairs: its multiply-adds plus a vectorised exp per pair (about
 // 2 units, as softmax's).
-int64_t pass_work(const AttentionShape& shape) {
+int64_t pass_work(const AttentionShape& shape, int64_t products) {
   const int64_t pairs = shape.batch * shape.queries * shape.keys;
-  return pairs * (shape.depth + shape.value_depth) / kMultiplyAddsPerUnit + 2 * pairs;
+  return pairs * products / kMultiplyAddsPerUnit + 2 * pairs;
 }
 
-// Runs run(batch item, first row) over every block of `rows` rows of every batch item. Blocks
-// differ in cost under a causal mask and the machine is shared, so they are handed out
-// dynamically; each writes only its own rows, so the schedule cannot change the result.
+// Runs run(task) for task in [0, tasks). Tasks differ in cost under a causal mask and the
+// machine is shared, so they are handed out dynamically; each writes only its own outputs, so
+// the schedule cannot change the result.
 template <typename Run>
-void for_each_block(int64_t batch, int64_t rows, int64_t work, Run run) {
-  const int64_t blocks = (rows + kAttentionBlock - 1) / kAttentionBlock;
+void for_each_task(int64_t tasks, int64_t work, Run run) {
 #pragma omp parallel for schedule(dynamic) if (worth_parallel(work))
-  for (int64_t t = 0; t < batch * blocks; ++t) run(t / blocks, (t % blocks) * kAttentionBlock);
+  for (int64_t t = 0; t < tasks; ++t) run(t);
 }
+
+// The backward splits each item's keys into this many ranges at most (fewer when the batch alone
+// gives as many tasks): enough for every core of a large machine at batch 1, and a constant, so
+// that dQ's summation order never depends on the thread count.
+constexpr int64_t kBackwardTasks = 16;
 
 template <typename T>
 AttentionArgs<T> make_args(const T* query, const T* key, const T* value, const T* mask, bool mask_broadcast,
@@ -94,8 +100,10 @@ void attention_forward(const T* query, const T* key, const T* value, const T* ma
   if (shape.batch * shape.queries == 0) return;
   const AttentionArgs<T> args = make_args(query, key, value, mask, mask_broadcast, shape, scale, causal);
   const auto& k = kernels<T>();
-  for_each_block(shape.batch, shape.queries, pass_work(shape),
-                 [&](int64_t item, int64_t first) { k.forward(args, item, first, output, log_sum_exp); });
+  const int64_t blocks = (shape.queries + kAttentionBlock - 1) / kAttentionBlock;
+  for_each_task(shape.batch * blocks, pass_work(shape, shape.depth + shape.value_depth), [&](int64_t t) {
+    k.forward(args, t / blocks, (t % blocks) * kAttentionBlock, output, log_sum_exp);
+  });
 }
 
 template <typename T>
@@ -103,22 +111,37 @@ void attention_backward(const T* grad_output, const T* query, const T* key, cons
                         bool mask_broadcast, const T* output, const T* log_sum_exp, T* grad_query, T* grad_key,
                         T* grad_value, T* grad_mask, const AttentionShape& shape, T scale, bool causal) {
   if (shape.batch * shape.queries * shape.keys == 0) return;
-  std::vector<T> row_dot(shape.batch * shape.queries);
   AttentionArgs<T> args = make_args(query, key, value, mask, mask_broadcast, shape, scale, causal);
   args.output = output;
   args.log_sum_exp = log_sum_exp;
   args.grad_output = grad_output;
-  args.row_dot = row_dot.data();
-  args.grad_query = grad_query;
   args.grad_key = grad_key;
   args.grad_value = grad_value;
   args.grad_mask = grad_mask;
-  const int64_t work = pass_work(shape);
+  const int64_t key_blocks = (shape.keys + kAttentionBlock - 1) / kAttentionBlock;
+  const int64_t wanted = std::min(key_blocks, (kBackwardTasks + shape.batch - 1) / shape.batch);
+  const int64_t range_blocks = (key_blocks + wanted - 1) / wanted, ranges = (key_blocks + range_blocks - 1) / range_blocks;
+  // One range per item writes dQ in place; several write their shares side by side, summed below.
+  const int64_t grad_query_size = shape.queries * shape.depth;
+  std::vector<T> shares(ranges > 1 ? shape.batch * ranges * grad_query_size : 0);
   const auto& k = kernels<T>();
-  for_each_block(shape.batch, shape.queries, work,
-                 [&](int64_t item, int64_t first) { k.backward_query(args, item, first, row_dot.data()); });
-  for_each_block(shape.batch, shape.keys, work,
-                 [&](int64_t item, int64_t first) { k.backward_key_value(args, item, first); });
+  const int64_t products = 2 * shape.depth + 3 * shape.value_depth;
+  for_each_task(shape.batch * ranges, pass_work(shape, products), [&](int64_t t) {
+    const int64_t item = t / ranges, range = t % ranges;
+    const int64_t first_key = range * range_blocks * kAttentionBlock;
+    const int64_t key_end = std::min(shape.keys, first_key + range_blocks * kAttentionBlock);
+    T* share = ranges > 1 ? shares.data() + t * grad_query_size : grad_query + item * grad_query_size;
+    k.backward(args, item, first_key, key_end, share);
+  });
+  if (ranges == 1) return;
+#pragma omp parallel for schedule(static) if (worth_parallel(shares.size()))
+  for (int64_t item = 0; item < shape.batch; ++item) {
+    T* out = grad_query + item * grad_query_size;
+    const T* share = shares.data() + item * ranges * grad_query_size;
+    std::copy(share, share + grad_query_size, out);
+    for (int64_t range = 1; range < ranges; ++range)
+      for (int64_t i = 0; i < grad_query_size; ++i) out[i] += share[range * grad_query_size + i];
+  }
 }
 
 template void attention_forward<float>(const float*, const float*, const float*, const float*, bool, float*, float*,

@@ -3,8 +3,9 @@
 // csrc/cpu/isa/<isa>/attention.cpp and chosen once in csrc/cpu/attention.cpp, which runs them in
 // parallel over blocks.
 //
-// Every kernel handles one block of kAttentionBlock query rows (forward, backward_query) or key
-// rows (backward_key_value) of one batch item, so blocks never share an output element.
+// The forward handles one block of kAttentionBlock queries of one batch item, the backward a
+// range of whole key blocks of one batch item against all its queries, so tasks never write the
+// same output element (the backward's dQ goes to a buffer per key range).
 #include <cstdint>
 
 namespace fastcnn::cpu::isa {
@@ -16,12 +17,10 @@ inline constexpr int64_t kAttentionBlock = 64;
 
 // One call's arrays (row-major, contiguous) for `batch` problems of L = queries, S = keys,
 // E = depth, Ev = value_depth:
-//   query (batch, L, E), key (batch, S, E), value (batch, S, Ev), output (batch, L, Ev),
-//   log_sum_exp (batch, L), mask nullptr or (batch or 1, L, S) added to the scaled scores,
-//   row_dot (batch, L) = rowsum(grad_output * output), grad_mask nullptr or (batch, L, S).
-// The forward writes output and log_sum_exp (passed beside the arguments, which the backward
-// reads); backward_query writes row_dot and grad_query, and backward_key_value reads row_dot to
-// write grad_key, grad_value and grad_mask.
+//   query (batch, L, E), key (batch, S, E), value (batch, S, Ev), mask nullptr or (batch or 1,
+//   L, S) added to the scaled scores; for the backward also output (batch, L, Ev), log_sum_exp
+//   (batch, L), grad_output (batch, L, Ev), and the gradients it writes: grad_key, grad_value and
+//   grad_mask (nullptr or (batch, L, S)).
 template <typename T>
 struct AttentionArgs {
   const T* query;
@@ -32,8 +31,6 @@ struct AttentionArgs {
   const T* output;
   const T* log_sum_exp;
   const T* grad_output;
-  const T* row_dot;
-  T* grad_query;
   T* grad_key;
   T* grad_value;
   T* grad_mask;
@@ -44,10 +41,13 @@ struct AttentionArgs {
 
 template <typename T>
 struct AttentionKernels {
+  // Writes the block's rows of output (batch, L, Ev) and log_sum_exp (batch, L).
   void (*forward)(const AttentionArgs<T>& args, int64_t batch_item, int64_t first_query, T* output,
                   T* log_sum_exp);
-  void (*backward_query)(const AttentionArgs<T>& args, int64_t batch_item, int64_t first_query, T* row_dot);
-  void (*backward_key_value)(const AttentionArgs<T>& args, int64_t batch_item, int64_t first_key);
+  // Writes grad_key and grad_value of keys [first_key, key_end), and grad_query (L, E): the
+  // batch item's query gradient from those keys alone.
+  void (*backward)(const AttentionArgs<T>& args, int64_t batch_item, int64_t first_key, int64_t key_end,
+                   T* grad_query);
 };
 
 struct AttentionTable {
