@@ -45,6 +45,13 @@ int64_t round_to_lanes(int64_t count) {
   return (count + kLanes<T> - 1) / kLanes<T> * kLanes<T>;
 }
 
+// All lanes = value. Written as value - 0, which is exact (also for -0) and so compiles to a
+// plain broadcast; softmax's splat (0 + value) costs an add before it, as 0 + -0 is +0.
+template <typename T>
+inline Vec<T> broadcast(T value) {
+  return value - Vec<T>{};
+}
+
 // One product C (+)= A B: A(r, d) = a[r * a_row + d * a_depth], any strides (each element is
 // broadcast); B's rows (one per d) ldb apart and C's rows ldc apart, both read as whole vectors.
 template <typename T>
@@ -68,7 +75,7 @@ void tile(int64_t depth, const Product<T>& m, bool accumulate) {
     Vec<T> row[V];
     for (int v = 0; v < V; ++v) row[v] = load(m.b + d * m.ldb + v * L, L, T(0));
     for (int r = 0; r < R; ++r) {
-      const Vec<T> scalar = splat(m.a[r * m.a_row + d * m.a_depth]);
+      const Vec<T> scalar = broadcast(m.a[r * m.a_row + d * m.a_depth]);
       for (int v = 0; v < V; ++v) sum[r][v] += scalar * row[v];
     }
   }
