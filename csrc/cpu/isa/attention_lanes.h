@@ -186,29 +186,36 @@ void forward(const AttentionArgs<T>& p, int64_t batch_item, int64_t first_query,
     }
     // Only the blocks crossing the diagonal hold hidden pairs (key index above query index).
     const bool causal = p.causal && first_key + keys - 1 > first_query;
-    for (int64_t v = 0; v < width / L; ++v) {
-      T* column = scores + v * L;
-      Vec<T> block_max = minus_infinity;
-      for (int64_t j = 0; j < keys; ++j) {
-        Vec<T> x = load(column + j * kBlock, L, T(0));
+    const int64_t vectors = width / L;
+    // Keys in the outer loops, queries' vectors inner: independent max and sum chains.
+    Vec<T> block_max[kVectors], shift[kVectors], sum[kVectors];
+    for (int64_t v = 0; v < vectors; ++v) block_max[v] = minus_infinity, sum[v] = zero;
+    for (int64_t j = 0; j < keys; ++j) {
+      T* scores_row = scores + j * kBlock;
+      for (int64_t v = 0; v < vectors; ++v) {
+        Vec<T> x = load(scores_row + v * L, L, T(0));
         if (p.mask != nullptr) x += load(mask_t + j * kBlock + v * L, L, T(0));
         if (causal) x = lanes + T(first_query + v * L) < T(first_key + j) ? minus_infinity : x;
-        if (p.mask != nullptr || causal) store(column + j * kBlock, x, L);
-        block_max = maximum<T>(block_max, x);
+        if (p.mask != nullptr || causal) store(scores_row + v * L, x, L);
+        block_max[v] = maximum<T>(block_max[v], x);
       }
-      const Vec<T> new_max = maximum<T>(running_max[v], block_max);
-      // A query with no visible key yet keeps shift 0 (exp(-inf - 0) = 0) and nothing to rescale.
-      const Vec<T> shift = new_max == minus_infinity ? zero : new_max;
-      rescale[v] = running_max[v] == minus_infinity ? zero : vector_exp<T>(running_max[v] - shift);
-      running_max[v] = new_max;
-      Vec<T> sum = zero;
-      for (int64_t j = 0; j < keys; ++j) {
-        const Vec<T> e = vector_exp<T>(load(column + j * kBlock, L, T(0)) - shift);
-        sum += e;
-        store(column + j * kBlock, e, L);
-      }
-      total[v] = total[v] * rescale[v] + sum;
     }
+    for (int64_t v = 0; v < vectors; ++v) {
+      const Vec<T> new_max = maximum<T>(running_max[v], block_max[v]);
+      // A query with no visible key yet keeps shift 0 (exp(-inf - 0) = 0) and nothing to rescale.
+      shift[v] = new_max == minus_infinity ? zero : new_max;
+      rescale[v] = running_max[v] == minus_infinity ? zero : vector_exp<T>(running_max[v] - shift[v]);
+      running_max[v] = new_max;
+    }
+    for (int64_t j = 0; j < keys; ++j) {
+      T* scores_row = scores + j * kBlock;
+      for (int64_t v = 0; v < vectors; ++v) {
+        const Vec<T> e = vector_exp<T>(load(scores_row + v * L, L, T(0)) - shift[v]);
+        sum[v] += e;
+        store(scores_row + v * L, e, L);
+      }
+    }
+    for (int64_t v = 0; v < vectors; ++v) total[v] = total[v] * rescale[v] + sum[v];
     for (int64_t c = 0; c < value_depth; ++c)
       for (int64_t v = 0; v < width / L; ++v)
         store(output_t + c * kBlock + v * L, load(output_t + c * kBlock + v * L, L, T(0)) * rescale[v], L);
@@ -236,11 +243,16 @@ void backward(const AttentionArgs<T>& p, int64_t batch_item, int64_t first_key, 
   constexpr int64_t L = kLanes<T>;
   const int64_t depth = p.depth, value_depth = p.value_depth, queries = p.queries;
   const int64_t padded_depth = round_to_lanes<T>(depth);
+  // dQ accumulates per query either as a row padded to whole vectors (a product like the others)
+  // or, when E is less than a vector, which would leave most lanes of such a row idle, as one
+  // vector of partial dot products along the keys per (query, e), summed across once at the end.
+  const bool dots = depth < L;
+  const int64_t grad_query_width = dots ? depth * L : padded_depth;
   static thread_local Workspace<T> space;
-  T* scaled_query = space.get((depth + padded_depth + 1) * queries +
+  T* scaled_query = space.get((depth + grad_query_width + 1) * queries +
                               (2 * depth + 2 * value_depth + padded_depth + 2 * kBlock) * kBlock);
-  T* grad_query_rows = scaled_query + depth * queries;  // queries x padded_depth
-  T* row_dot = grad_query_rows + padded_depth * queries;
+  T* grad_query_rows = scaled_query + depth * queries;  // queries x grad_query_width
+  T* row_dot = grad_query_rows + grad_query_width * queries;
   T* key_t = row_dot + queries;
   T* value_t = key_t + depth * kBlock;
   T* grad_key_t = value_t + value_depth * kBlock;
@@ -260,7 +272,7 @@ void backward(const AttentionArgs<T>& p, int64_t batch_item, int64_t first_key, 
     for (int64_t c = 0; c < value_depth; ++c) dot += grad_output[i * value_depth + c] * output[c];
     row_dot[i] = dot;
   }
-  std::fill(grad_query_rows, grad_query_rows + queries * padded_depth, T(0));
+  std::fill(grad_query_rows, grad_query_rows + queries * grad_query_width, T(0));
 
   const Vec<T> hidden = splat(kMinusInfinity<T>), lanes = lane_indices<T>();
   for (int64_t block = first_key; block < key_end; block += kBlock) {
@@ -268,7 +280,7 @@ void backward(const AttentionArgs<T>& p, int64_t batch_item, int64_t first_key, 
     const int64_t key_row = batch_item * p.keys + block;
     transpose_in(p.key + key_row * depth, keys, width, depth, T(1), key_t);
     transpose_in(p.value + key_row * value_depth, keys, width, value_depth, T(1), value_t);
-    pad_rows(p.key + key_row * depth, keys, depth, padded_depth, T(1), key_rows);
+    if (!dots) pad_rows(p.key + key_row * depth, keys, depth, padded_depth, T(1), key_rows);
     std::fill(grad_key_t, grad_key_t + (depth + value_depth) * kBlock, T(0));
     // Causal: queries before the block's first key see none of it.
     for (int64_t first_query = p.causal ? block : 0; first_query < queries; first_query += kBlock) {
@@ -304,16 +316,31 @@ void backward(const AttentionArgs<T>& p, int64_t batch_item, int64_t first_key, 
         }
       }
       multiply(depth, width, count, Product<T>{query_block, 1, depth, grad_scores, kBlock, grad_key_t, kBlock}, true);
-      multiply(count, padded_depth, keys,
-               Product<T>{grad_scores, kBlock, 1, key_rows, padded_depth,
-                          grad_query_rows + first_query * padded_depth, padded_depth},
-               true);
+      if (dots) {
+        for (int64_t i = 0; i < count; ++i) {
+          T* sums = grad_query_rows + (first_query + i) * grad_query_width;
+          for (int64_t e = 0; e < depth; ++e) {
+            Vec<T> sum = load(sums + e * L, L, T(0));
+            for (int64_t v = 0; v < width; v += L)
+              sum += load(grad_scores + i * kBlock + v, L, T(0)) * load(key_t + e * kBlock + v, L, T(0));
+            store(sums + e * L, sum, L);
+          }
+        }
+      } else {
+        multiply(count, padded_depth, keys,
+                 Product<T>{grad_scores, kBlock, 1, key_rows, padded_depth,
+                            grad_query_rows + first_query * padded_depth, padded_depth},
+                 true);
+      }
     }
     transpose_out(grad_key_t, keys, depth, T(1), p.grad_key + key_row * depth);
     transpose_out(grad_value_t, keys, value_depth, T(1), p.grad_value + key_row * value_depth);
   }
   for (int64_t i = 0; i < queries; ++i)
-    for (int64_t e = 0; e < depth; ++e) grad_query[i * depth + e] = p.scale * grad_query_rows[i * padded_depth + e];
+    for (int64_t e = 0; e < depth; ++e) {
+      const T* sums = grad_query_rows + i * grad_query_width;
+      grad_query[i * depth + e] = p.scale * (dots ? horizontal_sum<T>(load(sums + e * L, L, T(0))) : sums[e]);
+    }
 }
 
 AttentionTable attention_table() {
