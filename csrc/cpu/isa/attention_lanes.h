@@ -32,12 +32,13 @@ namespace fastcnn::cpu::isa {
 namespace {
 
 constexpr int64_t kBlock = kAttentionBlock;
-// Register tile: kTileRows x kTileVectors accumulators, half or less of the vector registers
-// (32 with AVX-512, 16 otherwise) so that B's vectors and the broadcast fit beside them.
+// Register tile: kTileRows x kTileVectors accumulators with B's kTileVectors vectors and the
+// broadcast beside them fill 29 of AVX-512's 32 vector registers and 15 of the 16 otherwise.
+// Six rows rather than four were 5-10% faster on the E = Ev = 64 products (AVX-512 and AVX2).
 #if FASTCNN_VECTOR_BYTES == 64
-constexpr int kTileRows = 4, kTileVectors = 4;
+constexpr int kTileRows = 6, kTileVectors = 4;
 #else
-constexpr int kTileRows = 4, kTileVectors = 2;
+constexpr int kTileRows = 6, kTileVectors = 2;
 #endif
 
 template <typename T>
