@@ -4,16 +4,17 @@
 // csrc/cpu/isa/<isa>/attention.cpp defines FASTCNN_VECTOR_BYTES and includes this file.
 //
 // Every product here has one shape: C (rows x width) (+)= A B with B and C held as rows of
-// kAttentionBlock values (a block's queries or keys side by side) and A read element by element
-// with any strides, each element broadcast across a vector. That one register tile serves all
-// six products once each block is laid out "positions across the vector":
-//   query blocks (forward, backward_query): vectors run over the block's 64 queries, so the
-//     softmax of every query runs lane-wise down the keys (no horizontal max or sum), and
-//     scores^T = K Q^T, output^T += V^T P^T, dP^T = V dO^T, dQ^T += K^T dS^T;
-//   key blocks (backward_key_value): vectors run over the block's 64 keys, and
-//     scores = Q K^T, dP = dO V^T, dV^T += dO^T P, dK^T += Q^T dS.
-// The depth E of the query/key products is often tiny (4 in SelfAttention2d), so no product is
-// vectorised along E or Ev. The transposed blocks are copied in and out once per block.
+// vectors (mostly a block's 64 queries or keys side by side) and A read element by element with
+// any strides, each element broadcast across a vector. One register tile serves all the products
+// once each block is laid out "positions across the vector":
+//   forward, per query block: vectors run over the block's queries, so every query's softmax runs
+//     lane-wise down the keys (no horizontal max or sum): scores^T = K (scale Q)^T and
+//     output^T += V^T P^T;
+//   backward, per key block: vectors run over the block's keys: scores = (scale Q) K^T,
+//     dP = dO V^T, dV^T += dO^T P, dK^T += (scale Q)^T dS, and dQ += dS K on rows of E padded to
+//     whole vectors, or as dot products along the keys when E is less than a vector.
+// The depth E of the query/key products is often tiny (4 in SelfAttention2d), so the other
+// products are not vectorised along E or Ev. Blocks are transposed in and out once per block.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -131,11 +132,11 @@ void transpose_out(const T* in, int64_t count, int64_t columns, T scale, T* rows
     for (int64_t c = 0; c < columns; ++c) rows[r * columns + c] = scale * in[c * kBlock + r];
 }
 
-// out[r][:] = scale * rows[r][:] for r < count, each row padded with zeros to `width`.
+// out[r][:] = rows[r][:] for r < count, each row padded with zeros to `width`.
 template <typename T>
-void pad_rows(const T* rows, int64_t count, int64_t columns, int64_t width, T scale, T* out) {
+void pad_rows(const T* rows, int64_t count, int64_t columns, int64_t width, T* out) {
   for (int64_t r = 0; r < count; ++r) {
-    for (int64_t c = 0; c < columns; ++c) out[r * width + c] = scale * rows[r * columns + c];
+    std::copy(rows + r * columns, rows + (r + 1) * columns, out + r * width);
     std::fill(out + r * width + columns, out + (r + 1) * width, T(0));
   }
 }
@@ -281,7 +282,7 @@ void backward(const AttentionArgs<T>& p, int64_t batch_item, int64_t first_key, 
     const int64_t key_row = batch_item * p.keys + block;
     transpose_in(p.key + key_row * depth, keys, width, depth, T(1), key_t);
     transpose_in(p.value + key_row * value_depth, keys, width, value_depth, T(1), value_t);
-    if (!dots) pad_rows(p.key + key_row * depth, keys, depth, padded_depth, T(1), key_rows);
+    if (!dots) pad_rows(p.key + key_row * depth, keys, depth, padded_depth, key_rows);
     std::fill(grad_key_t, grad_key_t + (depth + value_depth) * kBlock, T(0));
     // Causal: queries before the block's first key see none of it.
     for (int64_t first_query = p.causal ? block : 0; first_query < queries; first_query += kBlock) {
