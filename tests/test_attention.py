@@ -133,12 +133,14 @@ FUSED_SHAPES = [
     ((2, 2, 65, 9), (2, 2, 64, 9), (2, 2, 64, 2)),
     ((130, 16), (7, 16), (7, 70)),
 ]
-FUSED_MASKS = ["none", "float", "float_shared", "bool", "causal"]
+FUSED_MASKS = ["none", "float", "float_shared", "float_leading", "float_trailing", "bool", "causal"]
 
 
 def _fused_case(shapes, kind, seed=0):
     """(inputs, NumPy mask or None, options): a float mask is an input of its own (it gets a
-    gradient); 'float' has the scores' full shape, 'float_shared' one (L, S) for every batch item."""
+    gradient); 'float' has the scores' full shape, 'float_shared' one (L, S) for every batch item,
+    'float_leading' one per value of the first batch dim (shared by the heads of an item: the
+    kernel reads it in place) and 'float_trailing' one per value of the last (spelled out per item)."""
     inputs = _inputs(shapes, seed)
     rng = np.random.default_rng(seed + 10)
     scores_shape = shapes[0][:-1] + (shapes[1][-2],)
@@ -146,6 +148,10 @@ def _fused_case(shapes, kind, seed=0):
         return inputs + [rng.standard_normal(scores_shape)], None, {"scale": 0.4}
     if kind == "float_shared":
         return inputs + [rng.standard_normal(scores_shape[-2:])], None, {}
+    if kind in ("float_leading", "float_trailing"):
+        batch = scores_shape[:-2]
+        kept = batch[:1] + (1,) * (len(batch) - 1) if kind == "float_leading" else (1,) * (len(batch) - 1) + batch[-1:]
+        return inputs + [rng.standard_normal(kept + scores_shape[-2:])], None, {}
     if kind == "bool":
         return inputs, _bool_mask(*scores_shape[-2:], seed=seed + 1), {}
     if kind == "causal":
@@ -295,9 +301,11 @@ def test_fused_attention_entry_points_validate_their_arguments():
         forward(q[:, :0], k, v, None, 1.0, False)
     with pytest.raises(ValueError, match="scale must be finite, got nan " + shapes):
         forward(q, k, v, None, float("nan"), False)
-    with pytest.raises(ValueError, match=r"mask must have shape \(B or 1, L, S\) = \(2, 5, 6\), got \(2, 6, 5\) "
-                                         + shapes):
+    with pytest.raises(ValueError, match=r"mask must have shape \(M, L, S\) = \(M, 5, 6\) with M dividing the batch, "
+                                         r"got \(2, 6, 5\) " + shapes):
         forward(q, k, v, np.zeros((2, 6, 5), np.float32), 1.0, False)
+    with pytest.raises(ValueError, match=r"M dividing the batch, got \(3, 5, 6\)"):
+        forward(q, k, v, np.zeros((3, 5, 6), np.float32), 1.0, False)
     with pytest.raises(ValueError, match="not both"):
         forward(q, k, v, np.zeros((1, 5, 6), np.float32), 1.0, True)
     with pytest.raises(TypeError, match="key has dtype float64 but query has float32"):

@@ -75,14 +75,14 @@ void for_each_task(int64_t tasks, int64_t work, Run run) {
 constexpr int64_t kBackwardTasks = 16;
 
 template <typename T>
-AttentionArgs<T> make_args(const T* query, const T* key, const T* value, const T* mask, bool mask_broadcast,
+AttentionArgs<T> make_args(const T* query, const T* key, const T* value, const T* mask, int64_t mask_repeat,
                            const AttentionShape& shape, T scale, bool causal) {
   AttentionArgs<T> args{};
   args.query = query;
   args.key = key;
   args.value = value;
   args.mask = mask;
-  args.mask_batch_stride = mask_broadcast ? 0 : shape.queries * shape.keys;
+  args.mask_repeat = mask_repeat;
   args.queries = shape.queries;
   args.keys = shape.keys;
   args.depth = shape.depth;
@@ -95,10 +95,10 @@ AttentionArgs<T> make_args(const T* query, const T* key, const T* value, const T
 }  // namespace
 
 template <typename T>
-void attention_forward(const T* query, const T* key, const T* value, const T* mask, bool mask_broadcast, T* output,
+void attention_forward(const T* query, const T* key, const T* value, const T* mask, int64_t mask_repeat, T* output,
                        T* log_sum_exp, const AttentionShape& shape, T scale, bool causal) {
   if (shape.batch * shape.queries == 0) return;
-  const AttentionArgs<T> args = make_args(query, key, value, mask, mask_broadcast, shape, scale, causal);
+  const AttentionArgs<T> args = make_args(query, key, value, mask, mask_repeat, shape, scale, causal);
   const auto& k = kernels<T>();
   const int64_t blocks = (shape.queries + kAttentionBlock - 1) / kAttentionBlock;
   for_each_task(shape.batch * blocks, pass_work(shape, shape.depth + shape.value_depth), [&](int64_t t) {
@@ -108,10 +108,10 @@ void attention_forward(const T* query, const T* key, const T* value, const T* ma
 
 template <typename T>
 void attention_backward(const T* grad_output, const T* query, const T* key, const T* value, const T* mask,
-                        bool mask_broadcast, const T* output, const T* log_sum_exp, T* grad_query, T* grad_key,
+                        int64_t mask_repeat, const T* output, const T* log_sum_exp, T* grad_query, T* grad_key,
                         T* grad_value, T* grad_mask, const AttentionShape& shape, T scale, bool causal) {
   if (shape.batch * shape.queries * shape.keys == 0) return;
-  AttentionArgs<T> args = make_args(query, key, value, mask, mask_broadcast, shape, scale, causal);
+  AttentionArgs<T> args = make_args(query, key, value, mask, mask_repeat, shape, scale, causal);
   args.output = output;
   args.log_sum_exp = log_sum_exp;
   args.grad_output = grad_output;
@@ -144,15 +144,15 @@ void attention_backward(const T* grad_output, const T* query, const T* key, cons
   }
 }
 
-template void attention_forward<float>(const float*, const float*, const float*, const float*, bool, float*, float*,
+template void attention_forward<float>(const float*, const float*, const float*, const float*, int64_t, float*, float*,
                                        const AttentionShape&, float, bool);
-template void attention_forward<double>(const double*, const double*, const double*, const double*, bool, double*,
+template void attention_forward<double>(const double*, const double*, const double*, const double*, int64_t, double*,
                                         double*, const AttentionShape&, double, bool);
-template void attention_backward<float>(const float*, const float*, const float*, const float*, const float*, bool,
+template void attention_backward<float>(const float*, const float*, const float*, const float*, const float*, int64_t,
                                         const float*, const float*, float*, float*, float*, float*,
                                         const AttentionShape&, float, bool);
 template void attention_backward<double>(const double*, const double*, const double*, const double*, const double*,
-                                         bool, const double*, const double*, double*, double*, double*, double*,
+                                         int64_t, const double*, const double*, double*, double*, double*, double*,
                                          const AttentionShape&, double, bool);
 
 }  // namespace fastcnn::cpu

@@ -12,16 +12,17 @@ struct AttentionShape {
 
 // output (batch, L, Ev) and log_sum_exp (batch, L), the per-query log of the softmax
 // denominator that the backward recomputes the probabilities from. mask: nullptr or additive,
-// (batch, L, S), or (1, L, S) when mask_broadcast. causal: query i sees keys j <= i.
+// (batch / mask_repeat, L, S): each mask serves mask_repeat consecutive batch items (all of them
+// with one mask; the heads of an item with a (batch, 1, L, S) mask). causal: query i sees keys j <= i.
 template <typename T>
-void attention_forward(const T* query, const T* key, const T* value, const T* mask, bool mask_broadcast, T* output,
+void attention_forward(const T* query, const T* key, const T* value, const T* mask, int64_t mask_repeat, T* output,
                        T* log_sum_exp, const AttentionShape& shape, T scale, bool causal);
 
 // grad_query, grad_key, grad_value (shaped as their inputs) from grad_output and the forward's
 // output and log_sum_exp; grad_mask (batch, L, S) too unless it is nullptr.
 template <typename T>
 void attention_backward(const T* grad_output, const T* query, const T* key, const T* value, const T* mask,
-                        bool mask_broadcast, const T* output, const T* log_sum_exp, T* grad_query, T* grad_key,
+                        int64_t mask_repeat, const T* output, const T* log_sum_exp, T* grad_query, T* grad_key,
                         T* grad_value, T* grad_mask, const AttentionShape& shape, T scale, bool causal);
 
 }  // namespace fastcnn::cpu

@@ -13,14 +13,15 @@ constexpr const char* kOp = "scaled_dot_product_attention";
 struct AttentionCall {
   DType dtype;
   cpu::AttentionShape shape;
-  bool mask_broadcast;
+  int64_t mask_repeat;  // consecutive batch items per mask
 };
 
 std::string operands(const py::array& query, const py::array& key, const py::array& value) {
   return " (query " + shape_string(query) + ", key " + shape_string(key) + ", value " + shape_string(value) + ")";
 }
 
-// query (B, L, E), key (B, S, E), value (B, S, Ev), mask (B, L, S) or (1, L, S); every size
+// query (B, L, E), key (B, S, E), value (B, S, Ev), mask (M, L, S) with M dividing B (batch item
+// n uses mask n / (B / M): one mask for all, one per item, or one per group of heads); every size
 // positive, a finite scale, and a mask or causal masking, not both.
 AttentionCall check_attention(const py::array& query, const py::array& key, const py::array& value,
                               const std::optional<py::array>& mask, double scale, bool is_causal) {
@@ -42,17 +43,19 @@ AttentionCall check_attention(const py::array& query, const py::array& key, cons
   if (shape.batch <= 0 || shape.queries <= 0 || shape.keys <= 0 || shape.depth <= 0 || shape.value_depth <= 0)
     fail_value(kOp, "query, key and value must have positive sizes" + shapes);
   if (!std::isfinite(scale)) fail_value(kOp, "scale must be finite, got " + std::to_string(scale) + shapes);
-  bool mask_broadcast = false;
+  int64_t mask_repeat = 1;
   if (mask) {
     if (is_causal) fail_value(kOp, "pass either a mask or is_causal=true, not both" + shapes);
     check_same_dtype(kOp, "query", query, "mask", *mask);
-    mask_broadcast = mask->ndim() == 3 && mask->shape(0) == 1;
-    const Shape expected{mask_broadcast ? 1 : shape.batch, shape.queries, shape.keys};
-    if (shape_of(*mask) != expected)
-      fail_value(kOp, "mask must have shape (B or 1, L, S) = " + shape_string(expected) + ", got " +
-                          shape_string(*mask) + shapes);
+    const int64_t items = mask->ndim() == 3 ? mask->shape(0) : 0;
+    if (mask->ndim() != 3 || items <= 0 || shape.batch % items != 0 || mask->shape(1) != shape.queries ||
+        mask->shape(2) != shape.keys)
+      fail_value(kOp, "mask must have shape (M, L, S) = (M, " + std::to_string(shape.queries) + ", " +
+                          std::to_string(shape.keys) + ") with M dividing the batch, got " + shape_string(*mask) +
+                          shapes);
+    mask_repeat = shape.batch / items;
   }
-  return {dtype, shape, mask_broadcast};
+  return {dtype, shape, mask_repeat};
 }
 
 template <typename T>
@@ -75,7 +78,7 @@ py::tuple scaled_dot_product_attention_forward(const py::array& query, const py:
     T* lse = log_sum_exp.mutable_data();
     {
       py::gil_scoped_release release;
-      cpu::attention_forward<T>(q, k, v, m, call.mask_broadcast, out, lse, s, T(scale), is_causal);
+      cpu::attention_forward<T>(q, k, v, m, call.mask_repeat, out, lse, s, T(scale), is_causal);
     }
     return py::make_tuple(output, log_sum_exp);
   });
@@ -112,7 +115,7 @@ py::tuple scaled_dot_product_attention_backward(const py::array& grad_output, co
     T *dq = grad_query.mutable_data(), *dk = grad_key.mutable_data(), *dv = grad_value.mutable_data();
     {
       py::gil_scoped_release release;
-      cpu::attention_backward<T>(g, q, k, v, m, call.mask_broadcast, out, lse, dq, dk, dv, grad_mask_data, s,
+      cpu::attention_backward<T>(g, q, k, v, m, call.mask_repeat, out, lse, dq, dk, dv, grad_mask_data, s,
                                  T(scale), is_causal);
     }
     return py::make_tuple(grad_query, grad_key, grad_value, grad_mask);

@@ -123,7 +123,8 @@ py::tuple bce_with_logits_backward(const py::array& grad_output, const py::array
 
 // --- attention (ops/attention.cpp) ---
 // Fused softmax(query key^T * scale + mask) value over query (B, L, E), key (B, S, E) and value
-// (B, S, Ev), B being every batch dim flattened; mask None or additive, (B, L, S) or (1, L, S);
+// (B, S, Ev), B being every batch dim flattened; mask None or additive (M, L, S), M dividing B:
+// batch item n uses mask n / (B / M) (one mask for all, one per item, one per item's heads);
 // is_causal: query i sees keys j <= i (not together with a mask). Returns (output (B, L, Ev),
 // log_sum_exp (B, L)); a query with no visible key gets output 0. The backward takes both and
 // returns (grad_query, grad_key, grad_value, grad_mask (B, L, S) when mask_grad, else None).

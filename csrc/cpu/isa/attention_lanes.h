@@ -180,11 +180,14 @@ void forward(const AttentionArgs<T>& p, int64_t batch_item, int64_t first_query,
     const T* key = p.key + (batch_item * p.keys + first_key) * depth;
     multiply(keys, width, depth, Product<T>{key, depth, 1, query_t, kBlock, scores, kBlock}, false);
     if (p.mask != nullptr) {
-      const T* mask = p.mask + batch_item * p.mask_batch_stride + first_query * p.keys + first_key;
-      for (int64_t j = 0; j < keys; ++j) {
-        for (int64_t i = 0; i < count; ++i) mask_t[j * kBlock + i] = mask[i * p.keys + j];
-        std::fill(mask_t + j * kBlock + count, mask_t + j * kBlock + width, T(0));
+      const T* mask = p.mask + (batch_item / p.mask_repeat * p.queries + first_query) * p.keys + first_key;
+      // Strips of 16 keys: each query's 16 mask values are one contiguous read.
+      for (int64_t strip = 0; strip < keys; strip += 16) {
+        const int64_t strip_keys = std::min<int64_t>(16, keys - strip);
+        for (int64_t i = 0; i < count; ++i)
+          for (int64_t j = strip; j < strip + strip_keys; ++j) mask_t[j * kBlock + i] = mask[i * p.keys + j];
       }
+      for (int64_t j = 0; j < keys; ++j) std::fill(mask_t + j * kBlock + count, mask_t + j * kBlock + width, T(0));
     }
     // Only the blocks crossing the diagonal hold hidden pairs (key index above query index).
     const bool causal = p.causal && first_key + keys - 1 > first_query;
@@ -295,7 +298,7 @@ void backward(const AttentionArgs<T>& p, int64_t batch_item, int64_t first_key, 
         const Vec<T> shift = splat(log_sum_exp[first_query + i]);
         const T* mask = p.mask == nullptr
                             ? nullptr
-                            : p.mask + batch_item * p.mask_batch_stride + (first_query + i) * p.keys + block;
+                            : p.mask + (batch_item / p.mask_repeat * queries + first_query + i) * p.keys + block;
         for (int64_t v = 0; v < width; v += L) {
           Vec<T> x = load(probabilities + i * kBlock + v, L, T(0));
           if (mask != nullptr) x += load(mask + v, std::min(L, keys - v), T(0));

@@ -17,7 +17,7 @@ inline constexpr int64_t kAttentionBlock = 64;
 
 // One call's arrays (row-major, contiguous) for `batch` problems of L = queries, S = keys,
 // E = depth, Ev = value_depth:
-//   query (batch, L, E), key (batch, S, E), value (batch, S, Ev), mask nullptr or (batch or 1,
+//   query (batch, L, E), key (batch, S, E), value (batch, S, Ev), mask nullptr or (batch / mask_repeat,
 //   L, S) added to the scaled scores; for the backward also output (batch, L, Ev), log_sum_exp
 //   (batch, L), grad_output (batch, L, Ev), and the gradients it writes: grad_key, grad_value and
 //   grad_mask (nullptr or (batch, L, S)).
@@ -27,7 +27,7 @@ struct AttentionArgs {
   const T* key;
   const T* value;
   const T* mask;
-  int64_t mask_batch_stride;  // L * S, or 0 when one mask serves every batch item
+  int64_t mask_repeat;  // batch item n uses mask item n / mask_repeat
   const T* output;
   const T* log_sum_exp;
   const T* grad_output;

@@ -19,14 +19,21 @@ def _batched(x: np.ndarray) -> np.ndarray:
 
 
 def _batched_mask(mask, batch_shape, queries: int, keys: int):
-    """An additive mask broadcasting to (*batch_shape, L, S) as the kernel takes it: (1, L, S)
-    when it is the same for every batch item, else (B, L, S)."""
+    """An additive mask broadcasting to (*batch_shape, L, S) as the kernel takes it: (M, L, S),
+    batch item n using mask n // (B // M). When the mask's batch dims are the leading batch dims
+    followed by ones (one mask for all items, one per item, one per item's heads) only its L and S
+    dims are broadcast; any other mask is spelled out for every item."""
     if mask is None:
         return None
-    if mask.ndim <= 2 or int(np.prod(mask.shape[:-2], dtype=np.int64)) == 1:
-        return np.ascontiguousarray(np.broadcast_to(mask.reshape(mask.shape[-2:]) if mask.ndim >= 2 else mask,
-                                                    (1, queries, keys)))
-    return _batched(np.broadcast_to(mask, tuple(batch_shape) + (queries, keys)))
+    dims = len(batch_shape)
+    padded = (1,) * (dims + 2 - mask.ndim) + tuple(mask.shape)
+    kept = dims
+    while kept > 0 and padded[kept - 1] == 1:
+        kept -= 1
+    if padded[:kept] != tuple(batch_shape[:kept]):
+        kept = dims
+    target = tuple(batch_shape[:kept]) + (1,) * (dims - kept) + (queries, keys)
+    return _batched(np.broadcast_to(mask.reshape(padded), target))
 
 
 @register("scaled_dot_product_attention")
