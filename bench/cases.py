@@ -194,6 +194,29 @@ GEMMS = [
 ]
 
 
+# --- attention ----------------------------------------------------------------------------------
+def _attention_cases(name: str, batch: tuple, queries: int, keys: int, depth: int, value_depth: int) -> list:
+    """scaled_dot_product_attention over (*batch, L, E) queries, (*batch, S, E) keys and
+    (*batch, S, Ev) values. FLOPs: Q K^T and P V forward (2 * L * S * (E + Ev) per item); the
+    backward's dV, dP, dQ and dK cost two forwards (a fused kernel's recomputation is not counted)."""
+    operands = [Operand(batch + (queries, depth)), Operand(batch + (keys, depth)), Operand(batch + (keys, value_depth))]
+    flops = 2.0 * _numel(batch) * queries * keys * (depth + value_depth)
+    bytes_ = FLOAT_BYTES * _numel(batch) * (queries * (depth + value_depth) + keys * (depth + value_depth))
+    shape = f"{name} B{'x'.join(map(str, batch))} L{queries} S{keys} E{depth} Ev{value_depth}"
+
+    def call(b, q, k, v):
+        return b.F.scaled_dot_product_attention(q, k, v)
+    return [Case(f"sdpa {shape} fwd", "attention", _functional_builder(call, operands, False), flops, bytes_),
+            Case(f"sdpa {shape} fwd+bwd", "attention", _functional_builder(call, operands, True),
+                 FORWARD_BACKWARD_FLOPS * flops, 2 * bytes_)]
+
+
+# seednet's SelfAttention2d (32 channels, reduction 8, one head) over a 32x32 map at batch 64, and
+# a transformer layer's heads.
+ATTENTION = (_attention_cases("seednet", (64, 1), 1024, 1024, 4, 32)
+             + _attention_cases("transformer", (8, 8), 512, 512, 64, 64))
+
+
 # --- models -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Model:
@@ -250,4 +273,5 @@ MODELS_BY_NAME = {model.name: model for model in MODELS}
 CASES = ([case for convolution in CONVOLUTIONS for case in convolution.cases()]
          + [case for layer in LAYERS for case in layer.cases()]
          + GEMMS
+         + ATTENTION
          + [case for model in MODELS for case in model.cases()])

@@ -86,6 +86,13 @@ PYBIND11_MODULE(_C, m) {
   m.def("bce_with_logits_backward", &fastcnn::ops::bce_with_logits_backward, "grad_output"_a, "input"_a,
         "target"_a, "weight"_a, "pos_weight"_a, "reduction"_a);
 
+  // --- attention ---
+  m.def("scaled_dot_product_attention_forward", &fastcnn::ops::scaled_dot_product_attention_forward, "query"_a,
+        "key"_a, "value"_a, "mask"_a, "scale"_a, "is_causal"_a);
+  m.def("scaled_dot_product_attention_backward", &fastcnn::ops::scaled_dot_product_attention_backward,
+        "grad_output"_a, "query"_a, "key"_a, "value"_a, "mask"_a, "output"_a, "log_sum_exp"_a, "scale"_a,
+        "is_causal"_a, "mask_grad"_a);
+
   // --- machine peak ---
   m.def("measure_fma_peak", &fastcnn::ops::measure_fma_peak, "seconds"_a = 0.5);
   m.def("measure_stream_bandwidth", &fastcnn::ops::measure_stream_bandwidth, "bytes"_a, "seconds"_a = 0.5);

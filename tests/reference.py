@@ -502,3 +502,25 @@ def graph_conv(x, adjacency, weight, bias=None):
         for j in range(x.shape[-2]):
             out[..., i, :] += adjacency[..., i, j, None] * (x[..., j, :] @ weight.T)
     return out if bias is None else out + bias
+
+
+# --- fused attention -------------------------------------------------------------------------------
+def attention_grads(query, key, value, grad_output, mask=None, scale=None):
+    """(dQ, dK, dV, dmask) of attention(query, key, value, mask, scale) for the output gradient g,
+    by the chain rule through each factor of O = P V, P = softmax(S), S = Q K^T scale + mask:
+    dV = P^T g, dP = g V^T, dS_ij = P_ij (dP_ij - sum_k P_ik dP_ik), dQ = scale dS K,
+    dK = scale dS^T Q, and dmask = dS summed over the dims the mask was broadcast along."""
+    scale = 1 / np.sqrt(query.shape[-1]) if scale is None else scale
+    scores = query @ np.swapaxes(key, -1, -2) * scale
+    if mask is not None:
+        scores = scores + (np.where(mask, 0.0, -np.inf) if mask.dtype == bool else mask)
+    p = softmax(scores, -1)
+    grad_p = grad_output @ np.swapaxes(value, -1, -2)
+    grad_scores = p * (grad_p - (p * grad_p).sum(axis=-1, keepdims=True))
+    grad_mask = None
+    if mask is not None and mask.dtype != bool:
+        extra = grad_scores.ndim - mask.ndim
+        grad_mask = grad_scores.sum(axis=tuple(range(extra)))
+        grad_mask = grad_mask.sum(axis=tuple(i for i, n in enumerate(mask.shape) if n == 1), keepdims=True)
+    return (grad_scores @ key * scale, np.swapaxes(grad_scores, -1, -2) @ query * scale,
+            np.swapaxes(p, -1, -2) @ grad_output, grad_mask)

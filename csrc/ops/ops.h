@@ -129,6 +129,21 @@ py::tuple bce_with_logits_backward(const py::array& grad_output, const py::array
                                    const std::optional<py::array>& weight,
                                    const std::optional<py::array>& pos_weight, const std::string& reduction);
 
+// --- attention (ops/attention.cpp) ---
+// Fused softmax(query key^T * scale + mask) value over query (B, L, E), key (B, S, E) and value
+// (B, S, Ev), B being every batch dim flattened; mask None or additive (M, L, S), M dividing B:
+// batch item n uses mask n / (B / M) (one mask for all, one per item, one per item's heads);
+// is_causal: query i sees keys j <= i (not together with a mask). Returns (output (B, L, Ev),
+// log_sum_exp (B, L)); a query with no visible key gets output 0. The backward takes both and
+// returns (grad_query, grad_key, grad_value, grad_mask (B, L, S) when mask_grad, else None).
+py::tuple scaled_dot_product_attention_forward(const py::array& query, const py::array& key, const py::array& value,
+                                               const std::optional<py::array>& mask, double scale, bool is_causal);
+py::tuple scaled_dot_product_attention_backward(const py::array& grad_output, const py::array& query,
+                                                const py::array& key, const py::array& value,
+                                                const std::optional<py::array>& mask, const py::array& output,
+                                                const py::array& log_sum_exp, double scale, bool is_causal,
+                                                bool mask_grad);
+
 // --- machine peak (ops/peak.cpp) ---
 // fp32 FMA GFLOP/s and STREAM-triad GB/s of this machine on every OpenMP thread (cpu/peak.h).
 double measure_fma_peak(double seconds);

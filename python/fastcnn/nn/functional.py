@@ -405,7 +405,9 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     """softmax(Q K^T * scale + mask) V over (..., L, E) query, (..., S, E) key and (..., S, Ev)
     value, batch dims broadcasting; scale defaults to 1 / sqrt(E). A bool attn_mask marks the
     pairs that take part (True), a float one is added to the scores; both broadcast to (..., L, S).
-    Composed from our GEMM (matmul) and the fused softmax kernel."""
+    Runs on the fused attention kernel, which never holds the (..., L, S) scores; a query with no
+    visible key gets 0 there, as torch. Dropout on the weights and batch dims that differ between
+    query, key and value take the path composed from our GEMM (matmul) and softmax kernel."""
     op = "scaled_dot_product_attention"
     check_same_dtype(op, query=query, key=key, value=value)
     shapes = _describe(query=query, key=key, value=value)
@@ -420,31 +422,38 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     if is_causal and attn_mask is not None:
         raise ValueError(f"{op}: pass either attn_mask or is_causal=True, not both ({shapes})")
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
+    scores_shape = tuple(query.shape[:-1]) + (key.shape[-2],)
+    fused = (dropout_p == 0.0 and tuple(query.shape[:-2]) == tuple(key.shape[:-2]) == tuple(value.shape[:-2])
+             and min(query.numel(), key.numel(), value.numel()) > 0)
+    if fused:
+        bias = None if attn_mask is None else _attention_bias(op, attn_mask, scores_shape, query.dtype)
+        return ops.ScaledDotProductAttention.apply(query, key, value, bias, scale=scale, is_causal=is_causal)
     scores = _matmul(query, key.transpose(-2, -1)) * scale
     if is_causal:
         attn_mask = Tensor._wrap(np.tril(np.ones((query.shape[-2], key.shape[-2]), dtype=bool)))
     if attn_mask is not None:
-        scores = scores + _attention_bias(op, attn_mask, scores)
+        scores = scores + _attention_bias(op, attn_mask, tuple(scores.shape), scores.dtype)
     weights = softmax(scores, -1)
     if dropout_p > 0.0:
         weights = dropout(weights, dropout_p, training=True)
     return _matmul(weights, value)
 
 
-def _attention_bias(op, attn_mask, scores):
-    """The additive form of attn_mask: a bool mask becomes 0 where True and -inf where False."""
+def _attention_bias(op, attn_mask, scores_shape, dtype):
+    """The additive form of attn_mask for scores of scores_shape: a bool mask becomes 0 where True
+    and -inf where False."""
     check_tensor(op, "attn_mask", attn_mask, float_only=False)
     try:
-        broadcast = np.broadcast_shapes(tuple(attn_mask.shape), tuple(scores.shape)) == tuple(scores.shape)
+        broadcast = np.broadcast_shapes(tuple(attn_mask.shape), scores_shape) == scores_shape
     except ValueError:
         broadcast = False
     if not broadcast:
         raise ValueError(f"{op}: attn_mask does not broadcast to the attention scores (..., L, S) "
-                         f"({_describe(attn_mask=attn_mask, scores=scores)})")
+                         f"(attn_mask {tuple(attn_mask.shape)}, scores {scores_shape})")
     if attn_mask.dtype == np.bool_:
-        return Tensor._wrap(np.where(attn_mask.data, 0.0, -np.inf).astype(scores.dtype))
-    if attn_mask.dtype != scores.dtype:
-        raise TypeError(f"{op}: attn_mask must be bool or {scores.dtype}, got {attn_mask.dtype}")
+        return Tensor._wrap(np.where(attn_mask.data, 0.0, -np.inf).astype(dtype))
+    if attn_mask.dtype != dtype:
+        raise TypeError(f"{op}: attn_mask must be bool or {dtype}, got {attn_mask.dtype}")
     return attn_mask
 
 

@@ -16,3 +16,4 @@ from .norm import BatchNorm
 from .dropout import Dropout
 from .softmax import LogSoftmax, Softmax
 from .loss import BinaryCrossEntropyWithLogits, MseLoss, NllLoss
+from .attention import ScaledDotProductAttention

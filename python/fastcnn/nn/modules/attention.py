@@ -1,9 +1,9 @@
 """Attention layers: self-attention over the positions of a feature map (SAGAN) and torch's
 multi-head attention.
 
-Both run the attention itself through F.scaled_dot_product_attention (one fused softmax kernel in
-csrc/cpu/softmax.cpp); the layers only project, split heads and merge them back. The weights of
-the last call are kept for plotting.
+Both run the attention itself through F.scaled_dot_product_attention (the fused attention kernel
+of csrc/cpu/attention.cpp, which never holds the (L, S) weights); the layers only project, split
+heads and merge them back. The weights of the last call are kept for plotting.
 """
 from __future__ import annotations
 
