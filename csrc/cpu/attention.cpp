@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "core/parallel.h"
-#include "core/runtime.h"
 #include "cpu/isa/attention_table.h"
+#include "cpu/isa/choose.h"
 
 namespace fastcnn::cpu {
 
@@ -29,27 +29,16 @@ namespace {
 using isa::AttentionArgs;
 using isa::kAttentionBlock;
 
-isa::AttentionTable choose_table() {
-#if defined(FASTCNN_X86)
-  switch (active_isa()) {
-    case Isa::avx512: return isa::attention_table_avx512();
-    case Isa::avx2: return isa::attention_table_avx2();
-    default: break;
-  }
-#endif
-  return isa::attention_table_generic();
-}
-
 template <typename T>
 const isa::AttentionKernels<T>& kernels();
 template <>
 const isa::AttentionKernels<float>& kernels<float>() {
-  static const isa::AttentionTable table = choose_table();
+  static const isa::AttentionTable table = FASTCNN_CHOOSE_ISA_TABLE(attention_table);
   return table.f32;
 }
 template <>
 const isa::AttentionKernels<double>& kernels<double>() {
-  static const isa::AttentionTable table = choose_table();
+  static const isa::AttentionTable table = FASTCNN_CHOOSE_ISA_TABLE(attention_table);
   return table.f64;
 }
 

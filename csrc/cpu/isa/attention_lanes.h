@@ -1,6 +1,6 @@
 #pragma once
 // The fused attention kernels (csrc/cpu/attention.cpp has the formulas), written once with the
-// vector types and the in-register exp of softmax_lanes.h and compiled once per kernel set:
+// vector types and the in-register exp of vector_lanes.h and compiled once per kernel set:
 // csrc/cpu/isa/<isa>/attention.cpp defines FASTCNN_VECTOR_BYTES and includes this file.
 //
 // Every product here has one shape: C (rows x width) (+)= A B with B and C held as rows of
@@ -23,11 +23,7 @@
 #include "core/workspace.h"
 #include "cpu/isa/attention_table.h"
 
-// Only softmax's vector helpers and exp are used; its own table would be reported as unused.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#include "cpu/isa/softmax_lanes.h"
-#pragma GCC diagnostic pop
+#include "cpu/isa/vector_lanes.h"
 
 namespace fastcnn::cpu::isa {
 namespace {
@@ -45,13 +41,6 @@ constexpr int kTileRows = 6, kTileVectors = 2;
 template <typename T>
 int64_t round_to_lanes(int64_t count) {
   return (count + kLanes<T> - 1) / kLanes<T> * kLanes<T>;
-}
-
-// All lanes = value. Written as value - 0, which is exact (also for -0) and so compiles to a
-// plain broadcast; softmax's splat (0 + value) costs an add before it, as 0 + -0 is +0.
-template <typename T>
-inline Vec<T> broadcast(T value) {
-  return value - Vec<T>{};
 }
 
 // One product C (+)= A B: A(r, d) = a[r * a_row + d * a_depth], any strides (each element is
@@ -77,7 +66,7 @@ void tile(int64_t depth, const Product<T>& m, bool accumulate) {
     Vec<T> row[V];
     for (int v = 0; v < V; ++v) row[v] = load(m.b + d * m.ldb + v * L, L, T(0));
     for (int r = 0; r < R; ++r) {
-      const Vec<T> scalar = broadcast(m.a[r * m.a_row + d * m.a_depth]);
+      const Vec<T> scalar = splat(m.a[r * m.a_row + d * m.a_depth]);
       for (int v = 0; v < V; ++v) sum[r][v] += scalar * row[v];
     }
   }
