@@ -198,13 +198,13 @@ void forward(const AttentionArgs<T>& p, int64_t batch_item, int64_t first_query,
       const Vec<T> new_max = maximum<T>(running_max[v], block_max[v]);
       // A query with no visible key yet keeps shift 0 (exp(-inf - 0) = 0) and nothing to rescale.
       shift[v] = new_max == minus_infinity ? zero : new_max;
-      rescale[v] = running_max[v] == minus_infinity ? zero : vector_exp<T>(running_max[v] - shift[v]);
+      rescale[v] = running_max[v] == minus_infinity ? zero : vector_exp<T, true>(running_max[v] - shift[v]);
       running_max[v] = new_max;
     }
     for (int64_t j = 0; j < keys; ++j) {
       T* scores_row = scores + j * kBlock;
       for (int64_t v = 0; v < vectors; ++v) {
-        const Vec<T> e = vector_exp<T>(load(scores_row + v * L, L, T(0)) - shift[v]);
+        const Vec<T> e = vector_exp<T, true>(load(scores_row + v * L, L, T(0)) - shift[v]);
         sum[v] += e;
         store(scores_row + v * L, e, L);
       }

@@ -31,7 +31,7 @@ void forward_row(const T* x, T* y, int64_t dim, bool log) {
   Vec<T> sum = splat(T(0));
   if (log) {
     for (i = 0; i < dim; i += L)
-      sum += vector_exp<T>(load(x + i, std::min(L, dim - i), kMinusInfinity<T>) - shift);
+      sum += vector_exp<T, true>(load(x + i, std::min(L, dim - i), kMinusInfinity<T>) - shift);
     // (x - max) - log(sum), not x - (max + log(sum)): the sum would round away log(sum)'s low
     // bits when max is large.
     const Vec<T> log_sum = splat(std::log(horizontal_sum<T>(sum)));
@@ -42,7 +42,7 @@ void forward_row(const T* x, T* y, int64_t dim, bool log) {
   } else {
     for (i = 0; i < dim; i += L) {
       const int64_t width = std::min(L, dim - i);
-      const Vec<T> e = vector_exp<T>(load(x + i, width, kMinusInfinity<T>) - shift);
+      const Vec<T> e = vector_exp<T, true>(load(x + i, width, kMinusInfinity<T>) - shift);
       sum += e;
       store(y + i, e, width);
     }
@@ -78,14 +78,14 @@ void forward_columns(const T* x, T* y, int64_t width, int64_t dim, int64_t inner
   for (int64_t d = 0; d < dim; ++d) max = maximum<T>(max, load(x + d * inner, width, kMinusInfinity<T>));
   Vec<T> sum = splat(T(0));
   if (log) {
-    for (int64_t d = 0; d < dim; ++d) sum += vector_exp<T>(load(x + d * inner, width, kMinusInfinity<T>) - max);
+    for (int64_t d = 0; d < dim; ++d) sum += vector_exp<T, true>(load(x + d * inner, width, kMinusInfinity<T>) - max);
     Vec<T> log_sum;
     for (int64_t k = 0; k < kLanes<T>; ++k) log_sum[k] = std::log(sum[k]);
     for (int64_t d = 0; d < dim; ++d)
       store(y + d * inner, (load(x + d * inner, width, T(0)) - max) - log_sum, width);
   } else {
     for (int64_t d = 0; d < dim; ++d) {
-      const Vec<T> e = vector_exp<T>(load(x + d * inner, width, kMinusInfinity<T>) - max);
+      const Vec<T> e = vector_exp<T, true>(load(x + d * inner, width, kMinusInfinity<T>) - max);
       sum += e;
       store(y + d * inner, e, width);
     }

