@@ -55,6 +55,23 @@ def test_freed_buffer_serves_the_next_array_of_its_size():
     assert _C.buffer_cache_stats()[1] == 0
 
 
+def test_a_small_working_set_of_several_sizes_stays_cached():
+    """Batch-1 inference frees each output at once, so its high-water mark is one output; the
+    buffers of every size it cycles through must still stay idle for the next image."""
+    _C.release_buffer_cache()
+    inputs = [np.ones((n, 16, 32, 32), np.float32) for n in (4, 5, 6, 7)]  # 256-448 KiB
+
+    def one_pass():
+        addresses = []
+        for x in inputs:
+            y = relu(x)
+            addresses.append(y.ctypes.data)
+            del y
+        return addresses
+    first = one_pass()
+    assert one_pass() == first
+
+
 def test_resize_of_a_cached_array_keeps_its_values():
     x = np.arange(np.prod(LARGE), dtype=np.float32).reshape(LARGE)
     out = relu(x)

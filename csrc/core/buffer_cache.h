@@ -13,8 +13,8 @@
 // and numpy's deallocation hands the buffer back here. Smaller arrays, and every array numpy
 // creates itself, keep numpy's own allocator.
 //
-// Bound: live and idle buffers together stay within a quarter above the most bytes that were
-// live at once (a request the idle buffers cannot serve first frees the oldest of them), so in a
+// Bound: live and idle buffers together stay within a quarter (at least 16 MiB) above the most
+// bytes that were live at once (a request the idle buffers cannot serve first frees the oldest of them), so in a
 // repeated step the cache holds what the next step takes again, and a one-off large computation
 // leaves at most its own size behind. Buffers are mapped from the system directly, so freeing
 // one returns its memory at once. release_buffer_cache() frees every idle buffer;
