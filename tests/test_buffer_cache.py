@@ -57,19 +57,17 @@ def test_freed_buffer_serves_the_next_array_of_its_size():
 
 def test_a_small_working_set_of_several_sizes_stays_cached():
     """Batch-1 inference frees each output at once, so its high-water mark is one output; the
-    buffers of every size it cycles through must still stay idle for the next image."""
-    _C.release_buffer_cache()
-    inputs = [np.ones((n, 16, 32, 32), np.float32) for n in (4, 5, 6, 7)]  # 256-448 KiB
-
-    def one_pass():
-        addresses = []
-        for x in inputs:
-            y = relu(x)
-            addresses.append(y.ctypes.data)
-            del y
-        return addresses
-    first = one_pass()
-    assert one_pass() == first
+    buffers of every size it cycles through must all stay idle for the next image. A fresh
+    process, so that no earlier test has raised the high-water mark."""
+    script = ("import numpy as np; from fastcnn import _C\n"
+              "inputs = [np.ones((n, 16, 32, 32), np.float32) for n in (4, 5, 6, 7)]\n"
+              "def one_pass():\n"
+              "    return [_C.activation_forward('relu', x, 0.0).ctypes.data for x in inputs]\n"
+              "one_pass()\n"
+              "print(_C.buffer_cache_stats()[1] == sum(x.nbytes for x in inputs))")
+    env = {k: v for k, v in os.environ.items() if k != "FASTCNN_BUFFER_CACHE"}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "True"
 
 
 def test_resize_of_a_cached_array_keeps_its_values():
