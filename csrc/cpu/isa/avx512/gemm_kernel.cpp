@@ -129,9 +129,59 @@ inline void transpose16(__m512 (&r)[16]) {
   }
 }
 
+// In-register 8 x 16 transpose for A's 8-lane panels: r[j] holds depths 0..15 of line j on entry;
+// on return r[i] holds depths 2i and 2i + 1 of the eight lines, which are 16 consecutive values
+// of the panel. 32 shuffles for 128 values, half of what a 16 x 16 transpose of eight lines and
+// eight zero rows spends.
+inline void transpose8x16(__m512 (&r)[8]) {
+  __m512 t[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  // u[h][m]: lines 4h..4h+3 at depth 4L + m in 128-bit lane L.
+  __m512 u[2][4];
+  for (int h = 0; h < 2; ++h) {
+    const __m512d a = _mm512_castps_pd(t[4 * h]), b = _mm512_castps_pd(t[4 * h + 2]);
+    const __m512d c = _mm512_castps_pd(t[4 * h + 1]), d = _mm512_castps_pd(t[4 * h + 3]);
+    u[h][0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+    u[h][1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+    u[h][2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+    u[h][3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+  }
+  // Depths 2i, 2i + 1 sit at m = 2i % 4, 2i % 4 + 1 of lane L = i / 2.
+  for (int m = 0; m < 4; m += 2) {
+    const __m512 low0 = _mm512_shuffle_f32x4(u[0][m], u[1][m], 0x44);
+    const __m512 low1 = _mm512_shuffle_f32x4(u[0][m + 1], u[1][m + 1], 0x44);
+    const __m512 high0 = _mm512_shuffle_f32x4(u[0][m], u[1][m], 0xee);
+    const __m512 high1 = _mm512_shuffle_f32x4(u[0][m + 1], u[1][m + 1], 0xee);
+    r[m / 2] = _mm512_shuffle_f32x4(low0, low1, 0x88);
+    r[m / 2 + 2] = _mm512_shuffle_f32x4(low0, low1, 0xdd);
+    r[m / 2 + 4] = _mm512_shuffle_f32x4(high0, high1, 0x88);
+    r[m / 2 + 6] = _mm512_shuffle_f32x4(high0, high1, 0xdd);
+  }
+}
+
+// An 8-lane panel (A's) in blocks of 16 depths: eight loads, one 8 x 16 transpose, eight stores
+// of whole vectors (masked only at the depth edge).
+void pack_lines8(int64_t depth, const float* const* lines, int count, float* panel) {
+  for (int64_t k0 = 0; k0 < depth; k0 += 16) {
+    const int rows = int(std::min<int64_t>(16, depth - k0));
+    const __mmask16 row_mask = static_cast<__mmask16>((1u << rows) - 1);
+    __m512 r[8];
+    for (int j = 0; j < 8; ++j) r[j] = j < count ? _mm512_maskz_loadu_ps(row_mask, lines[j] + k0) : _mm512_setzero_ps();
+    transpose8x16(r);
+    for (int i = 0; 2 * i < rows; ++i) {
+      const __mmask16 mask = 2 * i + 1 < rows ? __mmask16(0xffff) : __mmask16(0x00ff);
+      _mm512_mask_storeu_ps(panel + (k0 + 2 * i) * 8, mask, r[i]);
+    }
+  }
+}
+
 // The panel in blocks of 16 depths x 16 lanes, each loaded as 16 vectors (masked at the depth
 // edge), transposed in registers and stored as 16 rows of the panel (masked to its width).
 void pack_lines(int64_t depth, const float* const* lines, int count, int width, float* panel) {
+  if (width == 8) return pack_lines8(depth, lines, count, panel);
   for (int64_t k0 = 0; k0 < depth; k0 += 16) {
     const int rows = int(std::min<int64_t>(16, depth - k0));
     const __mmask16 row_mask = static_cast<__mmask16>((1u << rows) - 1);
