@@ -18,7 +18,7 @@ constexpr int MR = 8, NR = 48;
 // next_b(p) is the start of B's row p: the packed panel or a row of the input. NV <= 3 vectors
 // of each row are used: fewer than three only for the last, narrower column panel of C.
 template <int NV, typename NextB>
-inline void tile(int64_t depth, const float* a, NextB next_b, float* c, int64_t ldc, bool accumulate) {
+inline void tile(int64_t depth, const float* a, NextB next_b, float* c, int64_t ldc, bool accumulate, int cols) {
   // The C tile is read only after the k loop: fetching it now hides the miss behind the FMAs.
   for (int i = 0; i < MR; ++i)
     for (int v = 0; v < NV; ++v) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16 * v), _MM_HINT_T0);
@@ -36,19 +36,24 @@ inline void tile(int64_t depth, const float* a, NextB next_b, float* c, int64_t 
     }
     a += MR;
   }
+  // The last vector holds columns 16 (NV - 1) .. cols - 1: masked, so that edge tiles go
+  // straight to C.
+  const __mmask16 last = static_cast<__mmask16>((1u << (cols - 16 * (NV - 1))) - 1);
   for (int i = 0; i < MR; ++i)
     for (int v = 0; v < NV; ++v) {
       float* dst = c + i * ldc + 16 * v;
-      _mm512_storeu_ps(dst, accumulate ? _mm512_add_ps(acc[v][i], _mm512_loadu_ps(dst)) : acc[v][i]);
+      const __mmask16 mask = v + 1 < NV ? __mmask16(0xffff) : last;
+      const __m512 sum = accumulate ? _mm512_add_ps(acc[v][i], _mm512_maskz_loadu_ps(mask, dst)) : acc[v][i];
+      _mm512_mask_storeu_ps(dst, mask, sum);
     }
 }
 
 // Runs the tile with as many vectors as the needed columns take.
 template <typename NextB>
 inline void tile_for(int cols, int64_t depth, const float* a, NextB next_b, float* c, int64_t ldc, bool accumulate) {
-  if (cols <= 16) return tile<1>(depth, a, next_b, c, ldc, accumulate);
-  if (cols <= 32) return tile<2>(depth, a, next_b, c, ldc, accumulate);
-  tile<3>(depth, a, next_b, c, ldc, accumulate);
+  if (cols <= 16) return tile<1>(depth, a, next_b, c, ldc, accumulate, cols);
+  if (cols <= 32) return tile<2>(depth, a, next_b, c, ldc, accumulate, cols);
+  tile<3>(depth, a, next_b, c, ldc, accumulate, cols);
 }
 
 void kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc, bool accumulate, int cols) {
@@ -199,6 +204,6 @@ void pack_lines(int64_t depth, const float* const* lines, int count, int width, 
 
 }  // namespace
 
-const GemmKernel<float> sgemm = {MR, NR, kernel, kernel_rows, DM, DN, dots, pack_lines};
+const GemmKernel<float> sgemm = {MR, NR, kernel, kernel_rows, 16, DM, DN, dots, pack_lines};
 
 }  // namespace fastcnn::cpu::avx512
