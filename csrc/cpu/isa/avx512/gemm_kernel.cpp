@@ -57,14 +57,10 @@ inline void tile_for(int cols, int64_t depth, const float* a, NextB next_b, floa
 }
 
 void kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc, bool accumulate, int cols) {
-  tile_for(cols, depth, a, [b](int64_t p) {
-    // The packed panel streams from L2 (cpu/gemm.cpp): ask for it 8 steps ahead.
-    const float* ahead = b + (p + 8) * NR;
-    _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(ahead + 16), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(ahead + 32), _MM_HINT_T0);
-    return b + p * NR;
-  }, c, ldc, accumulate);
+  // The packed panel streams from L2 (cpu/gemm.cpp) in order, which the hardware prefetchers
+  // follow: software prefetches of it measured 3-7% slower, their three loads a step taking
+  // slots from the eleven of the tile.
+  tile_for(cols, depth, a, [b](int64_t p) { return b + p * NR; }, c, ldc, accumulate);
 }
 
 void kernel_rows(int64_t depth, const float* a, const float* b, const int64_t* b_offsets, float* c, int64_t ldc,
