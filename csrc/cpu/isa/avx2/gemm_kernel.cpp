@@ -16,17 +16,20 @@ template <typename NextB>
 inline void tile(int64_t depth, const float* a, NextB next_b, float* c, int64_t ldc, bool accumulate, int cols) {
   __m256 acc0[MR], acc1[MR];
   for (int i = 0; i < MR; ++i) acc0[i] = acc1[i] = _mm256_setzero_ps();
-#pragma GCC unroll 4
-  for (int64_t p = 0; p < depth; ++p) {
+  auto step = [&](int64_t p) {
     const float* b = next_b(p);
     const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
     for (int i = 0; i < MR; ++i) {
-      const __m256 a_value = _mm256_broadcast_ss(a + i);
+      const __m256 a_value = _mm256_broadcast_ss(a + p * MR + i);
       acc0[i] = _mm256_fmadd_ps(a_value, b0, acc0[i]);
       acc1[i] = _mm256_fmadd_ps(a_value, b1, acc1[i]);
     }
-    a += MR;
-  }
+  };
+  // Four steps per iteration, written out: link-time optimisation drops `#pragma GCC unroll`.
+  int64_t p = 0;
+  for (; p + 4 <= depth; p += 4)
+    for (int u = 0; u < 4; ++u) step(p + u);
+  for (; p < depth; ++p) step(p);
   if (cols < NR) {
     // A right-edge tile: lane j of the two vectors is kept where j < cols.
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), limit = _mm256_set1_epi32(cols);

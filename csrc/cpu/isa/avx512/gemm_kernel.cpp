@@ -25,17 +25,22 @@ inline void tile(int64_t depth, const float* a, NextB next_b, float* c, int64_t 
   __m512 acc[NV][MR];
   for (int v = 0; v < NV; ++v)
     for (int i = 0; i < MR; ++i) acc[v][i] = _mm512_setzero_ps();
-#pragma GCC unroll 4
-  for (int64_t p = 0; p < depth; ++p) {
+  auto step = [&](int64_t p) {
     const float* b = next_b(p);
     __m512 b_value[NV];
     for (int v = 0; v < NV; ++v) b_value[v] = _mm512_loadu_ps(b + 16 * v);
     for (int i = 0; i < MR; ++i) {
-      const __m512 a_value = _mm512_set1_ps(a[i]);
+      const __m512 a_value = _mm512_set1_ps(a[p * MR + i]);
       for (int v = 0; v < NV; ++v) acc[v][i] = _mm512_fmadd_ps(a_value, b_value[v], acc[v][i]);
     }
-    a += MR;
-  }
+  };
+  // Four steps per iteration, written out: the release build's link-time optimisation drops
+  // `#pragma GCC unroll`, and at one step per iteration the row GEMMs of the convolutions ran
+  // 7-15% slower (measured on 64 x 64 x 576 ... 256 x 196 x 2304, one thread).
+  int64_t p = 0;
+  for (; p + 4 <= depth; p += 4)
+    for (int u = 0; u < 4; ++u) step(p + u);
+  for (; p < depth; ++p) step(p);
   // The last vector holds columns 16 (NV - 1) .. cols - 1: masked, so that edge tiles go
   // straight to C.
   const __mmask16 last = static_cast<__mmask16>((1u << (cols - 16 * (NV - 1))) - 1);
