@@ -121,3 +121,21 @@ def test_gemm_under_each_isa(isa):
         "            np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4 * np.sqrt(k))\n"
     )
     run_under_isa(isa, script)
+
+
+# Stride-1 convolutions run on gemm_rows, whose tiles may start at any column: planes of 8 x 8
+# (64 = 48 + 16 columns), 7 x 7 (49 = 48 + 1) and 14 x 14 (196 = 4 x 48 + 4) end in a narrow
+# panel that the AVX-512 driver merges with the one before it. Output channels off the 8-row
+# panels take the bottom-edge scratch tile as well, and 64 input channels (depth 576) split the
+# product into two depth blocks that accumulate into C.
+@pytest.mark.parametrize("channels_in, channels_out, size", [(3, 5, 8), (64, 16, 8), (8, 13, 7), (4, 8, 14)])
+def test_row_gemm_edge_columns_through_convolution(channels_in, channels_out, size):
+    rng = np.random.default_rng(channels_in * 100 + size)
+    x = rng.standard_normal((2, channels_in, size, size))
+    weight, bias = rng.standard_normal((channels_out, channels_in, 3, 3)), rng.standard_normal(channels_out)
+    output, grads, grad_output = run_with_grad(lambda a, w, b: F.conv2d(a, w, b, padding=1), [x, weight, bias])
+    expected, expected_grads = reference.conv2d(x, weight, bias, grad_output, padding=(1, 1, 1, 1))
+    tol = 1e-4 * np.sqrt(channels_in * 9)
+    np.testing.assert_allclose(output, expected, rtol=tol, atol=tol)
+    for grad, expected_grad in zip(grads, expected_grads):
+        np.testing.assert_allclose(grad, expected_grad, rtol=tol, atol=tol * np.sqrt(2 * size * size))

@@ -171,37 +171,45 @@ int64_t block_panels_max(int64_t kc_block) {
 }
 
 // The two inner loops: row panels [row_begin, row_end) of packed A times column panels
-// [col_begin, col_end) of B, depths [depth0, depth0 + depth); add: accumulate into C.
+// [col_begin, col_end) of B, depths [depth0, depth0 + depth); add: accumulate into C. movable:
+// tiles may start at any column (B read in place), so a narrow last panel is merged with the
+// one before it (GemmKernel::narrow).
 template <typename T, typename Micro>
 void multiply_panels(int64_t M, int64_t N, int64_t K, const T* packed_a, Micro& micro, T* C, int64_t ldc, bool add,
                      int64_t depth0, int64_t depth, int64_t row_begin, int64_t row_end, int64_t col_begin,
-                     int64_t col_end) {
+                     int64_t col_end, bool movable = false) {
   const GemmKernel<T>& kernel = gemm_kernel<T>();
   const int64_t mr = kernel.mr, nr = kernel.nr;
-  T tile[16 * 48];  // the largest mr x nr of any kernel: edge tiles are computed here
+  const int64_t last = ceil_div(N, nr) - 1;
+  const bool merge = movable && N - last * nr <= kernel.narrow && col_begin < last && col_end == last + 1;
+  T tile[16 * 48];  // the largest mr x nr of any kernel: bottom-edge tiles are computed here
   for (int64_t row_panel = row_begin; row_panel < row_end; ++row_panel) {
     const int64_t row = row_panel * mr, rows = std::min(mr, M - row);
     const T* a = packed_a + row_panel * mr * K + depth0 * mr;
-    for (int64_t col_panel = col_begin; col_panel < col_end; ++col_panel) {
-      const int64_t col = col_panel * nr, cols = std::min(nr, N - col);
+    auto run = [&](int64_t col, int64_t cols) {
       T* c = C + row * ldc + col;
-      if (rows == mr && cols == nr) {
-        micro(depth, a, col, depth0, c, ldc, add, int(nr));
-        continue;
-      }
+      if (rows == mr) return micro(depth, a, col, depth0, c, ldc, add, int(cols));
       micro(depth, a, col, depth0, tile, nr, false, int(cols));
       for (int64_t i = 0; i < rows; ++i)
         for (int64_t j = 0; j < cols; ++j) c[i * ldc + j] = add ? c[i * ldc + j] + tile[i * nr + j] : tile[i * nr + j];
+    };
+    for (int64_t col_panel = col_begin; col_panel < (merge ? last - 1 : col_end); ++col_panel)
+      run(col_panel * nr, std::min(nr, N - col_panel * nr));
+    if (merge) {
+      const int64_t col = (last - 1) * nr, first = nr - kernel.narrow;
+      run(col, first);
+      run(col + first, N - col - first);
     }
   }
 }
 
 // The blocked loops shared by gemm_packed and gemm_rows; micro(depth, a, col, depth0, c, ldc, add,
 // cols) runs the micro-kernel on the B columns starting at `col`, depths [depth0, depth0 + depth),
-// of which the first cols are needed.
+// of which the first cols are needed; `col` may be any column when movable (gemm_rows), a
+// multiple of nr otherwise (packed B).
 template <typename T, typename Micro>
 void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* packed_a, Micro&& micro, T* C, int64_t ldc,
-                  bool accumulate) {
+                  bool accumulate, bool movable) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     if (!accumulate)
@@ -233,7 +241,8 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* packed_a, Micro&& mi
     for (int64_t depth0 = 0; depth0 < K; depth0 += kc_block) {
       const int64_t depth = std::min(kc_block, K - depth0);
       const bool add = accumulate || depth0 > 0;
-      multiply_panels<T>(M, N, K, packed_a, micro, C, ldc, add, depth0, depth, row_begin, row_end, col_begin, col_end);
+      multiply_panels<T>(M, N, K, packed_a, micro, C, ldc, add, depth0, depth, row_begin, row_end, col_begin, col_end,
+                         movable);
     }
   }
 }
@@ -248,7 +257,7 @@ void gemm_packed(int64_t M, int64_t N, int64_t K, const T* packed_a, const T* pa
   gemm_blocked<T>(M, N, K, packed_a, [&](int64_t depth, const T* a, int64_t col, int64_t depth0, T* c, int64_t ldc_,
                                          bool add, int cols) {
     kernel.run(depth, a, packed_b + col * K + depth0 * nr, c, ldc_, add, cols);
-  }, C, ldc, accumulate);
+  }, C, ldc, accumulate, false);
 }
 
 template <typename T>
@@ -258,7 +267,7 @@ void gemm_rows(int64_t M, int64_t N, int64_t K, const T* packed_a, const T* b, c
   gemm_blocked<T>(M, N, K, packed_a, [&](int64_t depth, const T* a, int64_t col, int64_t depth0, T* c, int64_t ldc_,
                                          bool add, int cols) {
     kernel.run_rows(depth, a, b + col, b_offsets + depth0, c, ldc_, add, cols);
-  }, C, ldc, accumulate);
+  }, C, ldc, accumulate, true);
 }
 
 template <typename T>

@@ -6,9 +6,10 @@
 // `a` is an MR-row panel of A stored k-major (MR values per k), `b` an NR-column panel of B
 // stored k-major (NR contiguous values per k); both come from cpu/gemm.cpp's packing routines and
 // are zero-padded past the matrix edges, so the kernel never branches on shape. C is row-major
-// with row stride ldc and must hold the whole MR x NR tile (the driver uses a scratch tile at
-// the edges). Only the first `cols` columns (<= NR) are needed: at the right edge a kernel may
-// compute and store fewer vectors, or ignore cols and compute them all.
+// with row stride ldc and must hold MR rows (the driver uses a scratch tile at the bottom edge);
+// the kernel reads (when accumulating) and stores exactly the first `cols` columns (<= NR) of
+// them, so a right-edge tile writes straight into C. It may compute fewer vectors for narrow
+// tiles, or compute all NR columns and store only `cols`.
 //
 // The rows variant reads B unpacked: row p of the tile's B is the NR values starting at
 // b + b_offsets[p]. The stride-1 convolutions use it to read their im2col rows, which are
@@ -46,6 +47,11 @@ struct GemmKernel {
   int nr;
   GemmMicroKernel<T> run;
   GemmRowsMicroKernel<T> run_rows;
+  // A last column panel of at most `narrow` columns runs far below the speed of a full one
+  // (AVX-512: one vector of B against eight broadcasts of A). Where tiles may start at any
+  // column (the rows variant), the driver cuts it and the panel before it into tiles of
+  // nr - narrow and narrow + rest columns instead. 0: never (the tile costs the same at any width).
+  int narrow;
   int dm;
   int dn;
   GemmDotsKernel<T> dots;

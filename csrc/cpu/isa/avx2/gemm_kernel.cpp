@@ -13,19 +13,38 @@ constexpr int MR = 6, NR = 16;
 
 // next_b(p) is the start of B's row p: the packed panel or a row of the input.
 template <typename NextB>
-inline void tile(int64_t depth, const float* a, NextB next_b, float* c, int64_t ldc, bool accumulate) {
+inline void tile(int64_t depth, const float* a, NextB next_b, float* c, int64_t ldc, bool accumulate, int cols) {
   __m256 acc0[MR], acc1[MR];
   for (int i = 0; i < MR; ++i) acc0[i] = acc1[i] = _mm256_setzero_ps();
-#pragma GCC unroll 4
-  for (int64_t p = 0; p < depth; ++p) {
+  auto step = [&](int64_t p) {
     const float* b = next_b(p);
     const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
     for (int i = 0; i < MR; ++i) {
-      const __m256 a_value = _mm256_broadcast_ss(a + i);
+      const __m256 a_value = _mm256_broadcast_ss(a + p * MR + i);
       acc0[i] = _mm256_fmadd_ps(a_value, b0, acc0[i]);
       acc1[i] = _mm256_fmadd_ps(a_value, b1, acc1[i]);
     }
-    a += MR;
+  };
+  // Four steps per iteration, written out: link-time optimisation drops `#pragma GCC unroll`.
+  int64_t p = 0;
+  for (; p + 4 <= depth; p += 4)
+    for (int u = 0; u < 4; ++u) step(p + u);
+  for (; p < depth; ++p) step(p);
+  if (cols < NR) {
+    // A right-edge tile: lane j of the two vectors is kept where j < cols.
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), limit = _mm256_set1_epi32(cols);
+    const __m256i mask0 = _mm256_cmpgt_epi32(limit, lane);
+    const __m256i mask1 = _mm256_cmpgt_epi32(limit, _mm256_add_epi32(lane, _mm256_set1_epi32(8)));
+    for (int i = 0; i < MR; ++i) {
+      float* row = c + i * ldc;
+      if (accumulate) {
+        acc0[i] = _mm256_add_ps(acc0[i], _mm256_maskload_ps(row, mask0));
+        acc1[i] = _mm256_add_ps(acc1[i], _mm256_maskload_ps(row + 8, mask1));
+      }
+      _mm256_maskstore_ps(row, mask0, acc0[i]);
+      _mm256_maskstore_ps(row + 8, mask1, acc1[i]);
+    }
+    return;
   }
   for (int i = 0; i < MR; ++i) {
     float* row = c + i * ldc;
@@ -38,13 +57,13 @@ inline void tile(int64_t depth, const float* a, NextB next_b, float* c, int64_t 
   }
 }
 
-void kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc, bool accumulate, int /*cols*/) {
-  tile(depth, a, [b](int64_t p) { return b + p * NR; }, c, ldc, accumulate);
+void kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc, bool accumulate, int cols) {
+  tile(depth, a, [b](int64_t p) { return b + p * NR; }, c, ldc, accumulate, cols);
 }
 
 void kernel_rows(int64_t depth, const float* a, const float* b, const int64_t* b_offsets, float* c, int64_t ldc,
-                 bool accumulate, int /*cols*/) {
-  tile(depth, a, [b, b_offsets](int64_t p) { return b + b_offsets[p]; }, c, ldc, accumulate);
+                 bool accumulate, int cols) {
+  tile(depth, a, [b, b_offsets](int64_t p) { return b + b_offsets[p]; }, c, ldc, accumulate, cols);
 }
 
 // Dot products: a 3 x 3 tile in 9 accumulators (3 + 1 more registers for operands).
@@ -80,6 +99,6 @@ void dots(int64_t length, int rows, int cols, const float* a, int64_t lda, const
 
 }  // namespace
 
-const GemmKernel<float> sgemm = {MR, NR, kernel, kernel_rows, DM, DN, dots, pack_lines_portable<float>};
+const GemmKernel<float> sgemm = {MR, NR, kernel, kernel_rows, 0, DM, DN, dots, pack_lines_portable<float>};
 
 }  // namespace fastcnn::cpu::avx2

@@ -8,7 +8,7 @@ namespace {
 
 // next_b(p) is the start of B's row p: the packed panel or a row of the input.
 template <typename T, int MR, int NR, typename NextB>
-inline void tile(int64_t depth, const T* a, NextB next_b, T* c, int64_t ldc, bool accumulate) {
+inline void tile(int64_t depth, const T* a, NextB next_b, T* c, int64_t ldc, bool accumulate, int cols) {
   T sums[MR][NR] = {};
   for (int64_t p = 0; p < depth; ++p) {
     const T* b = next_b(p);
@@ -18,18 +18,18 @@ inline void tile(int64_t depth, const T* a, NextB next_b, T* c, int64_t ldc, boo
     }
   }
   for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + sums[i][j] : sums[i][j];
+    for (int j = 0; j < cols; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + sums[i][j] : sums[i][j];
 }
 
 template <typename T, int MR, int NR>
-void kernel(int64_t depth, const T* a, const T* b, T* c, int64_t ldc, bool accumulate, int /*cols*/) {
-  tile<T, MR, NR>(depth, a, [b](int64_t p) { return b + p * NR; }, c, ldc, accumulate);
+void kernel(int64_t depth, const T* a, const T* b, T* c, int64_t ldc, bool accumulate, int cols) {
+  tile<T, MR, NR>(depth, a, [b](int64_t p) { return b + p * NR; }, c, ldc, accumulate, cols);
 }
 
 template <typename T, int MR, int NR>
 void kernel_rows(int64_t depth, const T* a, const T* b, const int64_t* b_offsets, T* c, int64_t ldc,
-                 bool accumulate, int /*cols*/) {
-  tile<T, MR, NR>(depth, a, [b, b_offsets](int64_t p) { return b + b_offsets[p]; }, c, ldc, accumulate);
+                 bool accumulate, int cols) {
+  tile<T, MR, NR>(depth, a, [b, b_offsets](int64_t p) { return b + b_offsets[p]; }, c, ldc, accumulate, cols);
 }
 
 template <typename T, int DM, int DN>
@@ -48,9 +48,9 @@ void dots(int64_t length, int rows, int cols, const T* a, int64_t lda, const T* 
 }  // namespace
 
 // 4 x 16 floats and 4 x 8 doubles: 16 SSE registers of accumulators.
-const GemmKernel<float> sgemm = {4, 16, kernel<float, 4, 16>, kernel_rows<float, 4, 16>, 4, 4, dots<float, 4, 4>,
+const GemmKernel<float> sgemm = {4, 16, kernel<float, 4, 16>, kernel_rows<float, 4, 16>, 0, 4, 4, dots<float, 4, 4>,
                                   pack_lines_portable<float>};
-const GemmKernel<double> dgemm = {4, 8, kernel<double, 4, 8>, kernel_rows<double, 4, 8>, 4, 4, dots<double, 4, 4>,
+const GemmKernel<double> dgemm = {4, 8, kernel<double, 4, 8>, kernel_rows<double, 4, 8>, 0, 4, 4, dots<double, 4, 4>,
                                    pack_lines_portable<double>};
 
 }  // namespace fastcnn::cpu::generic
