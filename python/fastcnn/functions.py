@@ -7,6 +7,7 @@ bottom attaches them to Tensor as methods and operators, so `a + b`, `a.sum(1)` 
 from __future__ import annotations
 
 import builtins
+import math
 
 import numpy as np
 
@@ -172,15 +173,13 @@ def reshape(input, *shape):
 
 
 def flatten(input, start_dim=0, end_dim=-1):
-    if input.ndim == 0:
+    dims = input.data.shape
+    if not dims:
         return reshape(input, 1)
-    start, end = start_dim % input.ndim, end_dim % input.ndim
+    start, end = start_dim % len(dims), end_dim % len(dims)
     if start > end:
-        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} (input {tuple(input.shape)})")
-    shape = input.shape[:start] + (-1,) + input.shape[end + 1:]
-    if input.numel() == 0:
-        shape = input.shape[:start] + (int(np.prod(input.shape[start:end + 1])),) + input.shape[end + 1:]
-    return reshape(input, shape)
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} (input {dims})")
+    return reshape(input, dims[:start] + (math.prod(dims[start:end + 1]),) + dims[end + 1:])
 
 
 def permute(input, *dims):

@@ -36,7 +36,8 @@ def check_same_dtype(op: str, **tensors):
     for name, t in tensors.items():
         if t is None:
             continue
-        check_tensor(op, name, t)
+        if not isinstance(t, Tensor) or t.data.dtype.kind != "f":  # the common case skips the call
+            check_tensor(op, name, t)
         if first_dtype is None:
             first_name, first_dtype = name, t.data.dtype
         elif t.data.dtype != first_dtype:
@@ -100,12 +101,14 @@ def _matmul(input, other):
 
 def linear(input, weight, bias=None):
     check_same_dtype("linear", input=input, weight=weight, bias=bias)
-    if weight.ndim != 2:
+    # The arrays' own shape tuples: Tensor.shape builds a Size each time, and this runs per call.
+    in_shape, weight_shape = input.data.shape, weight.data.shape
+    if len(weight_shape) != 2:
         raise ValueError(f"linear: weight must be 2-D (out_features, in_features) ({_describe(weight=weight)})")
-    if input.ndim < 1 or input.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear: input has {input.shape[-1] if input.ndim else 0} features but weight expects "
-                         f"{weight.shape[1]} ({_describe(input=input, weight=weight)})")
-    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+    if not in_shape or in_shape[-1] != weight_shape[1]:
+        raise ValueError(f"linear: input has {in_shape[-1] if in_shape else 0} features but weight expects "
+                         f"{weight_shape[1]} ({_describe(input=input, weight=weight)})")
+    if bias is not None and bias.data.shape != (weight_shape[0],):
         raise ValueError(f"linear: bias must have shape ({weight.shape[0]},) ({_describe(weight=weight, bias=bias)})")
     return ops.Linear.apply(input, weight, bias) if bias is not None else ops.Linear.apply(input, weight)
 
