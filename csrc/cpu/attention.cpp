@@ -30,16 +30,9 @@ using isa::AttentionArgs;
 using isa::kAttentionBlock;
 
 template <typename T>
-const isa::AttentionKernels<T>& kernels();
-template <>
-const isa::AttentionKernels<float>& kernels<float>() {
+const isa::AttentionKernels<T>& kernels() {
   static const isa::AttentionTable table = FASTCNN_CHOOSE_ISA_TABLE(attention_table);
-  return table.f32;
-}
-template <>
-const isa::AttentionKernels<double>& kernels<double>() {
-  static const isa::AttentionTable table = FASTCNN_CHOOSE_ISA_TABLE(attention_table);
-  return table.f64;
+  return isa::for_dtype<T>(table);
 }
 
 // Work of a pass over the score pairs: its multiply-adds plus a vectorised exp per pair (about

@@ -37,16 +37,9 @@ namespace {
 using Acc = double;
 
 template <typename T>
-const isa::NormKernels<T>& planes();
-template <>
-const isa::NormKernels<float>& planes<float>() {
+const isa::NormKernels<T>& planes() {
   static const isa::NormTable table = FASTCNN_CHOOSE_ISA_TABLE(norm);
-  return table.f32;
-}
-template <>
-const isa::NormKernels<double>& planes<double>() {
-  static const isa::NormTable table = FASTCNN_CHOOSE_ISA_TABLE(norm);
-  return table.f64;
+  return isa::for_dtype<T>(table);
 }
 
 // Threads split the N*C planes, so one plane cannot be split (core/parallel.h for the work rule).

@@ -20,16 +20,9 @@ namespace fastcnn::cpu {
 namespace {
 
 template <typename T>
-const isa::SoftmaxKernels<T>& kernels();
-template <>
-const isa::SoftmaxKernels<float>& kernels<float>() {
+const isa::SoftmaxKernels<T>& kernels() {
   static const isa::SoftmaxTable table = FASTCNN_CHOOSE_ISA_TABLE(softmax_table);
-  return table.f32;
-}
-template <>
-const isa::SoftmaxKernels<double>& kernels<double>() {
-  static const isa::SoftmaxTable table = FASTCNN_CHOOSE_ISA_TABLE(softmax_table);
-  return table.f64;
+  return isa::for_dtype<T>(table);
 }
 
 // A softmax element is read twice and takes one vectorised exp: about 2 work units

@@ -6,6 +6,15 @@
 
 namespace fastcnn::cpu::isa {
 
+// A family's table holds one set of kernels per dtype, named f32 and f64.
+template <typename T, typename Table>
+const auto& for_dtype(const Table& table) {
+  if constexpr (sizeof(T) == 4)
+    return table.f32;
+  else
+    return table.f64;
+}
+
 template <typename Table>
 Table choose(Table (*generic)(), Table (*avx2)(), Table (*avx512)()) {
   switch (active_isa()) {
