@@ -17,6 +17,7 @@
 #include "core/parallel.h"
 #include "core/workspace.h"
 #include "cpu/conv_geometry.h"
+#include "cpu/isa/choose.h"
 #include "cpu/isa/depthwise_kernels.h"
 
 namespace fastcnn::cpu {
@@ -25,32 +26,11 @@ using namespace conv_detail;
 
 namespace {
 
-DepthwiseRowKernel<float> select_depthwise_row() {
-#if defined(FASTCNN_X86)
-  switch (active_isa()) {
-    case Isa::avx512: return avx512::depthwise_row;
-    case Isa::avx2: return avx2::depthwise_row;
-    default: break;
-  }
-#endif
-  return generic::depthwise_row<float>;
-}
-
-DepthwiseDotsKernel<float> select_depthwise_dots() {
-#if defined(FASTCNN_X86)
-  switch (active_isa()) {
-    case Isa::avx512: return avx512::depthwise_dots;
-    case Isa::avx2: return avx2::depthwise_dots;
-    default: break;
-  }
-#endif
-  return generic::depthwise_dots<float>;
-}
-
 template <typename T>
 DepthwiseDotsKernel<T> depthwise_dots_kernel() {
   if constexpr (std::is_same_v<T, float>) {
-    static const DepthwiseDotsKernel<float> kernel = select_depthwise_dots();
+    static const DepthwiseDotsKernel<float> kernel =
+        FASTCNN_PICK_ISA(&generic::depthwise_dots<float>, &avx2::depthwise_dots, &avx512::depthwise_dots);
     return kernel;
   } else {
     return generic::depthwise_dots<T>;
@@ -60,7 +40,8 @@ DepthwiseDotsKernel<T> depthwise_dots_kernel() {
 template <typename T>
 DepthwiseRowKernel<T> depthwise_row_kernel() {
   if constexpr (std::is_same_v<T, float>) {
-    static const DepthwiseRowKernel<float> kernel = select_depthwise_row();
+    static const DepthwiseRowKernel<float> kernel =
+        FASTCNN_PICK_ISA(&generic::depthwise_row<float>, &avx2::depthwise_row, &avx512::depthwise_row);
     return kernel;
   } else {
     return generic::depthwise_row<T>;

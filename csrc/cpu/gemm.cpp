@@ -25,8 +25,8 @@
 #include <cstring>
 
 #include "core/parallel.h"
-#include "core/runtime.h"
 #include "core/workspace.h"
+#include "cpu/isa/choose.h"
 
 namespace fastcnn::cpu {
 
@@ -35,24 +35,13 @@ namespace {
 constexpr int64_t kL1Bytes = 48 * 1024;
 constexpr int64_t kL2Bytes = 2 * 1024 * 1024;
 
-const GemmKernel<float>& select_sgemm() {
-#if defined(FASTCNN_X86)
-  switch (active_isa()) {
-    case Isa::avx512: return avx512::sgemm;
-    case Isa::avx2: return avx2::sgemm;
-    default: break;
-  }
-#endif
-  return generic::sgemm;
-}
-
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 }  // namespace
 
 template <>
 const GemmKernel<float>& gemm_kernel<float>() {
-  static const GemmKernel<float>& kernel = select_sgemm();
+  static const GemmKernel<float>& kernel = FASTCNN_PICK_ISA(generic::sgemm, avx2::sgemm, avx512::sgemm);
   return kernel;
 }
 

@@ -7,7 +7,7 @@
 #include <chrono>
 #include <memory>
 
-#include "core/runtime.h"
+#include "cpu/isa/choose.h"
 #include "cpu/isa/peak.h"
 
 namespace fastcnn::cpu {
@@ -18,17 +18,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-const FmaBurst& best_fma_burst() {
-#if defined(FASTCNN_X86)
-  switch (active_isa()) {
-    case Isa::avx512: return avx512::fma_burst;
-    case Isa::avx2: return avx2::fma_burst;
-    default: break;
-  }
-#endif
-  return generic::fma_burst;
 }
 
 // One window: every thread runs `iterations` rounds; returns FLOP/s for the window.
@@ -49,7 +38,7 @@ double fma_window(const FmaBurst& burst, int64_t iterations, volatile float& sin
 }  // namespace
 
 double measure_fma_peak(double seconds) {
-  const FmaBurst& burst = best_fma_burst();
+  const FmaBurst& burst = FASTCNN_PICK_ISA(generic::fma_burst, avx2::fma_burst, avx512::fma_burst);
   volatile float sink = 0.0f;
   // Grow the window until it lasts a twentieth of the budget (at least a millisecond), so
   // thread start-up is negligible; the growing doubles as warm-up for the vector units' clocks.
