@@ -17,6 +17,10 @@ PYBIND11_MODULE(_C, m) {
   m.def("get_num_threads", &fastcnn::get_num_threads);
   m.def("set_num_threads", &fastcnn::set_num_threads, "threads"_a);
   m.def("cpu_isa", [] { return std::string(fastcnn::isa_name(fastcnn::active_isa())); });
+  m.def("cpu_cache_sizes", [] {
+    const fastcnn::CacheSizes& sizes = fastcnn::cache_sizes();
+    return py::dict("l1_data"_a = sizes.l1_data, "l2"_a = sizes.l2);
+  });
   m.attr("cuda_compiled") = false;
   m.def("release_buffer_cache", &fastcnn::release_buffer_cache);
   m.def("buffer_cache_stats", &fastcnn::buffer_cache_stats);

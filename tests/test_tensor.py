@@ -191,6 +191,8 @@ def test_config_and_threads():
         assert key in config
     assert config["version"] == fastcnn.__version__
     assert config["cpu_isa"] in ("generic", "avx2", "avx512")
+    caches = config["cpu_cache_sizes"]
+    assert 8 * 1024 <= caches["l1_data"] < caches["l2"]
     previous = fastcnn.get_num_threads()
     fastcnn.set_num_threads(1)
     assert fastcnn.get_num_threads() == 1

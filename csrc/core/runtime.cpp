@@ -4,6 +4,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include <unistd.h>
+
 #ifdef FASTCNN_OPENMP
 #include <omp.h>
 #endif
@@ -42,6 +44,21 @@ const char* isa_name(Isa isa) {
     case Isa::avx2: return "avx2";
     default: return "generic";
   }
+}
+
+static CacheSizes detect_cache_sizes() {
+  CacheSizes sizes{32 * 1024, 512 * 1024};
+#if defined(_SC_LEVEL1_DCACHE_SIZE) && defined(_SC_LEVEL2_CACHE_SIZE)
+  const long l1 = sysconf(_SC_LEVEL1_DCACHE_SIZE), l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+  if (l1 >= 8 * 1024) sizes.l1_data = l1;
+  if (l2 >= 64 * 1024) sizes.l2 = l2;
+#endif
+  return sizes;
+}
+
+const CacheSizes& cache_sizes() {
+  static const CacheSizes sizes = detect_cache_sizes();
+  return sizes;
 }
 
 bool openmp_enabled() {

@@ -150,17 +150,15 @@ inline Windows window_layout(const ConvShape& g, int64_t channels, bool column_t
   return w;
 }
 
-// Column taps unless their S times larger copy outgrows half of L2 (2 MiB on the target), from
-// where the GEMM reads it: then the dropped columns ((S-1)*dw / sw of every Wph; 3% of a 56 px
-// plane, 20% of an 8 px one) cost less than the copy's trips to L3. Measured (3x3, one thread):
-// 32 px planes of 16 to 64 channels 5-11% faster by taps (0.8 MB), 28 px of 128 channels
-// (1.3 MB) 4% and 56 px of 64 channels (2.5 MB) 11% slower.
-constexpr int64_t kColumnTapBytes = int64_t(1) << 20;
-
+// Column taps unless their S times larger copy outgrows half of L2 (core/runtime.h's
+// cache_sizes), from where the GEMM reads it: then the dropped columns ((S-1)*dw / sw of every
+// Wph; 3% of a 56 px plane, 20% of an 8 px one) cost less than the copy's trips to L3. Measured
+// on a 2 MiB L2 (3x3, one thread): 32 px planes of 16 to 64 channels 5-11% faster by taps
+// (0.8 MB), 28 px of 128 channels (1.3 MB) 4% and 56 px of 64 channels (2.5 MB) 11% slower.
 template <typename T>
 inline bool windows_by_column_taps(const ConvShape& g) {
   return g.kernel_width > 1 &&
-         window_layout<T>(g, g.in_channels / g.groups, true).size * int64_t(sizeof(T)) <= kColumnTapBytes;
+         window_layout<T>(g, g.in_channels / g.groups, true).size * int64_t(sizeof(T)) <= cache_sizes().l2 / 2;
 }
 
 // Where im2col row (c, r, s) starts in the copy.

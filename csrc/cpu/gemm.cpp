@@ -7,11 +7,11 @@
 //     for each mr-row panel of A            A micro-panel, mr x KC, stays in L1 ...
 //       for each nr-column panel of B       ... while the B block, KC x NB, streams from L2,
 //                                           and the C tile walks along its rows (prefetchable).
-// Block sizes from the cache sizes of the target (Sapphire Rapids: 48 KiB L1d and 2 MiB L2 per
-// core): the A micro-panel takes at most half of L1 (KC = 24 KiB / (mr * sizeof(T)), capped at
-// 512; 512 for the 8 x 48 AVX-512 kernel; a longer depth is cut into equal blocks of at most
-// that), the B block half of L2 (NB = 1 MiB / (KC * sizeof(T)), 480 columns = 10 panels of 48
-// at KC = 512); the other halves hold the streaming B micro-panel and C.
+// Block sizes from the per-core cache sizes read at start-up (core/runtime.h): the A micro-panel
+// takes at most half of L1 (KC = L1 / 2 / (mr * sizeof(T)), capped at 512; a longer depth is cut
+// into equal blocks of at most that), the B block half of L2 (NB = L2 / 2 / (KC * sizeof(T));
+// Sapphire Rapids' 2 MiB L2: 480 columns = 10 panels of 48 at KC = 512; Zen 3's 512 KiB: 160
+// columns = 10 panels of 16 at KC = 384); the other halves hold the streaming B micro-panel and C.
 // Threads share the work as independent tiles of C (row chunks x column blocks), so no barrier
 // sits inside the product.
 //
@@ -25,15 +25,13 @@
 #include <cstring>
 
 #include "core/parallel.h"
+#include "core/runtime.h"
 #include "core/workspace.h"
 #include "cpu/isa/choose.h"
 
 namespace fastcnn::cpu {
 
 namespace {
-
-constexpr int64_t kL1Bytes = 48 * 1024;
-constexpr int64_t kL2Bytes = 2 * 1024 * 1024;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -65,7 +63,7 @@ int64_t packed_b_size(int64_t K, int64_t N) {
 template <typename T>
 int64_t gemm_block_columns(int64_t K) {
   const int64_t nr = gemm_kernel<T>().nr;
-  return std::max<int64_t>(1, kL2Bytes / 2 / (std::max<int64_t>(K, 1) * nr * int64_t(sizeof(T)))) * nr;
+  return std::max<int64_t>(1, cache_sizes().l2 / 2 / (std::max<int64_t>(K, 1) * nr * int64_t(sizeof(T)))) * nr;
 }
 
 namespace {
@@ -149,14 +147,14 @@ namespace {
 // pays a C tile load and store for few FMAs.
 template <typename T>
 int64_t depth_block(int64_t K) {
-  const int64_t kc_max = std::min<int64_t>(512, kL1Bytes / 2 / (gemm_kernel<T>().mr * int64_t(sizeof(T))));
+  const int64_t kc_max = std::min<int64_t>(512, cache_sizes().l1_data / 2 / (gemm_kernel<T>().mr * int64_t(sizeof(T))));
   return ceil_div(K, ceil_div(K, kc_max));
 }
 
 // NB in panels: the most nr-wide panels of depth kc_block that fit in half of L2.
 template <typename T>
 int64_t block_panels_max(int64_t kc_block) {
-  return std::max<int64_t>(1, kL2Bytes / 2 / (kc_block * gemm_kernel<T>().nr * int64_t(sizeof(T))));
+  return std::max<int64_t>(1, cache_sizes().l2 / 2 / (kc_block * gemm_kernel<T>().nr * int64_t(sizeof(T))));
 }
 
 // The two inner loops: row panels [row_begin, row_end) of packed A times column panels
@@ -268,7 +266,7 @@ void gemm_dots(int64_t M, int64_t N, int64_t L, const T* a, int64_t lda, const T
   // Depth chunks sized so that the dn rows of B stay in half of L1 while every row tile of A
   // streams past them (1024 floats for the AVX-512 kernel); long chunks also amortise the
   // horizontal reductions that end each tile's dot products.
-  const int64_t max_chunk = std::max<int64_t>(64, kL1Bytes / 2 / (dn * int64_t(sizeof(T))) / 16 * 16);
+  const int64_t max_chunk = std::max<int64_t>(64, cache_sizes().l1_data / 2 / (dn * int64_t(sizeof(T))) / 16 * 16);
   if (L < max_chunk) {
     // Short dot products would spend as long in their final reductions as in the FMAs: pack
     // both operands (transposing B's rows) and take the register-blocked product instead, on

@@ -60,6 +60,7 @@ def config() -> dict:
         "openmp": _C.openmp_enabled(),
         "num_threads": _C.get_num_threads(),
         "cpu_isa": _C.cpu_isa(),
+        "cpu_cache_sizes": _C.cpu_cache_sizes(),
         "cuda_compiled": _C.cuda_compiled,
         "cuda_available": False,
     }
