@@ -160,7 +160,15 @@ void phase_backward_input(const ConvShape& g, const T* grad_output, const T* wei
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   const int64_t H = g.in_height, W = g.in_width, R = g.kernel_height, S = g.kernel_width;
   const int64_t sh = g.stride_height, sw = g.stride_width;
-  static thread_local Workspace<T> weight_space;
+  // A phase: its stride-1 convolution, where its pixels start in an image's gradient, and where
+  // its packed weights start in the one buffer that holds every phase's.
+  struct Phase {
+    ConvShape shape;
+    int64_t first_pixel, weight_panels, weight_offset;
+  };
+  std::vector<Phase> phases;
+  std::vector<std::vector<int64_t>> sources;
+  int64_t packed_size = 0;
   for (int64_t a = 0; a < std::min(sh, H); ++a)
     for (int64_t b = 0; b < std::min(sw, W); ++b) {
       const PhaseAxis rows = phase_axis(a, sh, g.dilation_height, g.pad_top, R, H);
@@ -173,6 +181,7 @@ void phase_backward_input(const ConvShape& g, const T* grad_output, const T* wei
         continue;
       }
       ConvShape phase = g;
+      phase.batch = 1;
       phase.in_channels = g.out_channels;
       phase.in_height = g.out_height;
       phase.in_width = g.out_width;
@@ -186,33 +195,49 @@ void phase_backward_input(const ConvShape& g, const T* grad_output, const T* wei
       phase.dilation_width = cols.dilation;
       phase.pad_top = rows.pad;
       phase.pad_left = cols.pad;
-      const int64_t taps = rows.taps * cols.taps, depth = K * taps;
-      const int64_t weight_panels = packed_a_size<T>(C, depth);
-      T* packed_weight = weight_space.get(G * weight_panels);
+      const int64_t weight_panels = packed_a_size<T>(C, K * rows.taps * cols.taps);
+      phases.push_back(Phase{phase, a * W + b, weight_panels, packed_size});
+      packed_size += G * weight_panels;
       // The phase's taps, flipped: tap i * cols.taps + j reads kernel tap source[...] (r * S + s).
-      std::vector<int64_t> source(taps);
+      std::vector<int64_t>& source = sources.emplace_back(rows.taps * cols.taps);
       for (int64_t i = 0; i < rows.taps; ++i)
         for (int64_t j = 0; j < cols.taps; ++j)
           source[i * cols.taps + j] = (rows.first_tap + (rows.taps - 1 - i) * rows.tap_step) * S + cols.first_tap +
                                       (cols.taps - 1 - j) * cols.tap_step;
-      // The kernel's channel axes swapped and its taps flipped, straight into gemm.h's packed A:
-      // panel (group, c0) holds A[c0 + i][(k, tap)] = W[k][c0 + i][source[tap]] at (k * taps + tap)
-      // * mr + i, read from the block of mr channels' taps that W holds contiguously for each k.
-      const int64_t mr = gemm_kernel<T>().mr, panels = weight_panels / (mr * depth);
-#pragma omp parallel for schedule(static) if (worth_parallel(G * C * depth))
-      for (int64_t group_panel = 0; group_panel < G * panels; ++group_panel) {
-        const int64_t group = group_panel / panels, c0 = group_panel % panels * mr, rows_in = std::min(mr, C - c0);
-        T* dst = packed_weight + group * weight_panels + group_panel % panels * mr * depth;
-        if (rows_in < mr) std::fill(dst, dst + mr * depth, T(0));
-        for (int64_t k = 0; k < K; ++k) {
-          const T* src = weight + ((group * K + k) * C + c0) * R * S;
-          for (int64_t tap = 0; tap < taps; ++tap)
-            for (int64_t i = 0; i < rows_in; ++i) dst[(k * taps + tap) * mr + i] = src[i * R * S + source[tap]];
-        }
-      }
-      implicit_conv(phase, grad_output, packed_weight, weight_panels, static_cast<const T*>(nullptr), phase_input,
-                    OutputLayout{H * W, sh * W, sw});
     }
+  static thread_local Workspace<T> weight_space;
+  T* packed_weights = weight_space.get(packed_size);
+  const int64_t mr = gemm_kernel<T>().mr;
+  for (size_t index = 0; index < phases.size(); ++index) {
+    const Phase& phase = phases[index];
+    const std::vector<int64_t>& source = sources[index];
+    const int64_t taps = int64_t(source.size()), depth = K * taps, panels = phase.weight_panels / (mr * depth);
+    // The kernel's channel axes swapped and its taps flipped, straight into gemm.h's packed A:
+    // panel (group, c0) holds A[c0 + i][(k, tap)] = W[k][c0 + i][source[tap]] at (k * taps + tap)
+    // * mr + i, read from the block of mr channels' taps that W holds contiguously for each k.
+#pragma omp parallel for schedule(static) if (worth_parallel(G * C * depth))
+    for (int64_t group_panel = 0; group_panel < G * panels; ++group_panel) {
+      const int64_t group = group_panel / panels, c0 = group_panel % panels * mr, rows_in = std::min(mr, C - c0);
+      T* dst = packed_weights + phase.weight_offset + group * phase.weight_panels + group_panel % panels * mr * depth;
+      if (rows_in < mr) std::fill(dst, dst + mr * depth, T(0));
+      for (int64_t k = 0; k < K; ++k) {
+        const T* src = weight + ((group * K + k) * C + c0) * R * S;
+        for (int64_t tap = 0; tap < taps; ++tap)
+          for (int64_t i = 0; i < rows_in; ++i) dst[(k * taps + tap) * mr + i] = src[i * R * S + source[tap]];
+      }
+    }
+  }
+  // Image by image, every phase in turn: the phases' pixels interleave in the image's gradient,
+  // which then stays in cache from one phase to the next (phase by phase over the whole batch,
+  // the strided stores of each phase met lines evicted since the last: 10% of a transposed
+  // convolution's time).
+  const int64_t image_in = g.in_channels * H * W, image_out = g.out_channels * g.out_height * g.out_width;
+  for_each_image(g.batch, [&](int64_t n) {
+    for (const Phase& phase : phases)
+      implicit_conv(phase.shape, grad_output + n * image_out, packed_weights + phase.weight_offset,
+                    phase.weight_panels, static_cast<const T*>(nullptr), grad_input + n * image_in + phase.first_pixel,
+                    OutputLayout{H * W, sh * W, sw});
+  });
 }
 
 // 1x1 stride 1, per image and group: out (rows x PQ) = A (rows x depth) in (depth x PQ), A
