@@ -164,6 +164,68 @@ def test_binary_cross_entropy_with_logits(reduction, weighted):
         np.testing.assert_allclose(grad, tensor.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
+# (input, weight, pos_weight) shapes: per class, per sample, full, one value, per leading item.
+BCE_WEIGHT_SHAPES = [((4, 3), (3,), (3,)), ((4, 3), (4, 1), (1, 3)), ((4, 3), (4, 3), (1,)),
+                     ((2, 3, 5), (3, 1), (5,)), ((2, 3, 5), (2, 1, 1), (1, 1, 5))]
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("shape, weight_shape, pos_weight_shape", BCE_WEIGHT_SHAPES)
+def test_binary_cross_entropy_with_logits_weight_gradients(reduction, shape, weight_shape, pos_weight_shape):
+    """weight and pos_weight are differentiable, their gradients summed back over the dims they
+    were broadcast along: dloss/dv = the unweighted loss, dloss/dq = v t softplus(-x). torch's
+    fused op refuses a weight or pos_weight that requires grad, so torch's autograd runs over the
+    same formula composed from its elementwise ops, after its fused op checks output and input
+    gradients."""
+    rng = np.random.default_rng(8)
+    inputs = [rng.standard_normal(shape) * 4, rng.uniform(0, 1, shape), rng.uniform(0.5, 2, weight_shape),
+              rng.uniform(0.5, 3, pos_weight_shape)]
+
+    def ours(x, target, weight, pos_weight):
+        return F.binary_cross_entropy_with_logits(x, target, weight=weight, pos_weight=pos_weight,
+                                                  reduction=reduction)
+
+    check_gradients(ours, inputs)
+    output, grads, weights = run_with_grad(ours, inputs, dtype=np.float64)
+    np.testing.assert_allclose(output, reference.bce_with_logits(*inputs, reduction), rtol=1e-10)
+    torch = pytest.importorskip("torch")
+    tensors = [torch.tensor(v, requires_grad=True) for v in inputs[:2]] + [torch.tensor(v) for v in inputs[2:]]
+    fused = torch.nn.functional.binary_cross_entropy_with_logits(tensors[0], tensors[1], weight=tensors[2],
+                                                                 pos_weight=tensors[3], reduction=reduction)
+    fused.backward(torch.tensor(weights))
+    np.testing.assert_allclose(output, fused.detach().numpy(), rtol=1e-10, atol=1e-12)
+    for grad, tensor in zip(grads, tensors[:2]):
+        np.testing.assert_allclose(grad, tensor.grad.numpy(), rtol=1e-10, atol=1e-12)
+    x, target, weight, pos_weight = tensors = [torch.tensor(v, requires_grad=True) for v in inputs]
+    losses = weight * ((1 - target) * x + (1 + (pos_weight - 1) * target) * torch.nn.functional.softplus(-x))
+    composed = {"mean": losses.mean(), "sum": losses.sum(), "none": losses}[reduction]
+    composed.backward(torch.tensor(weights))
+    for grad, tensor in zip(grads, tensors):
+        assert grad.shape == tuple(tensor.shape)
+        np.testing.assert_allclose(grad, tensor.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("differentiable", ["weight", "pos_weight"])
+@pytest.mark.parametrize("other", ["absent", "constant"])
+def test_binary_cross_entropy_with_logits_one_weight_requires_grad(differentiable, other):
+    rng = np.random.default_rng(9)
+    x, target = rng.standard_normal((3, 4)), fastcnn.tensor(rng.uniform(0, 1, (3, 4)), dtype=np.float64)
+    constant = None if other == "absent" else fastcnn.tensor(rng.uniform(0.5, 2, (4,)), dtype=np.float64)
+    other_name = "pos_weight" if differentiable == "weight" else "weight"
+
+    def ours(logits, value):
+        return F.binary_cross_entropy_with_logits(logits, target, **{differentiable: value, other_name: constant})
+
+    check_gradients(ours, [x, rng.uniform(0.5, 2, (3, 1))])
+
+
+def test_binary_cross_entropy_with_logits_rejects_weights_that_do_not_broadcast():
+    for name in ("weight", "pos_weight"):
+        with pytest.raises(ValueError, match=rf"binary_cross_entropy_with_logits: {name} does not broadcast to "
+                                             rf"the input \(input \(2, 3\), {name} \(2,\)\)"):
+            F.binary_cross_entropy_with_logits(fastcnn.zeros(2, 3), fastcnn.zeros(2, 3), **{name: fastcnn.ones(2)})
+
+
 def test_nll_loss_mean_of_all_ignored_is_nan_as_torch():
     loss = F.nll_loss(fastcnn.zeros(2, 3), fastcnn.tensor([-100, -100]))
     assert np.isnan(loss.item())

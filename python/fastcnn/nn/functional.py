@@ -391,17 +391,18 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     if tuple(input.shape) != tuple(target.shape):
         raise ValueError(f"{op}: target must have the input's shape ({_describe(input=input, target=target)})")
 
-    def broadcast(name, value):
-        if value is None:
-            return None
-        try:
-            return Tensor._wrap(np.ascontiguousarray(np.broadcast_to(value.data, input.shape)))
-        except ValueError:
+    for name, value in (("weight", weight), ("pos_weight", pos_weight)):
+        if value is not None and not _broadcasts_to(tuple(value.shape), tuple(input.shape)):
             raise ValueError(f"{op}: {name} does not broadcast to the input "
-                             f"({_describe(input=input, **{name: value})})") from None
+                             f"({_describe(input=input, **{name: value})})")
+    return ops.BinaryCrossEntropyWithLogits.apply(input, target, weight, pos_weight, reduction=reduction)
 
-    return ops.BinaryCrossEntropyWithLogits.apply(input, target, broadcast("weight", weight),
-                                                  broadcast("pos_weight", pos_weight), reduction=reduction)
+
+def _broadcasts_to(shape, target_shape) -> bool:
+    try:
+        return np.broadcast_shapes(shape, target_shape) == target_shape
+    except ValueError:
+        return False
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):

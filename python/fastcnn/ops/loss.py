@@ -6,6 +6,7 @@ import numpy as np
 
 from ..tensor import Function
 from ._registry import kernels, register
+from .elementwise import unbroadcast
 
 
 @register("nll_loss")
@@ -46,10 +47,18 @@ class MseLoss(Function):
 
 @register("binary_cross_entropy_with_logits")
 class BinaryCrossEntropyWithLogits(Function):
-    """weight and pos_weight arrive broadcast to the input's shape and get no gradient."""
+    """weight v and pos_weight q broadcast to the input's shape here, the shape the kernel takes,
+    and their gradients are summed back to their own shapes. With u = (1 - t) x + (1 + (q - 1) t)
+    softplus(-x) the unweighted loss (loss = v u):
+      dloss/dv = u,   dloss/dq = v t softplus(-x)
+    u is the forward kernel's run without the weight; softplus(-x) is NumPy's logaddexp, since
+    only this backward needs it."""
 
     @staticmethod
     def forward(ctx, input, target, weight=None, pos_weight=None, reduction="mean"):
+        ctx.shapes = tuple(None if value is None else value.shape for value in (weight, pos_weight))
+        weight, pos_weight = (None if value is None else np.ascontiguousarray(np.broadcast_to(value, input.shape))
+                              for value in (weight, pos_weight))
         ctx.save_for_backward(input, target, weight, pos_weight)
         ctx.reduction = reduction
         return kernels(input).bce_with_logits_forward(input, target, weight, pos_weight, reduction)
@@ -60,4 +69,15 @@ class BinaryCrossEntropyWithLogits(Function):
         grad = np.asarray(grad, dtype=input.dtype, order="C")
         grad_input, grad_target = kernels(input).bce_with_logits_backward(grad, input, target, weight, pos_weight,
                                                                           ctx.reduction)
-        return grad_input, grad_target, None, None
+        # Each element's share of the upstream gradient: a scalar unless reduction is 'none'.
+        grad_losses = grad / max(input.size, 1) if ctx.reduction == "mean" else grad
+        grad_weight = grad_pos_weight = None
+        if weight is not None and ctx.needs_input_grad[2]:
+            unweighted = kernels(input).bce_with_logits_forward(input, target, None, pos_weight, "none")
+            grad_weight = unbroadcast(grad_losses * unweighted, ctx.shapes[0])
+        if pos_weight is not None and ctx.needs_input_grad[3]:
+            grad_pos_weight = grad_losses * target * np.logaddexp(0, -input)
+            if weight is not None:
+                grad_pos_weight *= weight
+            grad_pos_weight = unbroadcast(grad_pos_weight, ctx.shapes[1])
+        return grad_input, grad_target, grad_weight, grad_pos_weight
