@@ -23,7 +23,7 @@ def _inputs(shapes, seed=0):
 
 def _bool_mask(length, source_length, seed=1):
     mask = np.random.default_rng(seed).random((length, source_length)) > 0.4
-    mask[:, 0] = True  # no fully masked row: its softmax is undefined
+    mask[:, 0] = True  # no fully masked row: those have tests of their own
     return mask
 
 
@@ -232,6 +232,73 @@ def test_fully_masked_queries_give_zero_output_and_gradients_as_torch():
         expected = reference.attention(*(x[:, 1:] for x in inputs[:1]), *inputs[1:], mask=mask[1:])
         np.testing.assert_allclose(output[:, 1:], expected, rtol=1e-10, atol=1e-12)
         torch_parity(ours, theirs, [x.astype(np.float32) for x in inputs], atol=3e-5, rtol=3e-5)
+
+
+def _hiding_mask(length, source_length, seed=3):
+    """A bool mask hiding every key from query 0 and all keys but one from query 1."""
+    mask = np.random.default_rng(seed).random((length, source_length)) > 0.5
+    mask[0] = False
+    mask[1], mask[1, -2] = False, True
+    return mask
+
+
+@pytest.mark.parametrize("kind", ["bool", "float"])
+def test_composed_attention_gives_zero_for_fully_masked_queries(kind):
+    """Key and value batches that broadcast against the query's take the composed path; the same
+    keys and values expanded to the query's batch take the fused one. Both give a query with no
+    visible key output 0 and no gradient, as torch's CPU math does, and agree everywhere else."""
+    shapes = ((2, 3, 5, 4), (1, 1, 6, 4), (1, 1, 6, 3))
+    mask = _hiding_mask(5, 6)
+    inputs = _inputs(shapes) + ([np.where(mask, 0.0, -np.inf)] if kind == "float" else [])
+
+    def attend(fused):
+        def run(q, k, v, float_mask=None):
+            if fused:
+                k, v = (x.expand(*q.shape[:-2], *x.shape[-2:]) for x in (k, v))
+            attn_mask = fastcnn.tensor(mask) if float_mask is None else float_mask
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        return run
+
+    output, grads, _ = run_with_grad(attend(fused=False), inputs, dtype=np.float64)
+    assert all(np.isfinite(x).all() for x in [output] + grads)
+    assert np.all(output[..., 0, :] == 0) and np.all(grads[0][..., 0, :] == 0)
+    fused_output, fused_grads, _ = run_with_grad(attend(fused=True), inputs, dtype=np.float64)
+    for ours, fused in zip([output] + grads, [fused_output] + fused_grads):
+        np.testing.assert_allclose(ours, fused, rtol=1e-10, atol=1e-12)
+    check_gradients(attend(fused=False), inputs, max_points=12)
+    torch = pytest.importorskip("torch")
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    def theirs(q, k, v, float_mask=None):
+        with sdpa_kernel(SDPBackend.MATH):
+            attn_mask = torch.tensor(mask) if float_mask is None else float_mask
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+
+    torch_parity(attend(fused=False), theirs, [x.astype(np.float32) for x in inputs], atol=2e-5, rtol=2e-5)
+
+
+def test_attention_with_dropout_gives_zero_for_fully_masked_queries():
+    """Dropout takes the composed path: the hidden query gets output 0 and no gradient, and the
+    other queries get what the same call (same seed, so the same dropout) gives with it visible.
+    torch draws its dropout from its own generator, so only the fused path's rule is compared."""
+    inputs = _inputs(SHAPES[0])
+    mask = _hiding_mask(5, 6)
+    visible = mask.copy()
+    visible[0] = True
+
+    def attend(attn_mask):
+        def run(q, k, v):
+            fastcnn.manual_seed(11)
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=fastcnn.tensor(attn_mask), dropout_p=0.3)
+        return run
+
+    output, grads, _ = run_with_grad(attend(mask), inputs, dtype=np.float64)
+    assert all(np.isfinite(x).all() for x in [output] + grads)
+    assert np.all(output[..., 0, :] == 0) and np.all(grads[0][..., 0, :] == 0)
+    unmasked_output, unmasked_grads, _ = run_with_grad(attend(visible), inputs, dtype=np.float64)
+    np.testing.assert_allclose(output[..., 1:, :], unmasked_output[..., 1:, :], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(grads[0][..., 1:, :], unmasked_grads[0][..., 1:, :], rtol=1e-12, atol=1e-14)
+    check_gradients(attend(mask), inputs, max_points=12)
 
 
 @pytest.mark.parametrize("dtype, tolerance", [(np.float64, 1e-10), (np.float32, 2e-4)])

@@ -409,9 +409,10 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     """softmax(Q K^T * scale + mask) V over (..., L, E) query, (..., S, E) key and (..., S, Ev)
     value, batch dims broadcasting; scale defaults to 1 / sqrt(E). A bool attn_mask marks the
     pairs that take part (True), a float one is added to the scores; both broadcast to (..., L, S).
-    Runs on the fused attention kernel, which never holds the (..., L, S) scores; a query with no
-    visible key gets 0 there, as torch. Dropout on the weights and batch dims that differ between
-    query, key and value take the path composed from our GEMM (matmul) and softmax kernel."""
+    Runs on the fused attention kernel, which never holds the (..., L, S) scores. Dropout on the
+    weights and batch dims that differ between query, key and value take the path composed from
+    our GEMM (matmul) and softmax kernel. On both paths a query with no visible key gets 0 and
+    passes no gradient, as torch."""
     op = "scaled_dot_product_attention"
     check_same_dtype(op, query=query, key=key, value=value)
     shapes = _describe(query=query, key=key, value=value)
@@ -435,9 +436,20 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     scores = _matmul(query, key.transpose(-2, -1)) * scale
     if is_causal:
         attn_mask = Tensor._wrap(np.tril(np.ones((query.shape[-2], key.shape[-2]), dtype=bool)))
+    visible_rows = None
     if attn_mask is not None:
-        scores = scores + _attention_bias(op, attn_mask, tuple(scores.shape), scores.dtype)
+        bias = _attention_bias(op, attn_mask, tuple(scores.shape), scores.dtype)
+        # A query with no visible key (a bias row all -inf) gets 0, as on the fused path and in
+        # torch, not softmax's NaN: its row takes a finite bias and its weights are zeroed after
+        # the softmax, so no gradient flows through it either.
+        hidden = np.isneginf(bias.data).all(axis=-1, keepdims=True)
+        if hidden.any():
+            bias = ops.Where.apply(Tensor._wrap(hidden), Tensor._wrap(np.zeros((), bias.dtype)), bias)
+            visible_rows = Tensor._wrap(np.logical_not(hidden).astype(scores.dtype))
+        scores = scores + bias
     weights = softmax(scores, -1)
+    if visible_rows is not None:
+        weights = weights * visible_rows
     if dropout_p > 0.0:
         weights = dropout(weights, dropout_p, training=True)
     return _matmul(weights, value)
