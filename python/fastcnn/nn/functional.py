@@ -459,11 +459,7 @@ def _attention_bias(op, attn_mask, scores_shape, dtype):
     """The additive form of attn_mask for scores of scores_shape: a bool mask becomes 0 where True
     and -inf where False."""
     check_tensor(op, "attn_mask", attn_mask, float_only=False)
-    try:
-        broadcast = np.broadcast_shapes(tuple(attn_mask.shape), scores_shape) == scores_shape
-    except ValueError:
-        broadcast = False
-    if not broadcast:
+    if not _broadcasts_to(tuple(attn_mask.shape), scores_shape):
         raise ValueError(f"{op}: attn_mask does not broadcast to the attention scores (..., L, S) "
                          f"(attn_mask {tuple(attn_mask.shape)}, scores {scores_shape})")
     if attn_mask.dtype == np.bool_:
