@@ -169,16 +169,12 @@ void multiply_panels(int64_t M, int64_t N, int64_t K, const T* packed_a, Micro& 
   const int64_t mr = kernel.mr, nr = kernel.nr;
   const int64_t last = ceil_div(N, nr) - 1;
   const bool merge = movable && N - last * nr <= kernel.narrow && col_begin < last && col_end == last + 1;
-  T tile[16 * 48];  // the largest mr x nr of any kernel: bottom-edge tiles are computed here
   for (int64_t row_panel = row_begin; row_panel < row_end; ++row_panel) {
-    const int64_t row = row_panel * mr, rows = std::min(mr, M - row);
+    const int64_t row = row_panel * mr;
+    const int rows = int(std::min(mr, M - row));
     const T* a = packed_a + row_panel * mr * K + depth0 * mr;
     auto run = [&](int64_t col, int64_t cols) {
-      T* c = C + row * ldc + col;
-      if (rows == mr) return micro(depth, a, col, depth0, c, ldc, add, int(cols));
-      micro(depth, a, col, depth0, tile, nr, false, int(cols));
-      for (int64_t i = 0; i < rows; ++i)
-        for (int64_t j = 0; j < cols; ++j) c[i * ldc + j] = add ? c[i * ldc + j] + tile[i * nr + j] : tile[i * nr + j];
+      micro(depth, a, col, depth0, C + row * ldc + col, ldc, add, rows, int(cols));
     };
     for (int64_t col_panel = col_begin; col_panel < (merge ? last - 1 : col_end); ++col_panel)
       run(col_panel * nr, std::min(nr, N - col_panel * nr));
@@ -191,8 +187,8 @@ void multiply_panels(int64_t M, int64_t N, int64_t K, const T* packed_a, Micro& 
 }
 
 // The blocked loops shared by gemm_packed and gemm_rows; micro(depth, a, col, depth0, c, ldc, add,
-// cols) runs the micro-kernel on the B columns starting at `col`, depths [depth0, depth0 + depth),
-// of which the first cols are needed; `col` may be any column when movable (gemm_rows), a
+// rows, cols) runs the micro-kernel on the B columns starting at `col`, depths [depth0, depth0 +
+// depth), of which the first rows x cols of the tile are needed; `col` may be any column when movable (gemm_rows), a
 // multiple of nr otherwise (packed B).
 template <typename T, typename Micro>
 void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* packed_a, Micro&& micro, T* C, int64_t ldc,
@@ -242,8 +238,8 @@ void gemm_packed(int64_t M, int64_t N, int64_t K, const T* packed_a, const T* pa
   const GemmKernel<T>& kernel = gemm_kernel<T>();
   const int64_t nr = kernel.nr;
   gemm_blocked<T>(M, N, K, packed_a, [&](int64_t depth, const T* a, int64_t col, int64_t depth0, T* c, int64_t ldc_,
-                                         bool add, int cols) {
-    kernel.run(depth, a, packed_b + col * K + depth0 * nr, c, ldc_, add, cols);
+                                         bool add, int rows, int cols) {
+    kernel.run(depth, a, packed_b + col * K + depth0 * nr, c, ldc_, add, rows, cols);
   }, C, ldc, accumulate, false);
 }
 
@@ -252,8 +248,8 @@ void gemm_rows(int64_t M, int64_t N, int64_t K, const T* packed_a, const T* b, c
                int64_t ldc, bool accumulate) {
   const GemmKernel<T>& kernel = gemm_kernel<T>();
   gemm_blocked<T>(M, N, K, packed_a, [&](int64_t depth, const T* a, int64_t col, int64_t depth0, T* c, int64_t ldc_,
-                                         bool add, int cols) {
-    kernel.run_rows(depth, a, b + col, b_offsets + depth0, c, ldc_, add, cols);
+                                         bool add, int rows, int cols) {
+    kernel.run_rows(depth, a, b + col, b_offsets + depth0, c, ldc_, add, rows, cols);
   }, C, ldc, accumulate, true);
 }
 
@@ -354,8 +350,9 @@ void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, T
         const int64_t depth = std::min(kc_block, K - depth0);
         pack_b_lines<T>(transpose_b, depth, cols, B + (transpose_b ? col0 * ldb + depth0 : depth0 * ldb + col0), ldb,
                         packed, false);
-        auto micro = [&](int64_t depth_, const T* a, int64_t col, int64_t, T* c, int64_t ldc_, bool add, int cols_) {
-          kernel.run(depth_, a, packed + col * depth_, c, ldc_, add, cols_);
+        auto micro = [&](int64_t depth_, const T* a, int64_t col, int64_t, T* c, int64_t ldc_, bool add, int rows,
+                         int cols_) {
+          kernel.run(depth_, a, packed + col * depth_, c, ldc_, add, rows, cols_);
         };
         multiply_panels<T>(M, cols, K, packed_a, micro, C + col0, ldc, accumulate || depth0 > 0, depth0, depth, 0,
                            ceil_div(M, kernel.mr), 0, ceil_div(cols, nr));

@@ -6,10 +6,9 @@
 // `a` is an MR-row panel of A stored k-major (MR values per k), `b` an NR-column panel of B
 // stored k-major (NR contiguous values per k); both come from cpu/gemm.cpp's packing routines and
 // are zero-padded past the matrix edges, so the kernel never branches on shape. C is row-major
-// with row stride ldc and must hold MR rows (the driver uses a scratch tile at the bottom edge);
-// the kernel reads (when accumulating) and stores exactly the first `cols` columns (<= NR) of
-// them, so a right-edge tile writes straight into C. It may compute fewer vectors for narrow
-// tiles, or compute all NR columns and store only `cols`.
+// with row stride ldc; the kernel reads (when accumulating) and stores exactly the first `rows`
+// rows (<= MR) and `cols` columns (<= NR), so edge tiles write straight into C. It may compute
+// fewer rows or vectors for such tiles, or compute the whole tile and store only its corner.
 //
 // The rows variant reads B unpacked: row p of the tile's B is the NR values starting at
 // b + b_offsets[p]. The stride-1 convolutions use it to read their im2col rows, which are
@@ -24,12 +23,12 @@
 namespace fastcnn::cpu {
 
 template <typename T>
-using GemmMicroKernel = void (*)(int64_t depth, const T* a, const T* b, T* c, int64_t ldc, bool accumulate,
+using GemmMicroKernel = void (*)(int64_t depth, const T* a, const T* b, T* c, int64_t ldc, bool accumulate, int rows,
                                  int cols);
 
 template <typename T>
 using GemmRowsMicroKernel = void (*)(int64_t depth, const T* a, const T* b, const int64_t* b_offsets, T* c,
-                                     int64_t ldc, bool accumulate, int cols);
+                                     int64_t ldc, bool accumulate, int rows, int cols);
 
 template <typename T>
 using GemmDotsKernel = void (*)(int64_t length, int rows, int cols, const T* a, int64_t lda, const T* b,

@@ -20,8 +20,10 @@ inline void fma_row(const float* a_value, __m256 b0, __m256 b1, __m256& lo, __m2
   hi = _mm256_fmadd_ps(a_broadcast, b1, hi);
 }
 
-// next_b(p) is the start of B's row p: the packed panel or a row of the input.
-template <typename NextB>
+// next_b(p) is the start of B's row p: the packed panel or a row of the input. ROWS <= MR rows
+// of the tile are computed and stored: fewer only for the last row panel of C (16 or 32
+// channels are 3 or 6 panels of which the last is two thirds or one third full).
+template <int ROWS, typename NextB>
 inline void tile(int64_t depth, const float* a, NextB next_b, float* c, int64_t ldc, bool accumulate, int cols) {
   // The accumulators are twelve named variables, not arrays: GCC keeps an array that later
   // loops index in memory and stores it back every step (the k loop ran at 55-75% of peak,
@@ -35,11 +37,11 @@ inline void tile(int64_t depth, const float* a, NextB next_b, float* c, int64_t 
     const float* a_step = a + p * MR;
     const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
     fma_row(a_step + 0, b0, b1, c00, c01);
-    fma_row(a_step + 1, b0, b1, c10, c11);
-    fma_row(a_step + 2, b0, b1, c20, c21);
-    fma_row(a_step + 3, b0, b1, c30, c31);
-    fma_row(a_step + 4, b0, b1, c40, c41);
-    fma_row(a_step + 5, b0, b1, c50, c51);
+    if constexpr (ROWS > 1) fma_row(a_step + 1, b0, b1, c10, c11);
+    if constexpr (ROWS > 2) fma_row(a_step + 2, b0, b1, c20, c21);
+    if constexpr (ROWS > 3) fma_row(a_step + 3, b0, b1, c30, c31);
+    if constexpr (ROWS > 4) fma_row(a_step + 4, b0, b1, c40, c41);
+    if constexpr (ROWS > 5) fma_row(a_step + 5, b0, b1, c50, c51);
   }
   __m256 acc0[MR] = {c00, c10, c20, c30, c40, c50}, acc1[MR] = {c01, c11, c21, c31, c41, c51};
   if (cols < NR) {
@@ -47,7 +49,7 @@ inline void tile(int64_t depth, const float* a, NextB next_b, float* c, int64_t 
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), limit = _mm256_set1_epi32(cols);
     const __m256i mask0 = _mm256_cmpgt_epi32(limit, lane);
     const __m256i mask1 = _mm256_cmpgt_epi32(limit, _mm256_add_epi32(lane, _mm256_set1_epi32(8)));
-    for (int i = 0; i < MR; ++i) {
+    for (int i = 0; i < ROWS; ++i) {
       float* row = c + i * ldc;
       if (accumulate) {
         acc0[i] = _mm256_add_ps(acc0[i], _mm256_maskload_ps(row, mask0));
@@ -58,7 +60,7 @@ inline void tile(int64_t depth, const float* a, NextB next_b, float* c, int64_t 
     }
     return;
   }
-  for (int i = 0; i < MR; ++i) {
+  for (int i = 0; i < ROWS; ++i) {
     float* row = c + i * ldc;
     if (accumulate) {
       acc0[i] = _mm256_add_ps(acc0[i], _mm256_loadu_ps(row));
@@ -69,13 +71,27 @@ inline void tile(int64_t depth, const float* a, NextB next_b, float* c, int64_t 
   }
 }
 
-void kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc, bool accumulate, int cols) {
-  tile(depth, a, [b](int64_t p) { return b + p * NR; }, c, ldc, accumulate, cols);
+template <typename NextB>
+inline void tile_for(int rows, int64_t depth, const float* a, NextB next_b, float* c, int64_t ldc, bool accumulate,
+                     int cols) {
+  switch (rows) {
+    case 1: return tile<1>(depth, a, next_b, c, ldc, accumulate, cols);
+    case 2: return tile<2>(depth, a, next_b, c, ldc, accumulate, cols);
+    case 3: return tile<3>(depth, a, next_b, c, ldc, accumulate, cols);
+    case 4: return tile<4>(depth, a, next_b, c, ldc, accumulate, cols);
+    case 5: return tile<5>(depth, a, next_b, c, ldc, accumulate, cols);
+    default: return tile<6>(depth, a, next_b, c, ldc, accumulate, cols);
+  }
+}
+
+void kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc, bool accumulate, int rows,
+            int cols) {
+  tile_for(rows, depth, a, [b](int64_t p) { return b + p * NR; }, c, ldc, accumulate, cols);
 }
 
 void kernel_rows(int64_t depth, const float* a, const float* b, const int64_t* b_offsets, float* c, int64_t ldc,
-                 bool accumulate, int cols) {
-  tile(depth, a, [b, b_offsets](int64_t p) { return b + b_offsets[p]; }, c, ldc, accumulate, cols);
+                 bool accumulate, int rows, int cols) {
+  tile_for(rows, depth, a, [b, b_offsets](int64_t p) { return b + b_offsets[p]; }, c, ldc, accumulate, cols);
 }
 
 // Dot products: a 3 x 3 tile in 9 accumulators (3 + 1 more registers for operands).

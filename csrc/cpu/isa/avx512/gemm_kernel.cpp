@@ -18,9 +18,10 @@ constexpr int MR = 8, NR = 48;
 // next_b(p) is the start of B's row p: the packed panel or a row of the input. NV <= 3 vectors
 // of each row are used: fewer than three only for the last, narrower column panel of C.
 template <int NV, typename NextB>
-inline void tile(int64_t depth, const float* a, NextB next_b, float* c, int64_t ldc, bool accumulate, int cols) {
+inline void tile(int64_t depth, const float* a, NextB next_b, float* c, int64_t ldc, bool accumulate, int rows,
+                 int cols) {
   // The C tile is read only after the k loop: fetching it now hides the miss behind the FMAs.
-  for (int i = 0; i < MR; ++i)
+  for (int i = 0; i < rows; ++i)
     for (int v = 0; v < NV; ++v) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16 * v), _MM_HINT_T0);
   __m512 acc[NV][MR];
   for (int v = 0; v < NV; ++v)
@@ -44,7 +45,7 @@ inline void tile(int64_t depth, const float* a, NextB next_b, float* c, int64_t 
   // The last vector holds columns 16 (NV - 1) .. cols - 1: masked, so that edge tiles go
   // straight to C.
   const __mmask16 last = static_cast<__mmask16>((1u << (cols - 16 * (NV - 1))) - 1);
-  for (int i = 0; i < MR; ++i)
+  for (int i = 0; i < rows; ++i)
     for (int v = 0; v < NV; ++v) {
       float* dst = c + i * ldc + 16 * v;
       const __mmask16 mask = v + 1 < NV ? __mmask16(0xffff) : last;
@@ -55,22 +56,24 @@ inline void tile(int64_t depth, const float* a, NextB next_b, float* c, int64_t 
 
 // Runs the tile with as many vectors as the needed columns take.
 template <typename NextB>
-inline void tile_for(int cols, int64_t depth, const float* a, NextB next_b, float* c, int64_t ldc, bool accumulate) {
-  if (cols <= 16) return tile<1>(depth, a, next_b, c, ldc, accumulate, cols);
-  if (cols <= 32) return tile<2>(depth, a, next_b, c, ldc, accumulate, cols);
-  tile<3>(depth, a, next_b, c, ldc, accumulate, cols);
+inline void tile_for(int rows, int cols, int64_t depth, const float* a, NextB next_b, float* c, int64_t ldc,
+                     bool accumulate) {
+  if (cols <= 16) return tile<1>(depth, a, next_b, c, ldc, accumulate, rows, cols);
+  if (cols <= 32) return tile<2>(depth, a, next_b, c, ldc, accumulate, rows, cols);
+  tile<3>(depth, a, next_b, c, ldc, accumulate, rows, cols);
 }
 
-void kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc, bool accumulate, int cols) {
+void kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc, bool accumulate, int rows,
+            int cols) {
   // The packed panel streams from L2 (cpu/gemm.cpp) in order, which the hardware prefetchers
   // follow: software prefetches of it measured 3-7% slower, their three loads a step taking
   // slots from the eleven of the tile.
-  tile_for(cols, depth, a, [b](int64_t p) { return b + p * NR; }, c, ldc, accumulate);
+  tile_for(rows, cols, depth, a, [b](int64_t p) { return b + p * NR; }, c, ldc, accumulate);
 }
 
 void kernel_rows(int64_t depth, const float* a, const float* b, const int64_t* b_offsets, float* c, int64_t ldc,
-                 bool accumulate, int cols) {
-  tile_for(cols, depth, a, [b, b_offsets](int64_t p) { return b + b_offsets[p]; }, c, ldc, accumulate);
+                 bool accumulate, int rows, int cols) {
+  tile_for(rows, cols, depth, a, [b, b_offsets](int64_t p) { return b + b_offsets[p]; }, c, ldc, accumulate);
 }
 
 // Dot products: a 4 x 6 tile in 24 accumulators; each 16-wide step loads 4 + 6 vectors for 24

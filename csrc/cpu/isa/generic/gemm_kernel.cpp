@@ -8,7 +8,7 @@ namespace {
 
 // next_b(p) is the start of B's row p: the packed panel or a row of the input.
 template <typename T, int MR, int NR, typename NextB>
-inline void tile(int64_t depth, const T* a, NextB next_b, T* c, int64_t ldc, bool accumulate, int cols) {
+inline void tile(int64_t depth, const T* a, NextB next_b, T* c, int64_t ldc, bool accumulate, int rows, int cols) {
   T sums[MR][NR] = {};
   for (int64_t p = 0; p < depth; ++p) {
     const T* b = next_b(p);
@@ -17,19 +17,20 @@ inline void tile(int64_t depth, const T* a, NextB next_b, T* c, int64_t ldc, boo
       for (int j = 0; j < NR; ++j) sums[i][j] += a_value * b[j];
     }
   }
-  for (int i = 0; i < MR; ++i)
+  for (int i = 0; i < rows; ++i)
     for (int j = 0; j < cols; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + sums[i][j] : sums[i][j];
 }
 
 template <typename T, int MR, int NR>
-void kernel(int64_t depth, const T* a, const T* b, T* c, int64_t ldc, bool accumulate, int cols) {
-  tile<T, MR, NR>(depth, a, [b](int64_t p) { return b + p * NR; }, c, ldc, accumulate, cols);
+void kernel(int64_t depth, const T* a, const T* b, T* c, int64_t ldc, bool accumulate, int rows, int cols) {
+  tile<T, MR, NR>(depth, a, [b](int64_t p) { return b + p * NR; }, c, ldc, accumulate, rows, cols);
 }
 
 template <typename T, int MR, int NR>
 void kernel_rows(int64_t depth, const T* a, const T* b, const int64_t* b_offsets, T* c, int64_t ldc,
-                 bool accumulate, int cols) {
-  tile<T, MR, NR>(depth, a, [b, b_offsets](int64_t p) { return b + b_offsets[p]; }, c, ldc, accumulate, cols);
+                 bool accumulate, int rows, int cols) {
+  tile<T, MR, NR>(depth, a, [b, b_offsets](int64_t p) { return b + b_offsets[p]; }, c, ldc, accumulate, rows,
+                  cols);
 }
 
 template <typename T, int DM, int DN>
