@@ -1,4 +1,6 @@
 """Tensor creation, dtypes, conversion and the autograd engine's bookkeeping."""
+import re
+
 import numpy as np
 import pytest
 
@@ -155,6 +157,51 @@ def test_retain_grad_and_interior_hooks():
         fastcnn.ones(2).retain_grad()
     with pytest.raises(RuntimeError, match="register_hook: cannot register"):
         fastcnn.ones(2).register_hook(print)
+
+
+def test_op_with_several_outputs_runs_its_backward_once(monkeypatch):
+    """unbind is one node with an output node per slice: each slice's gradient, summed over its
+    uses and passed through its hooks, reaches one call of the op's backward, which gets None for
+    a slice nobody used."""
+    calls = []
+    backward = fastcnn.ops.Unbind.backward
+    monkeypatch.setattr(fastcnn.ops.Unbind, "backward",
+                        staticmethod(lambda ctx, grads: calls.append(grads) or backward(ctx, grads)))
+    x = fastcnn.tensor(np.arange(6.0).reshape(3, 2), requires_grad=True)
+    first, second, third = fastcnn.unbind(x)
+    assert all(piece.requires_grad for piece in (first, second, third))
+    assert repr(first).endswith("grad_fn=<UnbindBackward>)")
+    second.register_hook(lambda grad: grad * 10)
+    (first * 2 + second * first + second).sum().backward(retain_graph=True)
+    assert len(calls) == 1 and calls[0][2] is None
+    expected = np.stack([2 + x.data[1], (x.data[0] + 1) * 10, np.zeros(2)])
+    np.testing.assert_allclose(x.grad.numpy(), expected)
+    (first * 2 + second * first + second).sum().backward(retain_graph=True)
+    np.testing.assert_allclose(x.grad.numpy(), 2 * expected)
+    x.grad = None
+    third.backward(fastcnn.tensor([1.0, 2.0]))  # a slice as the root
+    np.testing.assert_allclose(x.grad.numpy(), [[0, 0], [0, 0], [1, 2]])
+    with pytest.raises(RuntimeError, match="second time"):
+        first.sum().backward()
+    with fastcnn.no_grad():
+        pieces = fastcnn.unbind(x, 1)
+    assert len(pieces) == 2 and not any(piece.requires_grad for piece in pieces)
+    np.testing.assert_array_equal(pieces[1].numpy(), x.data[:, 1])
+
+
+def test_split_and_unbind_reject_bad_arguments():
+    x = fastcnn.ones(2, 5)
+    for sections in ([2, 2], [3, -1, 3]):
+        message = f"split: sections {sections} are not sizes that add up to 5 (dim 1, input (2, 5))"
+        with pytest.raises(ValueError, match=re.escape(message)):
+            fastcnn.split(x, sections, 1)
+    with pytest.raises(ValueError, match="split: split_size must be positive, got 0"):
+        fastcnn.split(x, 0, 1)
+    with pytest.raises(ValueError, match="unbind: dim 2 is out of range for a tensor of 2 dims"):
+        fastcnn.unbind(x, 2)
+    with pytest.raises(ValueError, match="unbind: a 0-d tensor has no dim to unbind"):
+        fastcnn.unbind(fastcnn.tensor(1.0))
+    assert [tuple(piece.shape) for piece in fastcnn.chunk(fastcnn.ones(0, 3), 2)] == [(0, 3), (0, 3)]
 
 
 def test_backward_needs_scalar_or_gradient():

@@ -78,6 +78,17 @@ CASES = {
                lambda a: np.broadcast_to(a, (3, 4))),
     "split": (lambda a: fastcnn.split(a, 2, 1)[1] * 3, lambda a: a.split(2, 1)[1] * 3, [normal(2, 5)],
               lambda a: a[:, 2:4] * 3),
+    # Pieces used twice, once and not at all (a zero gradient), and an empty piece.
+    "split_sections": (lambda a: (lambda p: p[0] * p[0].sum() + p[3][:, :2])(fastcnn.split(a, [2, 0, 1, 3], 1)),
+                       lambda a: (lambda p: p[0] * p[0].sum() + p[3][:, :2])(a.split([2, 0, 1, 3], 1)),
+                       [normal(3, 6)], lambda a: a[:, :2] * a[:, :2].sum() + a[:, 3:5]),
+    "chunk": (lambda a: (lambda p: p[0] * 2 + p[1])(a.chunk(3, -1)),
+              lambda a: (lambda p: p[0] * 2 + p[1])(a.chunk(3, -1)), [normal(2, 5)],
+              lambda a: a[:, :2] * 2 + a[:, 2:4]),
+    "unbind": (lambda a: (lambda p: p[0] * p[2] + p[0])(fastcnn.unbind(a, 1)),
+               lambda a: (lambda p: p[0] * p[2] + p[0])(a.unbind(1)), [normal(2, 4, 3)],
+               lambda a: a[:, 0] * a[:, 2] + a[:, 0]),
+    "unbind_last_dim": (lambda a: fastcnn.stack(a.unbind(-1)[::-1], 0), None, [normal(3, 2)], lambda a: a.T[::-1]),
 }
 
 

@@ -218,28 +218,27 @@ def stack(tensors, dim=0):
 
 
 def split(input, split_size_or_sections, dim=0):
+    """Pieces of split_size_or_sections along dim (the last one shorter when the size does not
+    divide), or pieces of the listed sizes: one op, whose backward writes one gradient."""
     size = input.shape[dim]
-    if isinstance(split_size_or_sections, int):
-        bounds = list(range(0, size, split_size_or_sections)) + [size]
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        if split_size_or_sections <= 0:
+            raise ValueError(f"split: split_size must be positive, got {split_size_or_sections}")
+        step = int(split_size_or_sections)
+        sizes = tuple(builtins.min(step, size - begin) for begin in range(0, size, step)) or (0,)
     else:
-        if builtins.sum(split_size_or_sections) != size:
-            raise ValueError(f"split: sections {split_size_or_sections} do not add up to {size} (dim {dim})")
-        bounds = [0] + list(np.cumsum(split_size_or_sections))
-    index = [slice(None)] * input.ndim
-    pieces = []
-    for begin, end in zip(bounds[:-1], bounds[1:]):
-        index[dim % input.ndim] = slice(int(begin), int(end))
-        pieces.append(input[tuple(index)])
-    return tuple(pieces)
+        sizes = tuple(int(s) for s in split_size_or_sections)
+    return ops.Split.apply(input, sizes=sizes, dim=dim)
 
 
 def chunk(input, chunks, dim=0):
     size = input.shape[dim]
-    return split(input, -(-size // chunks), dim)
+    return split(input, -(-size // chunks) if size else [0] * chunks, dim)
 
 
 def unbind(input, dim=0):
-    return tuple(select(input, dim, i) for i in range(input.shape[dim]))
+    """The slices along dim, that dim removed: one op, whose backward writes one gradient."""
+    return ops.Unbind.apply(input, dim=dim)
 
 
 def select(input, dim, index):

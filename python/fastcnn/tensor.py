@@ -115,6 +115,10 @@ class Function:
     arrays) and `backward(ctx, grad_output)` returning one gradient (array or None) per
     positional argument of forward. `apply` wraps the result in a Tensor and records the node
     when any Tensor input requires grad.
+
+    A forward that returns a tuple of arrays makes an op with several outputs (unbind, split):
+    `apply` returns a tuple of Tensors, each made by an `_Output` node of its own, and the op's
+    backward runs once, on a tuple holding each output's gradient (None where none reached it).
     """
 
     __slots__ = ("inputs", "needs_input_grad", "saved", "__dict__")
@@ -135,13 +139,16 @@ class Function:
         arrays = [a.data if isinstance(a, Tensor) else a for a in args]
         output = cls.forward(ctx, *arrays, **kwargs)
         if not getattr(_state, "grad_enabled", True):
-            return Tensor._wrap(output)
+            return _wrap_outputs(output)
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         if True not in needs:
-            return Tensor._wrap(output)
-        result = Tensor._wrap(output, requires_grad=True)
+            return _wrap_outputs(output)
         ctx.inputs = tuple(_edge(a) if need else None for a, need in zip(args, needs))
         ctx.needs_input_grad = needs
+        if isinstance(output, tuple):
+            ctx.output_count = len(output)
+            return tuple(_Output(ctx, index).make(array) for index, array in enumerate(output))
+        result = Tensor._wrap(output, requires_grad=True)
         result.grad_fn = ctx
         return result
 
@@ -155,6 +162,36 @@ class Function:
     @property
     def name(self) -> str:
         return type(self).__name__
+
+
+class _Output(Function):
+    """The node of one output of an op with several. The engine files the gradient summed here
+    in the op's tuple of output gradients instead of adding it to the op's gradient, so the op's
+    backward runs once for all its outputs: an unbind writes its input's gradient once, not once
+    per slice as indexing every slice would."""
+
+    def __init__(self, op: Function, index: int):
+        self.inputs = (op,)
+        self.needs_input_grad = (True,)
+        self.index = index
+        self.producer_name = op.name
+
+    def make(self, array) -> "Tensor":
+        result = Tensor._wrap(array, requires_grad=True)
+        result.grad_fn = self
+        return result
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output
+
+    @property
+    def name(self) -> str:
+        return self.producer_name
+
+
+def _wrap_outputs(output):
+    return tuple(Tensor._wrap(array) for array in output) if isinstance(output, tuple) else Tensor._wrap(output)
 
 
 def _edge(tensor: "Tensor"):
@@ -244,6 +281,8 @@ def backward(root: "Tensor", gradient=None, retain_graph: bool = False):
                 if replaced is not None:
                     grad_output = replaced.data if isinstance(replaced, Tensor) else np.asarray(replaced)
                     handed_out.add(id(grad_output))
+            if isinstance(grad_output, list):  # the outputs' gradients of an op with several
+                grad_output = tuple(grad_output)
             input_grads = node.backward(node, grad_output)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
@@ -256,7 +295,9 @@ def backward(root: "Tensor", gradient=None, retain_graph: bool = False):
                     _accumulate_leaf(edge, grad, fresh)
                     continue
                 key = id(edge)
-                if key not in grads:
+                if isinstance(node, _Output):
+                    grads.setdefault(key, [None] * edge.output_count)[node.index] = grad
+                elif key not in grads:
                     grads[key] = grad
                     if fresh and _exclusive(grad) and sum(g is grad for g in input_grads) == 1:
                         owned.add(key)

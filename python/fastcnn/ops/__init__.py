@@ -5,7 +5,7 @@ from ._registry import REGISTRY, kernels, register
 from .elementwise import (Abs, Add, Cast, Clamp, Clone, Div, Exp, Log, Maximum, Mul, Neg, Pow, Sqrt, Sub, Where,
                           unbroadcast)
 from .reduce import Max, Mean, Min, Sum, Var, normalize_dims
-from .shape import Cat, Expand, Index, Pad, Permute, Reshape, Stack
+from .shape import Cat, Expand, Index, Pad, Permute, Reshape, Split, Stack, Unbind
 from .activation import Gelu, GeluTanh, LeakyRelu, Relu, Relu6, Sigmoid, Silu, Tanh
 from .linalg import Linear, Matmul
 from .capsule import MarginLoss, RoutingWeightedSum, Squash, routing_coupling

@@ -1,4 +1,4 @@
-"""Views and data movement: reshape, permute, expand, cat, stack, indexing, padding."""
+"""Views and data movement: reshape, permute, expand, cat, stack, split, unbind, indexing, padding."""
 from __future__ import annotations
 
 import math
@@ -7,6 +7,7 @@ import numpy as np
 
 from ..tensor import Function
 from ._registry import register
+from .reduce import normalize_dims
 
 
 def _resolve_shape(shape, size, op, input_shape):
@@ -107,6 +108,51 @@ class Stack(Function):
     @staticmethod
     def backward(ctx, grad):
         return (None,) + tuple(np.ascontiguousarray(np.take(grad, i, axis=ctx.dim)) for i in range(grad.shape[ctx.dim]))
+
+
+@register("split")
+class Split(Function):
+    """a cut along dim into consecutive pieces of the given sizes, as a tuple of arrays. The
+    backward concatenates the pieces' gradients (zeros for a piece that got none) into the one
+    gradient of a, where indexing each piece would allocate an input-sized gradient per piece."""
+
+    @staticmethod
+    def forward(ctx, a, sizes, dim=0):
+        (ctx.dim,) = normalize_dims(dim, a.ndim, "split")
+        if sum(sizes) != a.shape[ctx.dim] or min(sizes) < 0:
+            raise ValueError(f"split: sections {list(sizes)} are not sizes that add up to {a.shape[ctx.dim]} "
+                             f"(dim {ctx.dim}, input {a.shape})")
+        pieces = np.split(a, np.cumsum(sizes)[:-1], axis=ctx.dim)
+        ctx.shapes = [piece.shape for piece in pieces]
+        return tuple(np.ascontiguousarray(piece) for piece in pieces)
+
+    @staticmethod
+    def backward(ctx, grads):
+        dtype = next(grad.dtype for grad in grads if grad is not None)
+        return np.concatenate([np.zeros(shape, dtype) if grad is None else grad
+                               for grad, shape in zip(grads, ctx.shapes)], axis=ctx.dim)
+
+
+@register("unbind")
+class Unbind(Function):
+    """The slices of a along dim, that dim removed, as a tuple of arrays (torch.unbind). The
+    backward stacks the slices' gradients (zeros for a slice that got none) into the one
+    gradient of a: a loop over time steps (ConvLSTM) writes its input's gradient once, where
+    indexing every step would allocate an input-sized gradient per step."""
+
+    @staticmethod
+    def forward(ctx, a, dim=0):
+        if a.ndim == 0:
+            raise ValueError("unbind: a 0-d tensor has no dim to unbind")
+        (ctx.dim,) = normalize_dims(dim, a.ndim, "unbind")
+        ctx.slice_shape = a.shape[:ctx.dim] + a.shape[ctx.dim + 1:]
+        return tuple(np.ascontiguousarray(piece) for piece in np.moveaxis(a, ctx.dim, 0))
+
+    @staticmethod
+    def backward(ctx, grads):
+        dtype = next(grad.dtype for grad in grads if grad is not None)
+        zeros = np.zeros(ctx.slice_shape, dtype) if any(grad is None for grad in grads) else None
+        return np.stack([zeros if grad is None else grad for grad in grads], axis=ctx.dim)
 
 
 @register("index")
