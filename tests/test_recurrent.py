@@ -193,6 +193,71 @@ def test_convlstm_float32_gradients_match_float64():
     np.testing.assert_allclose(grad32, grad64, rtol=1e-3, atol=1e-5)
 
 
+def _unrolled_convlstm(batch_first, hidden_channels, cell_step, stack, tensor):
+    """ConvLSTM's forward written out over its steps sliced one by one (x[:, t] or x[t]), in
+    fastcnn or torch: cell_step(x, h, c, weight, bias, peephole) -> (h, c); parameters in the
+    order of ConvLSTM.parameters() (per layer: peephole, weight, bias)."""
+    time_dim = 1 if batch_first else 0
+
+    def run(x, *parameters):
+        steps = [x[:, t] if batch_first else x[t] for t in range(x.shape[time_dim])]
+        for layer, hidden in enumerate(hidden_channels):
+            peephole, weight, bias = parameters[3 * layer:3 * layer + 3]
+            batch, _, height, width = steps[0].shape
+            h = c = tensor(np.zeros((batch, hidden, height, width)))
+            hiddens = []
+            for step in steps:
+                h, c = cell_step(step, h, c, weight, bias, peephole)
+                hiddens.append(h)
+            steps = hiddens
+        return stack(steps, time_dim), c
+    return run
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_convlstm_gradients_match_the_cell_unrolled_over_sliced_steps(batch_first):
+    """ConvLSTM takes its time steps with one unbind; its output and its sequence and parameter
+    gradients are those of the cell unrolled over steps sliced one by one: in fastcnn (the
+    model's former path) and in torch (_torch_cell)."""
+    fastcnn.manual_seed(8)
+    hidden = [3, 2]
+    model = nn.ConvLSTM(2, hidden, 3, num_layers=2, batch_first=batch_first, peephole=True,
+                        spatial_size=(4, 5)).double()
+    rng = np.random.default_rng(9)
+    with fastcnn.no_grad():
+        for cell in model.cell_list:
+            cell.peephole_weight.copy_(rng.standard_normal(cell.peephole_weight.shape) * 0.5)
+    sequence = rng.standard_normal((2, 4, 2, 4, 5))
+    given = sequence if batch_first else sequence.transpose(1, 0, 2, 3, 4)
+    parameters = [p.detach().numpy() for p in model.parameters()]
+    output_weights = rng.standard_normal(given.shape[:2] + (hidden[-1], 4, 5))
+    cell_weights = rng.standard_normal((2, hidden[-1], 4, 5))
+
+    def run_with_loss(run, tensor, inputs):
+        tensors = [tensor(array, requires_grad=True) for array in inputs]
+        output, cell_state = run(*tensors)
+        ((output * tensor(output_weights)).sum() + (cell_state * tensor(cell_weights)).sum()).backward()
+        return output.detach().numpy(), [t.grad.numpy() for t in tensors]
+
+    x = fastcnn.tensor(given, requires_grad=True)
+    output, (_, cell_state) = model(x)
+    ((output * fastcnn.tensor(output_weights)).sum() + (cell_state * fastcnn.tensor(cell_weights)).sum()).backward()
+    grads = [x.grad.numpy()] + [p.grad.numpy() for p in model.parameters()]
+    unrolled = _unrolled_convlstm(batch_first, hidden, F.convlstm_cell, fastcnn.stack, fastcnn.tensor)
+    expected_output, expected_grads = run_with_loss(unrolled, fastcnn.tensor, [given] + parameters)
+    np.testing.assert_array_equal(output.detach().numpy(), expected_output)
+    for grad, expected in zip(grads, expected_grads):
+        np.testing.assert_allclose(grad, expected, rtol=1e-12, atol=1e-14)
+    torch = pytest.importorskip("torch")
+    torch_cell = _torch_cell(torch)
+    unrolled = _unrolled_convlstm(batch_first, hidden, lambda *arrays: torch_cell(*arrays).unbind(0), torch.stack,
+                                  torch.tensor)
+    torch_output, torch_grads = run_with_loss(unrolled, torch.tensor, [given] + parameters)
+    np.testing.assert_allclose(output.detach().numpy(), torch_output, rtol=1e-10, atol=1e-12)
+    for grad, expected in zip(grads, torch_grads):
+        np.testing.assert_allclose(grad, expected, rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize("shape", [(2, 1, 4, 4), (2, 3, 1, 4, 4, 1), (3,)])
 def test_convlstm_rejects_wrong_rank(shape):
     with pytest.raises(ValueError, match=r"ConvLSTM: input must be a 5-D sequence \(B, T, C, H, W\)"):

@@ -494,8 +494,8 @@ def convlstm_cell(input, hidden, cell, weight, bias=None, peephole=None):
         raise ValueError(f"{op}: weight must be (4 * hidden_channels, in_channels + hidden_channels, kH, kW) "
                          f"({shapes})")
     gates = conv2d(ops.Cat.apply(1, input, hidden), weight, bias, padding="same")
-    state = ops.ConvLSTMGates.apply(gates, cell, peephole)
-    return state[0], state[1]
+    hidden, cell = ops.Unbind.apply(ops.ConvLSTMGates.apply(gates, cell, peephole), dim=0)
+    return hidden, cell
 
 
 # --- capsules (csrc/cpu/capsule.cpp) ----------------------------------------------------------------

@@ -116,7 +116,8 @@ class ConvLSTM(Module):
                              f"{self.in_channels} (input {tuple(input.shape)}, layout {layout})")
         if state is not None and len(state) != self.num_layers:
             raise ValueError(f"ConvLSTM: state lists {len(state)} layers but num_layers is {self.num_layers}")
-        # Time-major inside: each step then reads one contiguous (B, C, H, W) block.
+        # Time-major inside: each step then reads one contiguous (B, C, H, W) block. One unbind
+        # takes all the steps, so the backward writes the sequence's gradient once, not per step.
         sequence = functions.unbind(input.transpose(0, 1) if self.batch_first else input, 0)
         outputs, states = [], []
         for layer, cell in enumerate(self.cell_list):
