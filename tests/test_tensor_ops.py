@@ -147,3 +147,19 @@ def test_bad_shapes_raise_value_error(call, match):
 def test_matmul_dtype_mismatch_is_type_error():
     with pytest.raises(TypeError, match="matmul: other has dtype float64"):
         fastcnn.ones(2, 2) @ fastcnn.ones(2, 2, dtype=fastcnn.float64)
+
+
+@pytest.mark.parametrize("call", [lambda x: x[0], lambda x: x.select(0, 1), lambda x: x.unbind(0)[1],
+                                  lambda x: x.reshape(1, 2).permute(1, 0)[1, 0]])
+def test_results_of_no_dims_stay_0_d(call):
+    x = fastcnn.tensor([1.0, 2.0], requires_grad=True)
+    out = call(x)
+    assert tuple(out.shape) == ()
+    out.backward()
+    assert tuple(x.grad.shape) == (2,)
+
+
+def test_gradient_of_a_0_d_leaf_is_0_d():
+    x = fastcnn.tensor(2.0, requires_grad=True)
+    (x.sum() * x.mean() + x.permute()).backward()
+    assert tuple(x.grad.shape) == () and x.grad.item() == 5.0

@@ -1,4 +1,8 @@
-"""Reductions over dims (sum, mean, max/min, var), each forward beside its backward."""
+"""Reductions over dims (sum, mean, max/min, var), each forward beside its backward.
+
+Gradients are made contiguous with np.asarray(..., order="C"): np.ascontiguousarray would turn
+the gradient of a 0-d input into shape (1,).
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -37,7 +41,7 @@ class Sum(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return np.ascontiguousarray(_expand_back(grad, ctx.shape, ctx.dims, ctx.keepdim))
+        return np.asarray(_expand_back(grad, ctx.shape, ctx.dims, ctx.keepdim), order="C")
 
 
 @register("mean")
@@ -53,7 +57,7 @@ class Mean(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return np.ascontiguousarray(_expand_back(grad / ctx.count, ctx.shape, ctx.dims, ctx.keepdim))
+        return np.asarray(_expand_back(grad / ctx.count, ctx.shape, ctx.dims, ctx.keepdim), order="C")
 
 
 class _Extremum(Function):

@@ -1,4 +1,8 @@
-"""Views and data movement: reshape, permute, expand, cat, stack, split, unbind, indexing, padding."""
+"""Views and data movement: reshape, permute, expand, cat, stack, split, unbind, indexing, padding.
+
+Results are made contiguous with np.asarray(..., order="C"), not np.ascontiguousarray, which
+returns at least 1-D: x[0] of a 1-D x would come out of shape (1,) instead of ().
+"""
 from __future__ import annotations
 
 import math
@@ -47,11 +51,11 @@ class Permute(Function):
         if sorted(dims) != list(range(a.ndim)):
             raise ValueError(f"permute: dims {dims} are not a permutation of {a.ndim} dims (input {a.shape})")
         ctx.inverse = tuple(np.argsort(dims))
-        return np.ascontiguousarray(a.transpose(dims))
+        return np.asarray(a.transpose(dims), order="C")
 
     @staticmethod
     def backward(ctx, grad):
-        return np.ascontiguousarray(grad.transpose(ctx.inverse))
+        return np.asarray(grad.transpose(ctx.inverse), order="C")
 
 
 @register("expand")
@@ -64,7 +68,7 @@ class Expand(Function):
         except ValueError:
             raise ValueError(f"expand: input of shape {a.shape} cannot be expanded to {shape}") from None
         ctx.shape = a.shape
-        return np.ascontiguousarray(out)
+        return np.asarray(out, order="C")
 
     @staticmethod
     def backward(ctx, grad):
@@ -90,7 +94,7 @@ class Cat(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return (None,) + tuple(np.ascontiguousarray(g) for g in np.split(grad, ctx.splits, axis=ctx.dim))
+        return (None,) + tuple(np.asarray(g, order="C") for g in np.split(grad, ctx.splits, axis=ctx.dim))
 
 
 @register("stack")
@@ -107,7 +111,7 @@ class Stack(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return (None,) + tuple(np.ascontiguousarray(np.take(grad, i, axis=ctx.dim)) for i in range(grad.shape[ctx.dim]))
+        return (None,) + tuple(np.asarray(np.take(grad, i, axis=ctx.dim), order="C") for i in range(grad.shape[ctx.dim]))
 
 
 @register("split")
@@ -124,7 +128,7 @@ class Split(Function):
                              f"(dim {ctx.dim}, input {a.shape})")
         pieces = np.split(a, np.cumsum(sizes)[:-1], axis=ctx.dim)
         ctx.shapes = [piece.shape for piece in pieces]
-        return tuple(np.ascontiguousarray(piece) for piece in pieces)
+        return tuple(np.asarray(piece, order="C") for piece in pieces)
 
     @staticmethod
     def backward(ctx, grads):
@@ -146,7 +150,7 @@ class Unbind(Function):
             raise ValueError("unbind: a 0-d tensor has no dim to unbind")
         (ctx.dim,) = normalize_dims(dim, a.ndim, "unbind")
         ctx.slice_shape = a.shape[:ctx.dim] + a.shape[ctx.dim + 1:]
-        return tuple(np.ascontiguousarray(piece) for piece in np.moveaxis(a, ctx.dim, 0))
+        return tuple(np.asarray(piece, order="C") for piece in np.moveaxis(a, ctx.dim, 0))
 
     @staticmethod
     def backward(ctx, grads):
@@ -164,7 +168,7 @@ class Index(Function):
     def forward(ctx, a, key):
         ctx.shape, ctx.dtype, ctx.key = a.shape, a.dtype, key
         try:
-            return np.ascontiguousarray(a[key])
+            return np.asarray(a[key], order="C")
         except IndexError as error:
             raise IndexError(f"index: {error} (input {a.shape})") from None
 
@@ -201,4 +205,4 @@ class Pad(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return np.ascontiguousarray(grad[ctx.slices])
+        return np.asarray(grad[ctx.slices], order="C")
