@@ -40,6 +40,11 @@ CASES = [
     (1, 32, 6, 7, 6, (2, 3), 1, (0, 2), 1, 2),     # batch 1, groups 2, padding wider than the kernel
     (2, 16, 5, 5, 8, (3, 1), 1, 1, 1, 1),          # one kernel column
     (9, 8, 12, 12, 8, (3, 3), 1, 1, 1, 1),         # 9 images of 144 pixels: 3 GEMMs of 3 images
+    # Either side of gemm.h's worth_packing_a (256 output columns in all with AVX2's 16-column
+    # panels): below it the GEMMs read the weights in place, 13 rows = two panels and one of 1.
+    (1, 7, 16, 16, 13, (3, 3), 1, 1, 1, 1),        # 256 pixels: weights packed
+    (1, 7, 15, 17, 13, (3, 3), 1, 1, 1, 1),        # 255 pixels: weights in place
+    (1, 9, 15, 17, 13, (1, 1), 1, 0, 1, 1),        # the same, pointwise
 ]
 
 

@@ -94,12 +94,33 @@ void store_rows(const T* result, int64_t result_p, int64_t K, int64_t P, int64_t
     }
 }
 
-// out = conv(in) + bias (bias may be null), the weights of each group packed as gemm.h's A. The
-// bias is added while the output rows are copied off the GEMM's result, saving a pass over the
-// output.
+// The A operand of a convolution's GEMMs, the weights of each group: packed as gemm.h's A
+// (a_stride 0), or read in place with rows a_stride apart where gemm.h's worth_packing_a says
+// packing does not pay; group g's start at data + g * group_stride.
 template <typename T>
-void implicit_conv(const ConvShape& g, const T* input, const T* packed_weight, int64_t weight_panels, const T* bias,
-                   T* output, OutputLayout layout) {
+struct WeightOperand {
+  const T* data;
+  int64_t group_stride, a_stride;
+};
+
+// The forward weights (K x C*R*S per group, as stored) as the A operand of products with
+// `columns` columns in all: packed into a thread-local buffer when that pays, else in place.
+template <typename T>
+WeightOperand<T> forward_weights(const T* weight, int64_t groups, int64_t rows, int64_t depth, int64_t columns) {
+  if (!worth_packing_a<T>(columns)) return {weight, rows * depth, depth};
+  static thread_local Workspace<T> weight_space;
+  const int64_t weight_panels = packed_a_size<T>(rows, depth);
+  T* packed_weight = weight_space.get(groups * weight_panels);
+  for (int64_t group = 0; group < groups; ++group)
+    pack_a<T>(false, rows, depth, T(1), weight + group * rows * depth, depth, packed_weight + group * weight_panels);
+  return {packed_weight, weight_panels, 0};
+}
+
+// out = conv(in) + bias (bias may be null). The bias is added while the output rows are copied
+// off the GEMM's result, saving a pass over the output.
+template <typename T>
+void implicit_conv(const ConvShape& g, const T* input, const WeightOperand<T>& weights, const T* bias, T* output,
+                   OutputLayout layout) {
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   const int64_t HW = g.in_height * g.in_width, P = g.out_height, Q = g.out_width;
   const int64_t depth = C * g.kernel_height * g.kernel_width;
@@ -118,8 +139,8 @@ void implicit_conv(const ConvShape& g, const T* input, const T* packed_weight, i
       const T* group_bias = bias == nullptr ? bias : bias + group * K;
       T* out = output + (n * G + group) * K * layout.channel_stride;
       copy_windows(g, windows, input + (n * G + group) * C * HW, C, copy);
-      gemm_rows<T>(K, grid, depth, packed_weight + group * weight_panels, copy, offsets, direct ? out : result,
-                   direct ? layout.channel_stride : grid, false);
+      gemm_rows<T>(K, grid, depth, weights.data + group * weights.group_stride, copy, offsets, direct ? out : result,
+                   direct ? layout.channel_stride : grid, false, weights.a_stride);
       if (!direct)
         store_rows(result, windows.phase_width, K, P, Q, group_bias, out, layout);
       else if (bias != nullptr)
@@ -234,8 +255,9 @@ void phase_backward_input(const ConvShape& g, const T* grad_output, const T* wei
   const int64_t image_in = g.in_channels * H * W, image_out = g.out_channels * g.out_height * g.out_width;
   for_each_image(g.batch, [&](int64_t n) {
     for (const Phase& phase : phases)
-      implicit_conv(phase.shape, grad_output + n * image_out, packed_weights + phase.weight_offset,
-                    phase.weight_panels, static_cast<const T*>(nullptr), grad_input + n * image_in + phase.first_pixel,
+      implicit_conv(phase.shape, grad_output + n * image_out,
+                    WeightOperand<T>{packed_weights + phase.weight_offset, phase.weight_panels, 0},
+                    static_cast<const T*>(nullptr), grad_input + n * image_in + phase.first_pixel,
                     OutputLayout{H * W, sh * W, sw});
   });
 }
@@ -244,8 +266,8 @@ void phase_backward_input(const ConvShape& g, const T* grad_output, const T* wei
 // packed by the caller (a_panels elements per group), the planes of `in` packed as B by blocks
 // of columns that stay in L2.
 template <typename T>
-void pointwise_gemm(int64_t batch, int64_t groups, int64_t rows, int64_t depth, int64_t PQ, const T* packed_a,
-                    int64_t a_panels, const T* in, T* out) {
+void pointwise_gemm(int64_t batch, int64_t groups, int64_t rows, int64_t depth, int64_t PQ, const WeightOperand<T>& a,
+                    const T* in, T* out) {
   const int64_t block = std::min(PQ, gemm_block_columns<T>(depth));
   for_each_image(batch, [&](int64_t n) {
     static thread_local Workspace<T> columns_space;
@@ -254,8 +276,8 @@ void pointwise_gemm(int64_t batch, int64_t groups, int64_t rows, int64_t depth, 
       for (int64_t n0 = 0; n0 < PQ; n0 += block) {
         const int64_t n1 = std::min(PQ, n0 + block);
         pack_b<T>(false, depth, n1 - n0, in + (n * groups + group) * depth * PQ + n0, PQ, packed_columns);
-        gemm_packed<T>(rows, n1 - n0, depth, packed_a + group * a_panels, packed_columns,
-                       out + (n * groups + group) * rows * PQ + n0, PQ, false);
+        gemm_packed<T>(rows, n1 - n0, depth, a.data + group * a.group_stride, packed_columns,
+                       out + (n * groups + group) * rows * PQ + n0, PQ, false, a.a_stride);
       }
   });
 }
@@ -303,17 +325,13 @@ void conv2d_forward(const ConvShape& g, const T* input, const T* weight, const T
   if (is_depthwise(g)) return depthwise_conv2d_forward(g, input, weight, bias, output);
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   const int64_t PQ = g.out_height * g.out_width, depth = C * g.kernel_height * g.kernel_width;
-  // The weights are packed once per call and shared by every image.
-  static thread_local Workspace<T> weight_space;
-  const int64_t weight_panels = packed_a_size<T>(K, depth);
-  T* packed_weight = weight_space.get(G * weight_panels);
-  for (int64_t group = 0; group < G; ++group)
-    pack_a<T>(false, K, depth, T(1), weight + group * K * depth, depth, packed_weight + group * weight_panels);
+  // The weights are packed (when that pays) once per call and shared by every image.
+  const WeightOperand<T> weights = forward_weights(weight, G, K, depth, g.batch * PQ);
   if (is_implicit(g)) {
-    implicit_conv(g, input, packed_weight, weight_panels, bias, output, OutputLayout{PQ, g.out_width, 1});
+    implicit_conv(g, input, weights, bias, output, OutputLayout{PQ, g.out_width, 1});
     return;
   }
-  pointwise_gemm(g.batch, G, K, depth, PQ, packed_weight, weight_panels, input, output);
+  pointwise_gemm(g.batch, G, K, depth, PQ, weights, input, output);
   if (bias != nullptr) conv_bias_forward<T>(g.batch, G * K, PQ, bias, output);
 }
 
@@ -328,7 +346,7 @@ void conv2d_backward_input(const ConvShape& g, const T* grad_output, const T* we
   T* packed_weight = weight_space.get(G * weight_panels);
   for (int64_t group = 0; group < G; ++group)
     pack_a<T>(true, C, K, T(1), weight + group * K * C, C, packed_weight + group * weight_panels);
-  pointwise_gemm(g.batch, G, C, K, PQ, packed_weight, weight_panels, grad_output, grad_input);
+  pointwise_gemm(g.batch, G, C, K, PQ, WeightOperand<T>{packed_weight, weight_panels, 0}, grad_output, grad_input);
 }
 
 // --- weight gradient ------------------------------------------------------------------------------

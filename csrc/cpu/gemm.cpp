@@ -61,6 +61,11 @@ int64_t packed_b_size(int64_t K, int64_t N) {
 }
 
 template <typename T>
+bool worth_packing_a(int64_t columns) {
+  return columns >= 16 * gemm_kernel<T>().nr;
+}
+
+template <typename T>
 int64_t gemm_block_columns(int64_t K) {
   const int64_t nr = gemm_kernel<T>().nr;
   return std::max<int64_t>(1, cache_sizes().l2 / 2 / (std::max<int64_t>(K, 1) * nr * int64_t(sizeof(T)))) * nr;
@@ -162,9 +167,9 @@ int64_t block_panels_max(int64_t kc_block) {
 // tiles may start at any column (B read in place), so a narrow last panel is merged with the
 // one before it (GemmKernel::narrow).
 template <typename T, typename Micro>
-void multiply_panels(int64_t M, int64_t N, int64_t K, const T* packed_a, Micro& micro, T* C, int64_t ldc, bool add,
-                     int64_t depth0, int64_t depth, int64_t row_begin, int64_t row_end, int64_t col_begin,
-                     int64_t col_end, bool movable = false) {
+void multiply_panels(int64_t M, int64_t N, int64_t K, const T* a_operand, int64_t a_stride, Micro& micro, T* C,
+                     int64_t ldc, bool add, int64_t depth0, int64_t depth, int64_t row_begin, int64_t row_end,
+                     int64_t col_begin, int64_t col_end, bool movable = false) {
   const GemmKernel<T>& kernel = gemm_kernel<T>();
   const int64_t mr = kernel.mr, nr = kernel.nr;
   const int64_t last = ceil_div(N, nr) - 1;
@@ -172,7 +177,7 @@ void multiply_panels(int64_t M, int64_t N, int64_t K, const T* packed_a, Micro& 
   for (int64_t row_panel = row_begin; row_panel < row_end; ++row_panel) {
     const int64_t row = row_panel * mr;
     const int rows = int(std::min(mr, M - row));
-    const T* a = packed_a + row_panel * mr * K + depth0 * mr;
+    const T* a = a_stride == 0 ? a_operand + row_panel * mr * K + depth0 * mr : a_operand + row * a_stride + depth0;
     auto run = [&](int64_t col, int64_t cols) {
       micro(depth, a, col, depth0, C + row * ldc + col, ldc, add, rows, int(cols));
     };
@@ -191,8 +196,8 @@ void multiply_panels(int64_t M, int64_t N, int64_t K, const T* packed_a, Micro& 
 // depth), of which the first rows x cols of the tile are needed; `col` may be any column when movable (gemm_rows), a
 // multiple of nr otherwise (packed B).
 template <typename T, typename Micro>
-void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* packed_a, Micro&& micro, T* C, int64_t ldc,
-                  bool accumulate, bool movable) {
+void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* a_operand, int64_t a_stride, Micro&& micro, T* C,
+                  int64_t ldc, bool accumulate, bool movable) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     if (!accumulate)
@@ -224,8 +229,8 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* packed_a, Micro&& mi
     for (int64_t depth0 = 0; depth0 < K; depth0 += kc_block) {
       const int64_t depth = std::min(kc_block, K - depth0);
       const bool add = accumulate || depth0 > 0;
-      multiply_panels<T>(M, N, K, packed_a, micro, C, ldc, add, depth0, depth, row_begin, row_end, col_begin, col_end,
-                         movable);
+      multiply_panels<T>(M, N, K, a_operand, a_stride, micro, C, ldc, add, depth0, depth, row_begin, row_end, col_begin,
+                         col_end, movable);
     }
   }
 }
@@ -233,23 +238,23 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* packed_a, Micro&& mi
 }  // namespace
 
 template <typename T>
-void gemm_packed(int64_t M, int64_t N, int64_t K, const T* packed_a, const T* packed_b, T* C, int64_t ldc,
-                 bool accumulate) {
+void gemm_packed(int64_t M, int64_t N, int64_t K, const T* a, const T* packed_b, T* C, int64_t ldc, bool accumulate,
+                 int64_t a_stride) {
   const GemmKernel<T>& kernel = gemm_kernel<T>();
   const int64_t nr = kernel.nr;
-  gemm_blocked<T>(M, N, K, packed_a, [&](int64_t depth, const T* a, int64_t col, int64_t depth0, T* c, int64_t ldc_,
-                                         bool add, int rows, int cols) {
-    kernel.run(depth, a, packed_b + col * K + depth0 * nr, c, ldc_, add, rows, cols);
+  gemm_blocked<T>(M, N, K, a, a_stride, [&](int64_t depth, const T* a_tile, int64_t col, int64_t depth0, T* c,
+                                            int64_t ldc_, bool add, int rows, int cols) {
+    kernel.run(depth, a_tile, a_stride, packed_b + col * K + depth0 * nr, c, ldc_, add, rows, cols);
   }, C, ldc, accumulate, false);
 }
 
 template <typename T>
-void gemm_rows(int64_t M, int64_t N, int64_t K, const T* packed_a, const T* b, const int64_t* b_offsets, T* C,
-               int64_t ldc, bool accumulate) {
+void gemm_rows(int64_t M, int64_t N, int64_t K, const T* a, const T* b, const int64_t* b_offsets, T* C, int64_t ldc,
+               bool accumulate, int64_t a_stride) {
   const GemmKernel<T>& kernel = gemm_kernel<T>();
-  gemm_blocked<T>(M, N, K, packed_a, [&](int64_t depth, const T* a, int64_t col, int64_t depth0, T* c, int64_t ldc_,
-                                         bool add, int rows, int cols) {
-    kernel.run_rows(depth, a, b + col, b_offsets + depth0, c, ldc_, add, rows, cols);
+  gemm_blocked<T>(M, N, K, a, a_stride, [&](int64_t depth, const T* a_tile, int64_t col, int64_t depth0, T* c,
+                                            int64_t ldc_, bool add, int rows, int cols) {
+    kernel.run_rows(depth, a_tile, a_stride, b + col, b_offsets + depth0, c, ldc_, add, rows, cols);
   }, C, ldc, accumulate, true);
 }
 
@@ -352,9 +357,9 @@ void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, T
                         packed, false);
         auto micro = [&](int64_t depth_, const T* a, int64_t col, int64_t, T* c, int64_t ldc_, bool add, int rows,
                          int cols_) {
-          kernel.run(depth_, a, packed + col * depth_, c, ldc_, add, rows, cols_);
+          kernel.run(depth_, a, 0, packed + col * depth_, c, ldc_, add, rows, cols_);
         };
-        multiply_panels<T>(M, cols, K, packed_a, micro, C + col0, ldc, accumulate || depth0 > 0, depth0, depth, 0,
+        multiply_panels<T>(M, cols, K, packed_a, 0, micro, C + col0, ldc, accumulate || depth0 > 0, depth0, depth, 0,
                            ceil_div(M, kernel.mr), 0, ceil_div(cols, nr));
       }
     }
@@ -377,10 +382,12 @@ void gemm_batched(int64_t batch, bool transpose_a, bool transpose_b, int64_t M, 
   template int64_t packed_a_size<T>(int64_t, int64_t);                                                             \
   template int64_t packed_b_size<T>(int64_t, int64_t);                                                             \
   template int64_t gemm_block_columns<T>(int64_t);                                                                 \
+  template bool worth_packing_a<T>(int64_t);                                                                        \
   template void pack_a<T>(bool, int64_t, int64_t, T, const T*, int64_t, T*);                                       \
   template void pack_b<T>(bool, int64_t, int64_t, const T*, int64_t, T*);                                          \
-  template void gemm_packed<T>(int64_t, int64_t, int64_t, const T*, const T*, T*, int64_t, bool);                  \
-  template void gemm_rows<T>(int64_t, int64_t, int64_t, const T*, const T*, const int64_t*, T*, int64_t, bool);    \
+  template void gemm_packed<T>(int64_t, int64_t, int64_t, const T*, const T*, T*, int64_t, bool, int64_t);         \
+  template void gemm_rows<T>(int64_t, int64_t, int64_t, const T*, const T*, const int64_t*, T*, int64_t, bool,      \
+                             int64_t);                                                                             \
   template void gemm_dots<T>(int64_t, int64_t, int64_t, const T*, int64_t, const T*, const int64_t*, T*, int64_t,   \
                              bool, int64_t, int64_t);                                                              \
   template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, int64_t, T, T*,     \

@@ -36,18 +36,29 @@ void pack_a(bool transpose, int64_t M, int64_t K, T alpha, const T* A, int64_t l
 template <typename T>
 void pack_b(bool transpose, int64_t K, int64_t N, const T* B, int64_t ldb, T* packed);
 
-// C = packed_a * packed_b (+ C when accumulate). Parallel over tiles of C unless already inside
-// a parallel region (the convolutions run one image per thread and call it serially).
+// C = A * packed_b (+ C when accumulate). A is gemm.h's packed A when a_stride is 0; otherwise
+// it is read in place, row i at a + i * a_stride (see worth_packing_a). Parallel over tiles of C
+// unless already inside a parallel region (the convolutions run one image per thread and call
+// it serially).
 template <typename T>
-void gemm_packed(int64_t M, int64_t N, int64_t K, const T* packed_a, const T* packed_b, T* C, int64_t ldc,
-                 bool accumulate);
+void gemm_packed(int64_t M, int64_t N, int64_t K, const T* a, const T* packed_b, T* C, int64_t ldc, bool accumulate,
+                 int64_t a_stride = 0);
 
-// C = packed_a * B (+ C when accumulate) where row k of B is the N values starting at
-// b + b_offsets[k]; up to nr - 1 values past the end of each row are read (and ignored), so the
-// caller keeps them readable. The stride-1 convolutions read im2col rows from the input this way.
+// C = A * B (+ C when accumulate), A as in gemm_packed, where row k of B is the N values starting
+// at b + b_offsets[k]; up to nr - 1 values past the end of each row are read (and ignored), so
+// the caller keeps them readable. The stride-1 convolutions read im2col rows from the input this
+// way.
 template <typename T>
-void gemm_rows(int64_t M, int64_t N, int64_t K, const T* packed_a, const T* b, const int64_t* b_offsets, T* C,
-               int64_t ldc, bool accumulate);
+void gemm_rows(int64_t M, int64_t N, int64_t K, const T* a, const T* b, const int64_t* b_offsets, T* C, int64_t ldc,
+               bool accumulate, int64_t a_stride = 0);
+
+// Whether an A operand (row-major, contiguous rows) that will multiply `columns` columns of B in
+// all is worth packing. The micro-kernels read A in place within ~5% of their speed on packed
+// panels (Zen 3), while packing reads and writes all of A once more (~1 cycle a value): that
+// pays for itself only from ~16 column panels on. Below that (batch-1 inference on small
+// planes, where the weights' repacking took twice the time of the products) A is read in place.
+template <typename T>
+bool worth_packing_a(int64_t columns);
 
 // C = A B^T (+ C when accumulate) with the depth L contiguous in both: row i of A at a + i*lda,
 // row j of B at b + b_offsets[j]. No packing; the convolutions' weight gradients use it with

@@ -3,7 +3,9 @@
 //
 // A micro-kernel computes one MR x NR tile of C from packed panels:
 //   C[i][j] = (accumulate ? C[i][j] : 0) + sum_{p < depth} a[p * MR + i] * b[p * NR + j]
-// `a` is an MR-row panel of A stored k-major (MR values per k), `b` an NR-column panel of B
+// `a` is an MR-row panel of A stored k-major (MR values per k) when a_stride is 0; otherwise A
+// is read in place, row i's values at a[i * a_stride + p], rows i >= `rows` never read (small
+// products, where packing A would cost more than it saves). `b` is an NR-column panel of B
 // stored k-major (NR contiguous values per k); both come from cpu/gemm.cpp's packing routines and
 // are zero-padded past the matrix edges, so the kernel never branches on shape. C is row-major
 // with row stride ldc; the kernel reads (when accumulating) and stores exactly the first `rows`
@@ -23,12 +25,13 @@
 namespace fastcnn::cpu {
 
 template <typename T>
-using GemmMicroKernel = void (*)(int64_t depth, const T* a, const T* b, T* c, int64_t ldc, bool accumulate, int rows,
-                                 int cols);
+using GemmMicroKernel = void (*)(int64_t depth, const T* a, int64_t a_stride, const T* b, T* c, int64_t ldc,
+                                 bool accumulate, int rows, int cols);
 
 template <typename T>
-using GemmRowsMicroKernel = void (*)(int64_t depth, const T* a, const T* b, const int64_t* b_offsets, T* c,
-                                     int64_t ldc, bool accumulate, int rows, int cols);
+using GemmRowsMicroKernel = void (*)(int64_t depth, const T* a, int64_t a_stride, const T* b,
+                                     const int64_t* b_offsets, T* c, int64_t ldc, bool accumulate, int rows,
+                                     int cols);
 
 template <typename T>
 using GemmDotsKernel = void (*)(int64_t length, int rows, int cols, const T* a, int64_t lda, const T* b,

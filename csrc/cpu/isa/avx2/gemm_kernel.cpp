@@ -20,11 +20,23 @@ inline void fma_row(const float* a_value, __m256 b0, __m256 b1, __m256& lo, __m2
   hi = _mm256_fmadd_ps(a_broadcast, b1, hi);
 }
 
+// Where A's values for step p lie: a packed panel holds row i at a[p * MR + i]; A read in place
+// (gemm.h's a_stride) holds it at a[i * stride + p].
+struct PackedA {
+  const float* a;
+  const float* at(int64_t p, int i) const { return a + p * MR + i; }
+};
+struct StridedA {
+  const float* a;
+  int64_t stride;
+  const float* at(int64_t p, int i) const { return a + i * stride + p; }
+};
+
 // next_b(p) is the start of B's row p: the packed panel or a row of the input. ROWS <= MR rows
 // of the tile are computed and stored: fewer only for the last row panel of C (16 or 32
 // channels are 3 or 6 panels of which the last is two thirds or one third full).
-template <int ROWS, typename NextB>
-inline void tile(int64_t depth, const float* a, NextB next_b, float* c, int64_t ldc, bool accumulate, int cols) {
+template <int ROWS, typename A, typename NextB>
+inline void tile(int64_t depth, A a, NextB next_b, float* c, int64_t ldc, bool accumulate, int cols) {
   // The accumulators are twelve named variables, not arrays: GCC keeps an array that later
   // loops index in memory and stores it back every step (the k loop ran at 55-75% of peak,
   // with spills); named ones stay in registers and the loop runs at the FMA peak. For the same
@@ -34,14 +46,13 @@ inline void tile(int64_t depth, const float* a, NextB next_b, float* c, int64_t 
          c40 = c00, c41 = c00, c50 = c00, c51 = c00;
   for (int64_t p = 0; p < depth; ++p) {
     const float* b = next_b(p);
-    const float* a_step = a + p * MR;
     const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
-    fma_row(a_step + 0, b0, b1, c00, c01);
-    if constexpr (ROWS > 1) fma_row(a_step + 1, b0, b1, c10, c11);
-    if constexpr (ROWS > 2) fma_row(a_step + 2, b0, b1, c20, c21);
-    if constexpr (ROWS > 3) fma_row(a_step + 3, b0, b1, c30, c31);
-    if constexpr (ROWS > 4) fma_row(a_step + 4, b0, b1, c40, c41);
-    if constexpr (ROWS > 5) fma_row(a_step + 5, b0, b1, c50, c51);
+    fma_row(a.at(p, 0), b0, b1, c00, c01);
+    if constexpr (ROWS > 1) fma_row(a.at(p, 1), b0, b1, c10, c11);
+    if constexpr (ROWS > 2) fma_row(a.at(p, 2), b0, b1, c20, c21);
+    if constexpr (ROWS > 3) fma_row(a.at(p, 3), b0, b1, c30, c31);
+    if constexpr (ROWS > 4) fma_row(a.at(p, 4), b0, b1, c40, c41);
+    if constexpr (ROWS > 5) fma_row(a.at(p, 5), b0, b1, c50, c51);
   }
   __m256 acc0[MR] = {c00, c10, c20, c30, c40, c50}, acc1[MR] = {c01, c11, c21, c31, c41, c51};
   if (cols < NR) {
@@ -71,9 +82,8 @@ inline void tile(int64_t depth, const float* a, NextB next_b, float* c, int64_t 
   }
 }
 
-template <typename NextB>
-inline void tile_for(int rows, int64_t depth, const float* a, NextB next_b, float* c, int64_t ldc, bool accumulate,
-                     int cols) {
+template <typename A, typename NextB>
+inline void tile_for(int rows, int64_t depth, A a, NextB next_b, float* c, int64_t ldc, bool accumulate, int cols) {
   switch (rows) {
     case 1: return tile<1>(depth, a, next_b, c, ldc, accumulate, cols);
     case 2: return tile<2>(depth, a, next_b, c, ldc, accumulate, cols);
@@ -84,14 +94,22 @@ inline void tile_for(int rows, int64_t depth, const float* a, NextB next_b, floa
   }
 }
 
-void kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc, bool accumulate, int rows,
-            int cols) {
-  tile_for(rows, depth, a, [b](int64_t p) { return b + p * NR; }, c, ldc, accumulate, cols);
+template <typename NextB>
+inline void tile_for_a(int64_t a_stride, int rows, int64_t depth, const float* a, NextB next_b, float* c,
+                       int64_t ldc, bool accumulate, int cols) {
+  if (a_stride == 0) return tile_for(rows, depth, PackedA{a}, next_b, c, ldc, accumulate, cols);
+  tile_for(rows, depth, StridedA{a, a_stride}, next_b, c, ldc, accumulate, cols);
 }
 
-void kernel_rows(int64_t depth, const float* a, const float* b, const int64_t* b_offsets, float* c, int64_t ldc,
-                 bool accumulate, int rows, int cols) {
-  tile_for(rows, depth, a, [b, b_offsets](int64_t p) { return b + b_offsets[p]; }, c, ldc, accumulate, cols);
+void kernel(int64_t depth, const float* a, int64_t a_stride, const float* b, float* c, int64_t ldc, bool accumulate,
+            int rows, int cols) {
+  tile_for_a(a_stride, rows, depth, a, [b](int64_t p) { return b + p * NR; }, c, ldc, accumulate, cols);
+}
+
+void kernel_rows(int64_t depth, const float* a, int64_t a_stride, const float* b, const int64_t* b_offsets, float* c,
+                 int64_t ldc, bool accumulate, int rows, int cols) {
+  tile_for_a(a_stride, rows, depth, a, [b, b_offsets](int64_t p) { return b + b_offsets[p]; }, c, ldc, accumulate,
+             cols);
 }
 
 // Dot products: a 3 x 3 tile in 9 accumulators (3 + 1 more registers for operands).

@@ -15,10 +15,25 @@ namespace {
 
 constexpr int MR = 8, NR = 48;
 
+// Where A's values for step p lie: a packed panel holds row i at a[p * MR + i]; A read in place
+// (gemm.h's a_stride) holds it at a[i * stride + p], rows past the tile's repeating its first
+// (computed, never stored), so that no row past the matrix is read.
+struct PackedA {
+  const float* a;
+  float at(int64_t p, int i) const { return a[p * MR + i]; }
+};
+struct StridedA {
+  const float* row[MR];
+  StridedA(const float* a, int64_t stride, int rows) {
+    for (int i = 0; i < MR; ++i) row[i] = a + (i < rows ? i : 0) * stride;
+  }
+  float at(int64_t p, int i) const { return row[i][p]; }
+};
+
 // next_b(p) is the start of B's row p: the packed panel or a row of the input. NV <= 3 vectors
 // of each row are used: fewer than three only for the last, narrower column panel of C.
-template <int NV, typename NextB>
-inline void tile(int64_t depth, const float* a, NextB next_b, float* c, int64_t ldc, bool accumulate, int rows,
+template <int NV, typename A, typename NextB>
+inline void tile(int64_t depth, const A& a, NextB next_b, float* c, int64_t ldc, bool accumulate, int rows,
                  int cols) {
   // The C tile is read only after the k loop: fetching it now hides the miss behind the FMAs.
   for (int i = 0; i < rows; ++i)
@@ -31,7 +46,7 @@ inline void tile(int64_t depth, const float* a, NextB next_b, float* c, int64_t 
     __m512 b_value[NV];
     for (int v = 0; v < NV; ++v) b_value[v] = _mm512_loadu_ps(b + 16 * v);
     for (int i = 0; i < MR; ++i) {
-      const __m512 a_value = _mm512_set1_ps(a[p * MR + i]);
+      const __m512 a_value = _mm512_set1_ps(a.at(p, i));
       for (int v = 0; v < NV; ++v) acc[v][i] = _mm512_fmadd_ps(a_value, b_value[v], acc[v][i]);
     }
   };
@@ -55,25 +70,33 @@ inline void tile(int64_t depth, const float* a, NextB next_b, float* c, int64_t 
 }
 
 // Runs the tile with as many vectors as the needed columns take.
-template <typename NextB>
-inline void tile_for(int rows, int cols, int64_t depth, const float* a, NextB next_b, float* c, int64_t ldc,
+template <typename A, typename NextB>
+inline void tile_for(int rows, int cols, int64_t depth, const A& a, NextB next_b, float* c, int64_t ldc,
                      bool accumulate) {
   if (cols <= 16) return tile<1>(depth, a, next_b, c, ldc, accumulate, rows, cols);
   if (cols <= 32) return tile<2>(depth, a, next_b, c, ldc, accumulate, rows, cols);
   tile<3>(depth, a, next_b, c, ldc, accumulate, rows, cols);
 }
 
-void kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc, bool accumulate, int rows,
-            int cols) {
+template <typename NextB>
+inline void tile_for_a(int64_t a_stride, int rows, int cols, int64_t depth, const float* a, NextB next_b, float* c,
+                       int64_t ldc, bool accumulate) {
+  if (a_stride == 0) return tile_for(rows, cols, depth, PackedA{a}, next_b, c, ldc, accumulate);
+  tile_for(rows, cols, depth, StridedA(a, a_stride, rows), next_b, c, ldc, accumulate);
+}
+
+void kernel(int64_t depth, const float* a, int64_t a_stride, const float* b, float* c, int64_t ldc, bool accumulate,
+            int rows, int cols) {
   // The packed panel streams from L2 (cpu/gemm.cpp) in order, which the hardware prefetchers
   // follow: software prefetches of it measured 3-7% slower, their three loads a step taking
   // slots from the eleven of the tile.
-  tile_for(rows, cols, depth, a, [b](int64_t p) { return b + p * NR; }, c, ldc, accumulate);
+  tile_for_a(a_stride, rows, cols, depth, a, [b](int64_t p) { return b + p * NR; }, c, ldc, accumulate);
 }
 
-void kernel_rows(int64_t depth, const float* a, const float* b, const int64_t* b_offsets, float* c, int64_t ldc,
-                 bool accumulate, int rows, int cols) {
-  tile_for(rows, cols, depth, a, [b, b_offsets](int64_t p) { return b + b_offsets[p]; }, c, ldc, accumulate);
+void kernel_rows(int64_t depth, const float* a, int64_t a_stride, const float* b, const int64_t* b_offsets, float* c,
+                 int64_t ldc, bool accumulate, int rows, int cols) {
+  tile_for_a(a_stride, rows, cols, depth, a, [b, b_offsets](int64_t p) { return b + b_offsets[p]; }, c, ldc,
+             accumulate);
 }
 
 // Dot products: a 4 x 6 tile in 24 accumulators; each 16-wide step loads 4 + 6 vectors for 24
