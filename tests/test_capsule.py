@@ -118,10 +118,10 @@ def test_margin_loss_rejects_unknown_reduction():
         F.margin_loss(fastcnn.rand(2, 3), fastcnn.tensor([0, 1]), reduction="max")
 
 
-@pytest.mark.parametrize("dim,eps,match", [(3, 1e-8, "dim 3 is out of range"),
-                                           (-1, 0.0, "eps must be a positive finite number")])
-def test_squash_rejects_bad_arguments(dim, eps, match):
-    with pytest.raises(ValueError, match=f"squash: {match}"):
+@pytest.mark.parametrize("dim,eps,error,match", [(3, 1e-8, IndexError, "dimension out of range"),
+                                                 (-1, 0.0, ValueError, "eps must be a positive finite number")])
+def test_squash_rejects_bad_arguments(dim, eps, error, match):
+    with pytest.raises(error, match=f"squash: {match}"):
         F.squash(fastcnn.rand(2, 3, 4), dim=dim, eps=eps)
     with pytest.raises(TypeError, match="squash: input must be float"):
         F.squash(fastcnn.tensor([1, 2]))

@@ -1,5 +1,7 @@
 """Elementwise arithmetic, reductions, shape ops and indexing: forward and backward against
 NumPy, central finite differences (float64) and torch."""
+import re
+
 import numpy as np
 import pytest
 
@@ -133,10 +135,11 @@ def test_comparisons_give_bool_tensors():
 @pytest.mark.parametrize("call, match", [
     (lambda: fastcnn.ones(2, 3).reshape(4, -1), "reshape"),
     (lambda: fastcnn.ones(2, 3).permute(0, 0), "permute"),
+    (lambda: fastcnn.ones(2, 3).permute(1, -1), "permute"),
     (lambda: fastcnn.cat([fastcnn.ones(2, 3), fastcnn.ones(3, 3)], 1), "cat"),
     (lambda: fastcnn.stack([fastcnn.ones(2), fastcnn.ones(3)]), "stack"),
     (lambda: fastcnn.ones(2, 3) @ fastcnn.ones(2, 3), "matmul"),
-    (lambda: fastcnn.ones(2, 3).sum(3), "sum"),
+    (lambda: fastcnn.ones(2, 3).sum((1, -1)), "sum: dim 1 appears multiple times"),
     (lambda: fastcnn.ones(2).expand(3, 3), "expand"),
 ])
 def test_bad_shapes_raise_value_error(call, match):
@@ -147,6 +150,81 @@ def test_bad_shapes_raise_value_error(call, match):
 def test_matmul_dtype_mismatch_is_type_error():
     with pytest.raises(TypeError, match="matmul: other has dtype float64"):
         fastcnn.ones(2, 2) @ fastcnn.ones(2, 2, dtype=fastcnn.float64)
+
+
+# --- dim arguments ---------------------------------------------------------------------------
+# name: (op named in the error, call(library, x, dim) for fastcnn and torch alike, whether dim
+# names a position for a new dim, so that ndim is valid too)
+DIM_OPS = {
+    "cat": ("cat", lambda lib, x, d: lib.cat([x, x], d), False),
+    "stack": ("stack", lambda lib, x, d: lib.stack([x, x], d), True),
+    "select": ("select", lambda lib, x, d: x.select(d, 0), False),
+    "unbind": ("unbind", lambda lib, x, d: x.unbind(d), False),
+    "split": ("split", lambda lib, x, d: x.split(2, d), False),
+    "chunk": ("chunk", lambda lib, x, d: x.chunk(2, d), False),
+    "sum": ("sum", lambda lib, x, d: x.sum(d), False),
+    "sum_dims": ("sum", lambda lib, x, d: x.sum((d,)), False),
+    "mean": ("mean", lambda lib, x, d: x.mean(d, keepdim=True), False),
+    "max": ("max", lambda lib, x, d: x.max(d), False),
+    "min": ("min", lambda lib, x, d: x.min(d), False),
+    "var": ("var", lambda lib, x, d: x.var(d, unbiased=False), False),
+    "std": ("std", lambda lib, x, d: x.std(d, unbiased=False), False),
+    "argmax": ("argmax", lambda lib, x, d: x.argmax(d), False),
+    "argmin": ("argmin", lambda lib, x, d: x.argmin(d, keepdim=True), False),
+    "softmax": ("softmax", lambda lib, x, d: lib.nn.functional.softmax(x, d), False),
+    "log_softmax": ("log_softmax", lambda lib, x, d: lib.nn.functional.log_softmax(x, d), False),
+    "squeeze": ("squeeze", lambda lib, x, d: x.squeeze(d), False),
+    "unsqueeze": ("unsqueeze", lambda lib, x, d: x.unsqueeze(d), True),
+    "transpose": ("transpose", lambda lib, x, d: x.transpose(d, 0), False),
+    "permute": ("permute", lambda lib, x, d: x.permute(d, *[i for i in range(x.ndim) if i != d % x.ndim]), False),
+    "flatten_start": ("flatten", lambda lib, x, d: x.flatten(d), False),
+    "flatten_end": ("flatten", lambda lib, x, d: x.flatten(0, d), False),
+    "size": ("size", lambda lib, x, d: x.size(d), False),
+}
+DIM_SHAPES = [(2, 3, 1), (4,)]
+
+
+def _dim_range(shape, new_dim):
+    positions = len(shape) + new_dim
+    return -positions, positions - 1
+
+
+@pytest.mark.parametrize("shape", DIM_SHAPES)
+@pytest.mark.parametrize("name", sorted(DIM_OPS))
+def test_out_of_range_dim_raises_index_error(name, shape):
+    op, call, new_dim = DIM_OPS[name]
+    x = fastcnn.tensor(normal(*shape))
+    low, high = _dim_range(shape, new_dim)
+    for dim in (high + 1, low - 1, high + 5):
+        message = f"{op}: dimension out of range (expected to be in range of [{low}, {high}], but got {dim})"
+        with pytest.raises(IndexError, match=re.escape(f"{message} (input {shape})")):
+            call(fastcnn, x, dim)
+    with pytest.raises(TypeError, match=f"{op}: dim must be an int, got 1.0"):
+        call(fastcnn, x, 1.0)
+
+
+def _arrays(result):
+    """A result of any of DIM_OPS (a tensor, a tuple of them, an int) as a list of arrays."""
+    parts = result if isinstance(result, tuple) and not isinstance(result, fastcnn.Size) else (result,)
+    return [np.asarray(part.numpy() if hasattr(part, "numpy") else part) for part in parts]
+
+
+@pytest.mark.parametrize("shape", DIM_SHAPES)
+@pytest.mark.parametrize("name", sorted(DIM_OPS))
+def test_boundary_dims_match_torch(name, shape):
+    torch = pytest.importorskip("torch")
+    _, call, new_dim = DIM_OPS[name]
+    values = normal(*shape)
+    low, high = _dim_range(shape, new_dim)
+    for dim in (low, high):
+        ours = _arrays(call(fastcnn, fastcnn.tensor(values), dim))
+        theirs = _arrays(call(torch, torch.tensor(values), dim))
+        assert [a.shape for a in ours] == [a.shape for a in theirs], f"dim {dim}"
+        for a, b in zip(ours, theirs):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12, err_msg=f"dim {dim}")
+    for dim in (high + 1, low - 1):
+        with pytest.raises(IndexError):
+            call(torch, torch.tensor(values), dim)
 
 
 @pytest.mark.parametrize("call", [lambda x: x[0], lambda x: x.select(0, 1), lambda x: x.unbind(0)[1],
@@ -163,3 +241,4 @@ def test_gradient_of_a_0_d_leaf_is_0_d():
     x = fastcnn.tensor(2.0, requires_grad=True)
     (x.sum() * x.mean() + x.permute()).backward()
     assert tuple(x.grad.shape) == () and x.grad.item() == 5.0
+

@@ -110,6 +110,7 @@ def var(input, dim=None, unbiased=True, keepdim=False, correction=None):
 
 
 def std(input, dim=None, unbiased=True, keepdim=False, correction=None):
+    ops.normalize_dims(dim, input.shape, "std")  # so that a bad dim names std, not var
     return sqrt(var(input, dim, unbiased, keepdim, correction))
 
 
@@ -150,16 +151,20 @@ def amin(input, dim=None, keepdim=False):
     return ops.Min.apply(input, dim=dim, keepdim=keepdim)
 
 
-def argmax(input, dim=None, keepdim=False):
-    data = input.data
+def _arg_extremum(op, arg_function, input, dim, keepdim):
     if dim is None:
-        return Tensor._wrap(np.asarray(np.argmax(data), dtype=np.int64))
-    out = np.argmax(data, axis=dim)
+        return Tensor._wrap(np.asarray(arg_function(input.data), dtype=np.int64))
+    dim = ops.normalize_dim(dim, input.shape, op)
+    out = arg_function(input.data, axis=dim)
     return Tensor._wrap((np.expand_dims(out, dim) if keepdim else out).astype(np.int64))
 
 
+def argmax(input, dim=None, keepdim=False):
+    return _arg_extremum("argmax", np.argmax, input, dim, keepdim)
+
+
 def argmin(input, dim=None, keepdim=False):
-    return argmax(-input.detach(), dim, keepdim)
+    return _arg_extremum("argmin", np.argmin, input, dim, keepdim)
 
 
 def _shape_args(shape):
@@ -174,9 +179,9 @@ def reshape(input, *shape):
 
 def flatten(input, start_dim=0, end_dim=-1):
     dims = input.data.shape
+    start, end = ops.normalize_dim(start_dim, dims, "flatten"), ops.normalize_dim(end_dim, dims, "flatten")
     if not dims:
         return reshape(input, 1)
-    start, end = start_dim % len(dims), end_dim % len(dims)
     if start > end:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} (input {dims})")
     return reshape(input, dims[:start] + (math.prod(dims[start:end + 1]),) + dims[end + 1:])
@@ -187,20 +192,23 @@ def permute(input, *dims):
 
 
 def transpose(input, dim0, dim1):
+    dim0, dim1 = ops.normalize_dim(dim0, input.shape, "transpose"), ops.normalize_dim(dim1, input.shape, "transpose")
+    if input.ndim == 0:
+        return input
     dims = list(range(input.ndim))
     dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
     return permute(input, dims)
 
 
 def unsqueeze(input, dim):
-    dim = dim % (input.ndim + 1)
+    dim = ops.normalize_dim(dim, input.shape, "unsqueeze", new_dim=True)
     return reshape(input, input.shape[:dim] + (1,) + input.shape[dim:])
 
 
 def squeeze(input, dim=None):
     if dim is None:
         return reshape(input, tuple(n for n in input.shape if n != 1))
-    dim = dim % builtins.max(input.ndim, 1)
+    dim = ops.normalize_dim(dim, input.shape, "squeeze")
     if input.ndim == 0 or input.shape[dim] != 1:
         return input
     return reshape(input, input.shape[:dim] + input.shape[dim + 1:])
@@ -220,6 +228,7 @@ def stack(tensors, dim=0):
 def split(input, split_size_or_sections, dim=0):
     """Pieces of split_size_or_sections along dim (the last one shorter when the size does not
     divide), or pieces of the listed sizes: one op, whose backward writes one gradient."""
+    dim = ops.normalize_dim(dim, input.shape, "split", scalar_ok=False)
     size = input.shape[dim]
     if isinstance(split_size_or_sections, (int, np.integer)):
         if split_size_or_sections <= 0:
@@ -232,6 +241,7 @@ def split(input, split_size_or_sections, dim=0):
 
 
 def chunk(input, chunks, dim=0):
+    dim = ops.normalize_dim(dim, input.shape, "chunk", scalar_ok=False)
     size = input.shape[dim]
     return split(input, -(-size // chunks) if size else [0] * chunks, dim)
 
@@ -243,7 +253,7 @@ def unbind(input, dim=0):
 
 def select(input, dim, index):
     key = [slice(None)] * input.ndim
-    key[dim % input.ndim] = index
+    key[ops.normalize_dim(dim, input.shape, "select", scalar_ok=False)] = index
     return input[tuple(key)]
 
 

@@ -365,7 +365,10 @@ class Tensor:
         return self.permute(*reversed(range(self.ndim)))
 
     def size(self, dim=None):
-        return self.shape if dim is None else self.data.shape[dim]
+        if dim is None:
+            return self.shape
+        from . import ops
+        return self.data.shape[ops.normalize_dim(dim, self.data.shape, "size", scalar_ok=False)]
 
     def dim(self) -> int:
         return self.data.ndim

@@ -288,9 +288,7 @@ def _softmax_dim(op, input, dim):
         dim = 0 if input.ndim in (0, 1, 3) else 1
         warnings.warn(f"{op}: implicit dimension choice has been deprecated; pass dim explicitly (chose dim={dim})",
                       UserWarning, stacklevel=3)
-    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
-        raise TypeError(f"{op}: dim must be an int, got {dim!r}")
-    return int(dim)
+    return ops.normalize_dim(dim, input.shape, op)
 
 
 def _softmax(function_class, input, dim, dtype):
@@ -506,7 +504,7 @@ def squash(x, dim=-1, eps=1e-8):
     at s = 0 is exactly 0 instead of NaN.
     """
     check_tensor("squash", "input", x)
-    return ops.Squash.apply(x, dim=int(dim), eps=float(eps))
+    return ops.Squash.apply(x, dim=ops.normalize_dim(dim, x.shape, "squash"), eps=float(eps))
 
 
 def capsule_lengths(x, dim=-1, eps=1e-8):

@@ -9,19 +9,7 @@ import numpy as np
 
 from ..tensor import Function
 from ._registry import register
-
-
-def normalize_dims(dim, ndim: int, op: str):
-    """None -> all dims; int or sequence -> a sorted tuple of non-negative dims."""
-    if dim is None:
-        return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
-    result = []
-    for d in dims:
-        if not -max(ndim, 1) <= d < max(ndim, 1):
-            raise ValueError(f"{op}: dim {d} is out of range for a tensor of {ndim} dims")
-        result.append(int(d) % max(ndim, 1))
-    return tuple(sorted(set(result))) if ndim else ()
+from .shape import normalize_dims
 
 
 def _expand_back(grad, input_shape, dims, keepdim):
@@ -35,7 +23,7 @@ def _expand_back(grad, input_shape, dims, keepdim):
 class Sum(Function):
     @staticmethod
     def forward(ctx, a, dim=None, keepdim=False):
-        ctx.dims = normalize_dims(dim, a.ndim, "sum")
+        ctx.dims = normalize_dims(dim, a.shape, "sum")
         ctx.shape, ctx.keepdim = a.shape, keepdim
         return np.asarray(a.sum(axis=ctx.dims, keepdims=keepdim))
 
@@ -50,7 +38,7 @@ class Mean(Function):
     def forward(ctx, a, dim=None, keepdim=False):
         if a.dtype.kind != "f":
             raise TypeError(f"mean: input must be a float tensor, got {a.dtype} (input {a.shape})")
-        ctx.dims = normalize_dims(dim, a.ndim, "mean")
+        ctx.dims = normalize_dims(dim, a.shape, "mean")
         ctx.shape, ctx.keepdim = a.shape, keepdim
         ctx.count = int(np.prod([a.shape[d] for d in ctx.dims], dtype=np.int64))
         return np.asarray(a.mean(axis=ctx.dims, keepdims=keepdim))
@@ -69,7 +57,7 @@ class _Extremum(Function):
     def forward(cls, ctx, a, dim=None, keepdim=False):
         if a.size == 0:
             raise ValueError(f"{cls.op_name}: input is empty (input {a.shape})")
-        ctx.dims = normalize_dims(dim, a.ndim, cls.op_name)
+        ctx.dims = normalize_dims(dim, a.shape, cls.op_name)
         ctx.keepdim = keepdim
         out = cls.reducer(a, axis=ctx.dims, keepdims=True)
         ctx.save_for_backward(a, out)
@@ -102,7 +90,7 @@ class Var(Function):
     def forward(ctx, a, dim=None, correction=1, keepdim=False):
         if a.dtype.kind != "f":
             raise TypeError(f"var: input must be a float tensor, got {a.dtype} (input {a.shape})")
-        ctx.dims = normalize_dims(dim, a.ndim, "var")
+        ctx.dims = normalize_dims(dim, a.shape, "var")
         count = int(np.prod([a.shape[d] for d in ctx.dims], dtype=np.int64))
         ctx.divisor = max(count - correction, 0)
         centered = a - a.mean(axis=ctx.dims, keepdims=True)

@@ -11,7 +11,36 @@ import numpy as np
 
 from ..tensor import Function
 from ._registry import register
-from .reduce import normalize_dims
+
+
+def normalize_dim(dim, shape, op: str, *, new_dim: bool = False, scalar_ok: bool = True) -> int:
+    """dim as an index into shape, by torch's rule: -ndim <= dim < ndim, a 0-d tensor counting
+    as 1-D unless scalar_ok is False (select, unbind need a real dim), and new_dim (unsqueeze,
+    stack: a position for a new dim) also allowing ndim. Every op that takes a dim checks it
+    here: taking it modulo ndim instead would silently pick another dim."""
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"{op}: dim must be an int, got {dim!r} (input {tuple(shape)})")
+    ndim = len(shape)
+    if ndim == 0 and not scalar_ok:
+        raise IndexError(f"{op}: dimension specified as {dim} but tensor has no dimensions (input ())")
+    positions = ndim + 1 if new_dim else max(ndim, 1)
+    if not -positions <= dim < positions:
+        raise IndexError(f"{op}: dimension out of range (expected to be in range of [{-positions}, {positions - 1}], "
+                         f"but got {dim}) (input {tuple(shape)})")
+    return int(dim) % positions
+
+
+def normalize_dims(dim, shape, op: str):
+    """None -> all dims; an int or a sequence of them -> a sorted tuple of non-negative dims
+    (empty for a 0-d tensor), each checked by normalize_dim."""
+    if dim is None:
+        return tuple(range(len(shape)))
+    dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
+    normalized = [normalize_dim(d, shape, op) for d in dims]
+    for position, d in enumerate(normalized):
+        if d in normalized[:position]:
+            raise ValueError(f"{op}: dim {d} appears multiple times in the list of dims {dims} (input {tuple(shape)})")
+    return tuple(sorted(normalized)) if shape else ()
 
 
 def _resolve_shape(shape, size, op, input_shape):
@@ -47,9 +76,9 @@ class Permute(Function):
 
     @staticmethod
     def forward(ctx, a, dims):
-        dims = tuple(int(d) % max(a.ndim, 1) for d in dims)
+        given, dims = dims, tuple(normalize_dim(d, a.shape, "permute") for d in dims)
         if sorted(dims) != list(range(a.ndim)):
-            raise ValueError(f"permute: dims {dims} are not a permutation of {a.ndim} dims (input {a.shape})")
+            raise ValueError(f"permute: dims {given} are not a permutation of {a.ndim} dims (input {a.shape})")
         ctx.inverse = tuple(np.argsort(dims))
         return np.asarray(a.transpose(dims), order="C")
 
@@ -83,7 +112,7 @@ class Cat(Function):
         if not arrays:
             raise ValueError("cat: expected a non-empty sequence of tensors")
         ndim = arrays[0].ndim
-        dim = dim % max(ndim, 1)
+        dim = normalize_dim(dim, arrays[0].shape, "cat")
         for i, a in enumerate(arrays):
             if a.ndim != ndim or any(a.shape[d] != arrays[0].shape[d] for d in range(ndim) if d != dim):
                 raise ValueError(f"cat: tensor {i} has shape {a.shape} but tensor 0 has {arrays[0].shape} "
@@ -106,7 +135,7 @@ class Stack(Function):
         for i, a in enumerate(arrays):
             if a.shape != arrays[0].shape:
                 raise ValueError(f"stack: tensor {i} has shape {a.shape} but tensor 0 has {arrays[0].shape}")
-        ctx.dim = dim % (arrays[0].ndim + 1)
+        ctx.dim = normalize_dim(dim, arrays[0].shape, "stack", new_dim=True)
         return np.stack(arrays, axis=ctx.dim)
 
     @staticmethod
@@ -122,7 +151,7 @@ class Split(Function):
 
     @staticmethod
     def forward(ctx, a, sizes, dim=0):
-        (ctx.dim,) = normalize_dims(dim, a.ndim, "split")
+        ctx.dim = normalize_dim(dim, a.shape, "split", scalar_ok=False)
         if sum(sizes) != a.shape[ctx.dim] or min(sizes) < 0:
             raise ValueError(f"split: sections {list(sizes)} are not sizes that add up to {a.shape[ctx.dim]} "
                              f"(dim {ctx.dim}, input {a.shape})")
@@ -146,9 +175,7 @@ class Unbind(Function):
 
     @staticmethod
     def forward(ctx, a, dim=0):
-        if a.ndim == 0:
-            raise ValueError("unbind: a 0-d tensor has no dim to unbind")
-        (ctx.dim,) = normalize_dims(dim, a.ndim, "unbind")
+        ctx.dim = normalize_dim(dim, a.shape, "unbind", scalar_ok=False)
         ctx.slice_shape = a.shape[:ctx.dim] + a.shape[ctx.dim + 1:]
         return tuple(np.asarray(piece, order="C") for piece in np.moveaxis(a, ctx.dim, 0))
 
