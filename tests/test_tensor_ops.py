@@ -242,3 +242,13 @@ def test_gradient_of_a_0_d_leaf_is_0_d():
     (x.sum() * x.mean() + x.permute()).backward()
     assert tuple(x.grad.shape) == () and x.grad.item() == 5.0
 
+
+@pytest.mark.parametrize("reduction", ["sum", "mean", "amax", "amin", "var", "std"])
+def test_empty_dim_list_reduces_all_dims(reduction):
+    values = normal(2, 3)
+    x = fastcnn.tensor(values)
+    for dims in ((), []):
+        np.testing.assert_allclose(getattr(x, reduction)(dims).numpy(), getattr(x, reduction)().numpy(), rtol=1e-12)
+    torch = pytest.importorskip("torch")
+    np.testing.assert_allclose(getattr(x, reduction)(()).numpy(), getattr(torch.tensor(values), reduction)(()).numpy(),
+                               rtol=1e-12)

@@ -32,8 +32,9 @@ def normalize_dim(dim, shape, op: str, *, new_dim: bool = False, scalar_ok: bool
 
 def normalize_dims(dim, shape, op: str):
     """None -> all dims; an int or a sequence of them -> a sorted tuple of non-negative dims
-    (empty for a 0-d tensor), each checked by normalize_dim."""
-    if dim is None:
+    (empty for a 0-d tensor), each checked by normalize_dim. An empty sequence means all dims,
+    as in torch."""
+    if dim is None or (isinstance(dim, (tuple, list)) and not dim):
         return tuple(range(len(shape)))
     dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
     normalized = [normalize_dim(d, shape, op) for d in dims]
