@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -219,11 +221,24 @@ def test_binary_cross_entropy_with_logits_one_weight_requires_grad(differentiabl
     check_gradients(ours, [x, rng.uniform(0.5, 2, (3, 1))])
 
 
-def test_binary_cross_entropy_with_logits_rejects_weights_that_do_not_broadcast():
-    for name in ("weight", "pos_weight"):
-        with pytest.raises(ValueError, match=rf"binary_cross_entropy_with_logits: {name} does not broadcast to "
-                                             rf"the input \(input \(2, 3\), {name} \(2,\)\)"):
-            F.binary_cross_entropy_with_logits(fastcnn.zeros(2, 3), fastcnn.zeros(2, 3), **{name: fastcnn.ones(2)})
+@pytest.mark.parametrize("name", ["weight", "pos_weight"])
+@pytest.mark.parametrize("input_shape, value_shape", [((2, 3), (2,)), ((4,), (3, 4)), ((1, 4), (3, 4))])
+def test_binary_cross_entropy_with_logits_rejects_weights_that_do_not_broadcast(name, input_shape, value_shape):
+    """weight and pos_weight must broadcast to the input's shape. One that would enlarge the loss
+    beyond it, (3, 4) for an input (4,), is refused under every reduction, as torch (2.13) refuses
+    it: "output with shape [4] doesn't match the broadcast shape [3, 4]"."""
+    message = f"binary_cross_entropy_with_logits: {name} does not broadcast to the input (input {input_shape}, " \
+              f"{name} {value_shape})"
+    for reduction in REDUCTIONS:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            F.binary_cross_entropy_with_logits(fastcnn.zeros(*input_shape), fastcnn.zeros(*input_shape),
+                                               reduction=reduction, **{name: fastcnn.ones(*value_shape)})
+    torch = pytest.importorskip("torch")
+    for reduction in REDUCTIONS:
+        with pytest.raises(RuntimeError):
+            torch.nn.functional.binary_cross_entropy_with_logits(torch.zeros(input_shape), torch.zeros(input_shape),
+                                                                 reduction=reduction,
+                                                                 **{name: torch.ones(value_shape)})
 
 
 def test_nll_loss_mean_of_all_ignored_is_nan_as_torch():
