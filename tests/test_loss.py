@@ -207,6 +207,19 @@ def test_binary_cross_entropy_with_logits_weight_gradients(reduction, shape, wei
         np.testing.assert_allclose(grad, tensor.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
+def test_binary_cross_entropy_with_logits_of_a_0_d_input_with_weights():
+    """The weights broadcast to the input's shape () stay 0-d (np.ascontiguousarray made them (1,))."""
+    inputs = [np.array(0.7), np.array(1.0), np.array(2.0), np.array(3.0)]
+
+    def ours(x, target, weight, pos_weight):
+        return F.binary_cross_entropy_with_logits(x, target, weight=weight, pos_weight=pos_weight, reduction="none")
+
+    check_gradients(ours, inputs)
+    output, _, _ = run_with_grad(ours, inputs, dtype=np.float64)
+    assert output.shape == ()
+    np.testing.assert_allclose(output, reference.bce_with_logits(*inputs, "none"), rtol=1e-12)
+
+
 @pytest.mark.parametrize("differentiable", ["weight", "pos_weight"])
 @pytest.mark.parametrize("other", ["absent", "constant"])
 def test_binary_cross_entropy_with_logits_one_weight_requires_grad(differentiable, other):

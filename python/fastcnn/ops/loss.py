@@ -57,7 +57,7 @@ class BinaryCrossEntropyWithLogits(Function):
     @staticmethod
     def forward(ctx, input, target, weight=None, pos_weight=None, reduction="mean"):
         ctx.shapes = tuple(None if value is None else value.shape for value in (weight, pos_weight))
-        weight, pos_weight = (None if value is None else np.ascontiguousarray(np.broadcast_to(value, input.shape))
+        weight, pos_weight = (None if value is None else np.asarray(np.broadcast_to(value, input.shape), order="C")
                               for value in (weight, pos_weight))
         ctx.save_for_backward(input, target, weight, pos_weight)
         ctx.reduction = reduction
