@@ -166,8 +166,10 @@ def format_row(result: dict) -> str:
 
 def print_header(info: dict) -> None:
     peaks = info["peaks"]
+    caches = info["fastcnn"].get("cpu_cache_sizes", {})
+    cache_note = f", L1d {caches['l1_data'] // 1024} KiB / L2 {caches['l2'] // 1024} KiB per core" if caches else ""
     print(f"fastcnn {info['fastcnn']['version']} ({info['fastcnn']['cpu_isa']}), torch {info['torch_version']}, "
-          f"{info['threads']} threads, {info['cpu']} ({info['logical_cpus']} logical CPUs), {info['date']}")
+          f"{info['threads']} threads, {info['cpu']} ({info['logical_cpus']} logical CPUs{cache_note}), {info['date']}")
     print(f"peak: FMA {peaks['fma_gflops']:.1f} GFLOP/s, stream triad {peaks['stream_gbs']:.1f} GB/s "
           f"({STREAM_BYTES // MIB} MiB set; DRAM-sized {DRAM_STREAM_BYTES // MIB} MiB: "
           f"{peaks['dram_stream_gbs']:.1f} GB/s)")
