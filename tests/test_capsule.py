@@ -24,6 +24,19 @@ def test_squash_matches_reference(shape, dim):
     np.testing.assert_allclose(grad, squash_vjp_reference(x, weights, dim), rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dim", [-1, 0])
+def test_squash_of_a_0_d_input_stays_0_d(dim, dtype):
+    # Any dim of a 0-d tensor names the tensor as a 1-D vector of one component: one capsule.
+    x = _vectors((), seed=3)
+    output, (grad,), weights = run_with_grad(lambda t: F.squash(t, dim=dim), [x], dtype=dtype)
+    assert output.shape == () and grad.shape == ()
+    tolerance = 1e-12 if dtype == np.float64 else 1e-6
+    np.testing.assert_allclose(output, squash_reference(x.reshape(1))[0], rtol=tolerance)
+    np.testing.assert_allclose(grad, squash_vjp_reference(x.reshape(1), weights.reshape(1))[0], rtol=1e-5)
+    check_gradients(lambda t: F.squash(t, dim=dim), [x])
+
+
 @pytest.mark.parametrize("shape,dim", SQUASH_CASES[1:3])
 def test_squash_gradient_finite_differences(shape, dim):
     check_gradients(lambda t: F.squash(t, dim=dim), [_vectors(shape, seed=1)])

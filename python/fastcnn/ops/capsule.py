@@ -19,15 +19,19 @@ class Squash(Function):
 
     @staticmethod
     def forward(ctx, x, dim=-1, eps=1e-8):
-        x = np.ascontiguousarray(x)
+        # The kernel needs a real dim: a 0-d x, which any dim names as a 1-D vector (normalize_dim),
+        # runs as one capsule of shape (1,) and its result is given back 0-d.
+        ctx.shape = x.shape
+        x = np.asarray(x, order="C").reshape(x.shape or (1,))
         ctx.save_for_backward(x)
         ctx.dim, ctx.eps = dim, eps
-        return kernels(x).squash_forward(x, dim, eps)
+        return kernels(x).squash_forward(x, dim, eps).reshape(ctx.shape)
 
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved
-        return kernels(x).squash_backward(np.ascontiguousarray(grad), x, ctx.dim, ctx.eps)
+        grad = np.asarray(grad, order="C").reshape(x.shape)
+        return kernels(x).squash_backward(grad, x, ctx.dim, ctx.eps).reshape(ctx.shape)
 
 
 def routing_coupling(predictions: np.ndarray, iterations: int) -> np.ndarray:
@@ -36,7 +40,7 @@ def routing_coupling(predictions: np.ndarray, iterations: int) -> np.ndarray:
     Not a Function: the routing is detached (c is a constant for autograd, see the kernel), so
     this is a plain array computation that records nothing.
     """
-    return kernels(predictions).routing_coupling(np.ascontiguousarray(predictions), iterations)
+    return kernels(predictions).routing_coupling(np.asarray(predictions, order="C"), iterations)
 
 
 @register("routing_weighted_sum")
@@ -46,14 +50,14 @@ class RoutingWeightedSum(Function):
 
     @staticmethod
     def forward(ctx, predictions, coupling):
-        predictions = np.ascontiguousarray(predictions)
+        predictions = np.asarray(predictions, order="C")
         ctx.save_for_backward(predictions, coupling)
         return kernels(predictions).routing_weighted_sum_forward(predictions, coupling)
 
     @staticmethod
     def backward(ctx, grad):
         predictions, coupling = ctx.saved
-        return kernels(grad).routing_weighted_sum_backward(np.ascontiguousarray(grad), predictions, coupling), None
+        return kernels(grad).routing_weighted_sum_backward(np.asarray(grad, order="C"), predictions, coupling), None
 
 
 @register("margin_loss")
@@ -70,4 +74,4 @@ class MarginLoss(Function):
     @staticmethod
     def backward(ctx, grad):
         lengths, target = ctx.saved
-        return kernels(lengths).margin_loss_backward(np.ascontiguousarray(grad), lengths, target, *ctx.margins), None
+        return kernels(lengths).margin_loss_backward(np.asarray(grad, order="C"), lengths, target, *ctx.margins), None
