@@ -15,7 +15,7 @@ from .elementwise import unbroadcast
 
 def _batched(x: np.ndarray) -> np.ndarray:
     """(..., R, C) -> a contiguous (B, R, C), B the product of the batch dims."""
-    return np.ascontiguousarray(x).reshape((-1,) + x.shape[-2:])
+    return np.asarray(x, order="C").reshape((-1,) + x.shape[-2:])
 
 
 def _batched_mask(mask, batch_shape, queries: int, keys: int):

@@ -17,16 +17,16 @@ class _Convolution(Function):
 
     @classmethod
     def forward(cls, ctx, x, weight, bias, *geometry):
-        x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
+        x, weight = np.asarray(x, order="C"), np.asarray(weight, order="C")
         ctx.save_for_backward(x, weight)
         ctx.geometry = geometry
-        bias = None if bias is None else np.ascontiguousarray(bias)
+        bias = None if bias is None else np.asarray(bias, order="C")
         return getattr(kernels(x), cls.op_name + "_forward")(x, weight, bias, *geometry)
 
     @classmethod
     def backward(cls, ctx, grad):
         x, weight = ctx.saved
-        grad = np.ascontiguousarray(grad)
+        grad = np.asarray(grad, order="C")
         kernel = kernels(grad)
         needs_bias = ctx.inputs[2] is not None and ctx.needs_input_grad[2]
         grad_x = grad_w = grad_b = None

@@ -18,7 +18,7 @@ def _as_batched(x: np.ndarray, batch_shape) -> np.ndarray:
         return x.reshape((-1,) + x.shape[-2:])
     if int(np.prod(x.shape[:-2], dtype=np.int64)) == 1:
         return x.reshape((1,) + x.shape[-2:])
-    return np.ascontiguousarray(np.broadcast_to(x, tuple(batch_shape) + x.shape[-2:])).reshape((-1,) + x.shape[-2:])
+    return np.asarray(np.broadcast_to(x, tuple(batch_shape) + x.shape[-2:]), order="C").reshape((-1,) + x.shape[-2:])
 
 
 @register("matmul")
@@ -53,7 +53,7 @@ class Matmul(Function):
     def backward(ctx, grad):
         a, b = ctx.saved
         a_shape, b_shape, batch_shape, out_shape = ctx.shapes
-        grad = _as_batched(np.ascontiguousarray(grad.reshape(out_shape)), batch_shape)
+        grad = _as_batched(np.asarray(grad.reshape(out_shape), order="C"), batch_shape)
         a3, b3 = _as_batched(a.reshape(a_shape), batch_shape), _as_batched(b.reshape(b_shape), batch_shape)
         kernel = kernels(grad)
         grad_a = grad_b = None
@@ -84,7 +84,7 @@ class Linear(Function):
     @staticmethod
     def backward(ctx, grad):
         rows, weight = ctx.saved
-        grad_rows = np.ascontiguousarray(grad).reshape(1, -1, weight.shape[0])
+        grad_rows = np.asarray(grad, order="C").reshape(1, -1, weight.shape[0])
         kernel = kernels(grad_rows)
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
