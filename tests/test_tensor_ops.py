@@ -252,3 +252,29 @@ def test_empty_dim_list_reduces_all_dims(reduction):
     torch = pytest.importorskip("torch")
     np.testing.assert_allclose(getattr(x, reduction)(()).numpy(), getattr(torch.tensor(values), reduction)(()).numpy(),
                                rtol=1e-12)
+
+
+# --- result shapes on 0-d and small tensors --------------------------------------------------
+# name: call(library, x) for fastcnn and torch alike; each runs on every shape of KEEPDIM_SHAPES.
+SHAPE_CALLS = {
+    "argmax_keepdim": lambda lib, x: x.argmax(0, keepdim=True),
+    "argmin_keepdim_last": lambda lib, x: lib.argmin(x, -1, keepdim=True),
+    "argmax_all_keepdim": lambda lib, x: lib.argmax(x, keepdim=True),
+    "argmin_all": lambda lib, x: x.argmin(),
+    "max_keepdim": lambda lib, x: x.max(0, keepdim=True),
+    "min_keepdim_last": lambda lib, x: lib.min(x, -1, keepdim=True),
+    "max_last": lambda lib, x: x.max(-1),
+}
+KEEPDIM_SHAPES = [(), (1,), (2, 1, 3)]
+
+
+@pytest.mark.parametrize("shape", KEEPDIM_SHAPES)
+@pytest.mark.parametrize("name", sorted(SHAPE_CALLS))
+def test_result_shapes_match_torch(name, shape):
+    torch = pytest.importorskip("torch")
+    values = normal(*shape)
+    ours = _arrays(SHAPE_CALLS[name](fastcnn, fastcnn.tensor(values)))
+    theirs = _arrays(SHAPE_CALLS[name](torch, torch.tensor(values)))
+    assert [a.shape for a in ours] == [a.shape for a in theirs]
+    for a, b in zip(ours, theirs):
+        np.testing.assert_array_equal(a, b)

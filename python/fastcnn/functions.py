@@ -114,14 +114,11 @@ def std(input, dim=None, unbiased=True, keepdim=False, correction=None):
     return sqrt(var(input, dim, unbiased, keepdim, correction))
 
 
-def _extremum(function_class, input, dim, keepdim, arg_function):
+def _extremum(function_class, arg_function, input, dim, keepdim):
     values = function_class.apply(input, dim=dim, keepdim=keepdim)
     if dim is None:
         return values
-    indices = arg_function(input.data, axis=int(dim))
-    if keepdim:
-        indices = np.expand_dims(indices, int(dim))
-    return MinMaxResult((values, Tensor._wrap(indices.astype(np.int64))))
+    return MinMaxResult((values, _arg_extremum(function_class.op_name, arg_function, input, dim, keepdim)))
 
 
 class MinMaxResult(tuple):
@@ -134,13 +131,13 @@ class MinMaxResult(tuple):
 def max(input, dim=None, keepdim=False):
     if isinstance(dim, Tensor):
         return maximum(input, dim)
-    return _extremum(ops.Max, input, dim, keepdim, np.argmax)
+    return _extremum(ops.Max, np.argmax, input, dim, keepdim)
 
 
 def min(input, dim=None, keepdim=False):
     if isinstance(dim, Tensor):
         return minimum(input, dim)
-    return _extremum(ops.Min, input, dim, keepdim, np.argmin)
+    return _extremum(ops.Min, np.argmin, input, dim, keepdim)
 
 
 def amax(input, dim=None, keepdim=False):
@@ -152,11 +149,11 @@ def amin(input, dim=None, keepdim=False):
 
 
 def _arg_extremum(op, arg_function, input, dim, keepdim):
-    if dim is None:
-        return Tensor._wrap(np.asarray(arg_function(input.data), dtype=np.int64))
-    dim = ops.normalize_dim(dim, input.shape, op)
-    out = arg_function(input.data, axis=dim)
-    return Tensor._wrap((np.expand_dims(out, dim) if keepdim else out).astype(np.int64))
+    # NumPy's keepdims keeps what torch keeps: the result of a 0-d input stays 0-d, and with dim
+    # None every dim stays, of size 1.
+    if dim is not None:
+        dim = ops.normalize_dim(dim, input.shape, op)
+    return Tensor._wrap(np.asarray(arg_function(input.data, axis=dim, keepdims=keepdim), dtype=np.int64))
 
 
 def argmax(input, dim=None, keepdim=False):
