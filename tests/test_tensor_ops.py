@@ -91,6 +91,8 @@ CASES = {
                lambda a: (lambda p: p[0] * p[2] + p[0])(a.unbind(1)), [normal(2, 4, 3)],
                lambda a: a[:, 0] * a[:, 2] + a[:, 0]),
     "unbind_last_dim": (lambda a: fastcnn.stack(a.unbind(-1)[::-1], 0), None, [normal(3, 2)], lambda a: a.T[::-1]),
+    "stack_0_d": (lambda a, b: fastcnn.stack([a, b], -1) * fastcnn.stack([b, a]), None, [normal(), normal()],
+                  lambda a, b: np.stack([a, b]) * np.stack([b, a])),
 }
 
 
@@ -264,6 +266,8 @@ SHAPE_CALLS = {
     "max_keepdim": lambda lib, x: x.max(0, keepdim=True),
     "min_keepdim_last": lambda lib, x: lib.min(x, -1, keepdim=True),
     "max_last": lambda lib, x: x.max(-1),
+    "stack": lambda lib, x: lib.stack([x, 2 * x]),
+    "stack_last": lambda lib, x: lib.stack([x, x], -1),
 }
 KEEPDIM_SHAPES = [(), (1,), (2, 1, 3)]
 
@@ -278,3 +282,13 @@ def test_result_shapes_match_torch(name, shape):
     assert [a.shape for a in ours] == [a.shape for a in theirs]
     for a, b in zip(ours, theirs):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("shapes, position", [([(), ()], 0), ([(2,), ()], 1), ([(0,), (3,), ()], 2)])
+def test_cat_refuses_0_d_tensors(shapes, position):
+    message = f"cat: zero-dimensional tensor (at position {position}) cannot be concatenated (tensors {tuple(shapes)})"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fastcnn.cat([fastcnn.zeros(shape) for shape in shapes])
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError, match=re.escape(f"zero-dimensional tensor (at position {position})")):
+        torch.cat([torch.zeros(shape) for shape in shapes])

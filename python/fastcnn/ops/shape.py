@@ -112,6 +112,10 @@ class Cat(Function):
     def forward(ctx, dim, *arrays):
         if not arrays:
             raise ValueError("cat: expected a non-empty sequence of tensors")
+        for position, a in enumerate(arrays):
+            if a.ndim == 0:  # no dim to join along, as in torch (stack gives 0-d tensors one)
+                raise ValueError(f"cat: zero-dimensional tensor (at position {position}) cannot be concatenated "
+                                 f"(tensors {tuple(array.shape for array in arrays)})")
         ndim = arrays[0].ndim
         dim = normalize_dim(dim, arrays[0].shape, "cat")
         for i, a in enumerate(arrays):
