@@ -93,6 +93,8 @@ CASES = {
     "unbind_last_dim": (lambda a: fastcnn.stack(a.unbind(-1)[::-1], 0), None, [normal(3, 2)], lambda a: a.T[::-1]),
     "stack_0_d": (lambda a, b: fastcnn.stack([a, b], -1) * fastcnn.stack([b, a]), None, [normal(), normal()],
                   lambda a, b: np.stack([a, b]) * np.stack([b, a])),
+    "squeeze_dims": (lambda a: a.squeeze((0, 2)) * 2, lambda a: a.squeeze((0, 2)) * 2, [normal(1, 3, 1, 2)],
+                     lambda a: a.reshape(3, 2) * 2),
 }
 
 
@@ -142,6 +144,7 @@ def test_comparisons_give_bool_tensors():
     (lambda: fastcnn.stack([fastcnn.ones(2), fastcnn.ones(3)]), "stack"),
     (lambda: fastcnn.ones(2, 3) @ fastcnn.ones(2, 3), "matmul"),
     (lambda: fastcnn.ones(2, 3).sum((1, -1)), "sum: dim 1 appears multiple times"),
+    (lambda: fastcnn.ones(1, 3).squeeze((0, -2)), "squeeze: dim 0 appears multiple times"),
     (lambda: fastcnn.ones(2).expand(3, 3), "expand"),
 ])
 def test_bad_shapes_raise_value_error(call, match):
@@ -176,6 +179,7 @@ DIM_OPS = {
     "softmax": ("softmax", lambda lib, x, d: lib.nn.functional.softmax(x, d), False),
     "log_softmax": ("log_softmax", lambda lib, x, d: lib.nn.functional.log_softmax(x, d), False),
     "squeeze": ("squeeze", lambda lib, x, d: x.squeeze(d), False),
+    "squeeze_dims": ("squeeze", lambda lib, x, d: lib.squeeze(x, (d,)), False),
     "unsqueeze": ("unsqueeze", lambda lib, x, d: x.unsqueeze(d), True),
     "transpose": ("transpose", lambda lib, x, d: x.transpose(d, 0), False),
     "permute": ("permute", lambda lib, x, d: x.permute(d, *[i for i in range(x.ndim) if i != d % x.ndim]), False),
@@ -268,6 +272,8 @@ SHAPE_CALLS = {
     "max_last": lambda lib, x: x.max(-1),
     "stack": lambda lib, x: lib.stack([x, 2 * x]),
     "stack_last": lambda lib, x: lib.stack([x, x], -1),
+    "squeeze_dims": lambda lib, x: x.squeeze((0,)),
+    "squeeze_no_dims": lambda lib, x: x.squeeze(()),
 }
 KEEPDIM_SHAPES = [(), (1,), (2, 1, 3)]
 
@@ -292,3 +298,15 @@ def test_cat_refuses_0_d_tensors(shapes, position):
     torch = pytest.importorskip("torch")
     with pytest.raises(RuntimeError, match=re.escape(f"zero-dimensional tensor (at position {position})")):
         torch.cat([torch.zeros(shape) for shape in shapes])
+
+
+@pytest.mark.parametrize("shape, dims", [((1, 3, 1, 2), (0, 2)), ((1, 3, 1, 2), [2, -4]), ((1, 3, 1, 2), (1, 3, -2)),
+                                         ((1, 1), (0, 1)), ((1, 2), ())])
+def test_squeeze_takes_a_tuple_of_dims(shape, dims):
+    torch = pytest.importorskip("torch")
+    values = normal(*shape)
+    expected = tuple(torch.tensor(values).squeeze(dims).shape)
+    x = fastcnn.tensor(values)
+    for out in (x.squeeze(dims), fastcnn.squeeze(x, dims)):
+        assert tuple(out.shape) == expected
+        np.testing.assert_array_equal(out.numpy(), values.reshape(expected))

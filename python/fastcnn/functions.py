@@ -203,12 +203,17 @@ def unsqueeze(input, dim):
 
 
 def squeeze(input, dim=None):
+    """input without its dims of size 1: all of them, or those among dim, an int or (torch 2.x) a
+    tuple of ints, where an empty tuple names none."""
+    shape = input.data.shape
     if dim is None:
-        return reshape(input, tuple(n for n in input.shape if n != 1))
-    dim = ops.normalize_dim(dim, input.shape, "squeeze")
-    if input.ndim == 0 or input.shape[dim] != 1:
-        return input
-    return reshape(input, input.shape[:dim] + input.shape[dim + 1:])
+        return reshape(input, tuple(n for n in shape if n != 1))
+    if isinstance(dim, (tuple, list)):
+        dims = ops.normalize_dims(dim, shape, "squeeze") if dim else ()
+    else:
+        dims = (ops.normalize_dim(dim, shape, "squeeze"),)
+    kept = tuple(n for d, n in enumerate(shape) if n != 1 or d not in dims)
+    return input if len(kept) == len(shape) else reshape(input, kept)
 
 
 def cat(tensors, dim=0):
