@@ -145,6 +145,8 @@ def test_comparisons_give_bool_tensors():
     (lambda: fastcnn.ones(2, 3) @ fastcnn.ones(2, 3), "matmul"),
     (lambda: fastcnn.ones(2, 3).sum((1, -1)), "sum: dim 1 appears multiple times"),
     (lambda: fastcnn.ones(1, 3).squeeze((0, -2)), "squeeze: dim 0 appears multiple times"),
+    (lambda: fastcnn.ones(2, 3).amin((1, -1)), "amin: dim 1 appears multiple times"),
+    (lambda: fastcnn.zeros(0, 3).amax(), "amax: input is empty"),
     (lambda: fastcnn.ones(2).expand(3, 3), "expand"),
 ])
 def test_bad_shapes_raise_value_error(call, match):
@@ -172,6 +174,8 @@ DIM_OPS = {
     "mean": ("mean", lambda lib, x, d: x.mean(d, keepdim=True), False),
     "max": ("max", lambda lib, x, d: x.max(d), False),
     "min": ("min", lambda lib, x, d: x.min(d), False),
+    "amax": ("amax", lambda lib, x, d: x.amax(d), False),
+    "amin_dims": ("amin", lambda lib, x, d: lib.amin(x, (d,), keepdim=True), False),
     "var": ("var", lambda lib, x, d: x.var(d, unbiased=False), False),
     "std": ("std", lambda lib, x, d: x.std(d, unbiased=False), False),
     "argmax": ("argmax", lambda lib, x, d: x.argmax(d), False),

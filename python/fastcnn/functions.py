@@ -141,11 +141,11 @@ def min(input, dim=None, keepdim=False):
 
 
 def amax(input, dim=None, keepdim=False):
-    return ops.Max.apply(input, dim=dim, keepdim=keepdim)
+    return ops.Amax.apply(input, dim=dim, keepdim=keepdim)
 
 
 def amin(input, dim=None, keepdim=False):
-    return ops.Min.apply(input, dim=dim, keepdim=keepdim)
+    return ops.Amin.apply(input, dim=dim, keepdim=keepdim)
 
 
 def _arg_extremum(op, arg_function, input, dim, keepdim):

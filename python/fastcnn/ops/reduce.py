@@ -82,6 +82,16 @@ class Min(_Extremum):
     reducer = staticmethod(np.min)
 
 
+@register("amax")
+class Amax(Max):
+    """max without indices (torch.amax): max's forward and backward under its own name, which its errors give."""
+
+
+@register("amin")
+class Amin(Min):
+    """min without indices (torch.amin): min's forward and backward under its own name, which its errors give."""
+
+
 @register("var")
 class Var(Function):
     """var = sum((a - mean)^2) / (n - correction); d/da = 2 (a - mean) / (n - correction)."""
