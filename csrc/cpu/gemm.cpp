@@ -273,18 +273,24 @@ void gemm_dots(int64_t M, int64_t N, int64_t L, const T* a, int64_t lda, const T
     // both operands (transposing B's rows) and take the register-blocked product instead, on
     // the kept positions only (the zeros of A multiply nothing). B is packed by blocks of
     // columns that stay in L2 and multiplied right away: packing all of it first would send
-    // N x depth values out to memory and back.
+    // N x depth values out to memory and back. A is read in place unless it has positions to
+    // skip or enough columns to pay for its packing (worth_packing_a).
     static thread_local Workspace<T> a_space, b_space;
     const int64_t depth = period > 0 ? L / period * kept + std::min(kept, L % period) : L;
     const int64_t block = std::min(N, gemm_block_columns<T>(depth));
-    T* packed_a = a_space.get(packed_a_size<T>(M, depth));
+    const bool pack = period > 0 || worth_packing_a<T>(N);
+    const T* a_operand = a;
+    if (pack) {
+      T* packed_a = a_space.get(packed_a_size<T>(M, depth));
+      pack_transposed<T>(depth, M, kernel.mr, [a, lda](int64_t i) { return a + i * lda; }, packed_a, kept, period);
+      a_operand = packed_a;
+    }
     T* packed_b = b_space.get(packed_b_size<T>(depth, block));
-    pack_transposed<T>(depth, M, kernel.mr, [a, lda](int64_t i) { return a + i * lda; }, packed_a, kept, period);
     for (int64_t col = 0; col < N; col += block) {
       const int64_t cols = std::min(block, N - col);
       pack_transposed<T>(depth, cols, kernel.nr, [b, b_offsets, col](int64_t j) { return b + b_offsets[col + j]; },
                          packed_b, kept, period);
-      gemm_packed<T>(M, cols, depth, packed_a, packed_b, C + col, ldc, accumulate);
+      gemm_packed<T>(M, cols, depth, a_operand, packed_b, C + col, ldc, accumulate, pack ? 0 : lda);
     }
     return;
   }
