@@ -71,6 +71,23 @@ void pack_lines_portable(int64_t depth, const T* const* lines, int count, int wi
   }
 }
 
+// Where a micro-kernel finds A's value (p, i), row i at depth p: a packed panel holds it at
+// a[p * MR + i]; A read in place (a_stride > 0) at a[i * a_stride + p], where rows past the
+// tile's `rows` repeat its first (computed, never stored), so that no row past the matrix is read.
+template <typename T, int MR>
+struct PackedA {
+  const T* a;
+  T at(int64_t p, int i) const { return a[p * MR + i]; }
+};
+template <typename T, int MR>
+struct StridedA {
+  const T* row[MR];
+  StridedA(const T* a, int64_t stride, int rows) {
+    for (int i = 0; i < MR; ++i) row[i] = a + (i < rows ? i : 0) * stride;
+  }
+  T at(int64_t p, int i) const { return row[i][p]; }
+};
+
 // The row pointers of a dots tile; rows past the edge repeat row 0 (computed, never stored).
 template <typename T, int DM, int DN>
 inline void dot_tile_rows(int rows, int cols, const T* a, int64_t lda, const T* b, const int64_t* b_offsets,

@@ -13,30 +13,18 @@ namespace {
 
 constexpr int MR = 6, NR = 16;
 
-// One row of the tile: the two accumulators of row i take a[i] times the two vectors of B.
-inline void fma_row(const float* a_value, __m256 b0, __m256 b1, __m256& lo, __m256& hi) {
-  const __m256 a_broadcast = _mm256_broadcast_ss(a_value);
+// One row of the tile: the two accumulators of row i take A's value times the two vectors of B.
+inline void fma_row(float a_value, __m256 b0, __m256 b1, __m256& lo, __m256& hi) {
+  const __m256 a_broadcast = _mm256_set1_ps(a_value);
   lo = _mm256_fmadd_ps(a_broadcast, b0, lo);
   hi = _mm256_fmadd_ps(a_broadcast, b1, hi);
 }
-
-// Where A's values for step p lie: a packed panel holds row i at a[p * MR + i]; A read in place
-// (gemm.h's a_stride) holds it at a[i * stride + p].
-struct PackedA {
-  const float* a;
-  const float* at(int64_t p, int i) const { return a + p * MR + i; }
-};
-struct StridedA {
-  const float* a;
-  int64_t stride;
-  const float* at(int64_t p, int i) const { return a + i * stride + p; }
-};
 
 // next_b(p) is the start of B's row p: the packed panel or a row of the input. ROWS <= MR rows
 // of the tile are computed and stored: fewer only for the last row panel of C (16 or 32
 // channels are 3 or 6 panels of which the last is two thirds or one third full).
 template <int ROWS, typename A, typename NextB>
-inline void tile(int64_t depth, A a, NextB next_b, float* c, int64_t ldc, bool accumulate, int cols) {
+inline void tile(int64_t depth, const A& a, NextB next_b, float* c, int64_t ldc, bool accumulate, int cols) {
   // The accumulators are twelve named variables, not arrays: GCC keeps an array that later
   // loops index in memory and stores it back every step (the k loop ran at 55-75% of peak,
   // with spills); named ones stay in registers and the loop runs at the FMA peak. For the same
@@ -83,7 +71,7 @@ inline void tile(int64_t depth, A a, NextB next_b, float* c, int64_t ldc, bool a
 }
 
 template <typename A, typename NextB>
-inline void tile_for(int rows, int64_t depth, A a, NextB next_b, float* c, int64_t ldc, bool accumulate, int cols) {
+inline void tile_for(int rows, int64_t depth, const A& a, NextB next_b, float* c, int64_t ldc, bool accumulate, int cols) {
   switch (rows) {
     case 1: return tile<1>(depth, a, next_b, c, ldc, accumulate, cols);
     case 2: return tile<2>(depth, a, next_b, c, ldc, accumulate, cols);
@@ -97,8 +85,8 @@ inline void tile_for(int rows, int64_t depth, A a, NextB next_b, float* c, int64
 template <typename NextB>
 inline void tile_for_a(int64_t a_stride, int rows, int64_t depth, const float* a, NextB next_b, float* c,
                        int64_t ldc, bool accumulate, int cols) {
-  if (a_stride == 0) return tile_for(rows, depth, PackedA{a}, next_b, c, ldc, accumulate, cols);
-  tile_for(rows, depth, StridedA{a, a_stride}, next_b, c, ldc, accumulate, cols);
+  if (a_stride == 0) return tile_for(rows, depth, PackedA<float, MR>{a}, next_b, c, ldc, accumulate, cols);
+  tile_for(rows, depth, StridedA<float, MR>(a, a_stride, rows), next_b, c, ldc, accumulate, cols);
 }
 
 void kernel(int64_t depth, const float* a, int64_t a_stride, const float* b, float* c, int64_t ldc, bool accumulate,

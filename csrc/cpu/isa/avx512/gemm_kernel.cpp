@@ -15,21 +15,6 @@ namespace {
 
 constexpr int MR = 8, NR = 48;
 
-// Where A's values for step p lie: a packed panel holds row i at a[p * MR + i]; A read in place
-// (gemm.h's a_stride) holds it at a[i * stride + p], rows past the tile's repeating its first
-// (computed, never stored), so that no row past the matrix is read.
-struct PackedA {
-  const float* a;
-  float at(int64_t p, int i) const { return a[p * MR + i]; }
-};
-struct StridedA {
-  const float* row[MR];
-  StridedA(const float* a, int64_t stride, int rows) {
-    for (int i = 0; i < MR; ++i) row[i] = a + (i < rows ? i : 0) * stride;
-  }
-  float at(int64_t p, int i) const { return row[i][p]; }
-};
-
 // next_b(p) is the start of B's row p: the packed panel or a row of the input. NV <= 3 vectors
 // of each row are used: fewer than three only for the last, narrower column panel of C.
 template <int NV, typename A, typename NextB>
@@ -81,8 +66,8 @@ inline void tile_for(int rows, int cols, int64_t depth, const A& a, NextB next_b
 template <typename NextB>
 inline void tile_for_a(int64_t a_stride, int rows, int cols, int64_t depth, const float* a, NextB next_b, float* c,
                        int64_t ldc, bool accumulate) {
-  if (a_stride == 0) return tile_for(rows, cols, depth, PackedA{a}, next_b, c, ldc, accumulate);
-  tile_for(rows, cols, depth, StridedA(a, a_stride, rows), next_b, c, ldc, accumulate);
+  if (a_stride == 0) return tile_for(rows, cols, depth, PackedA<float, MR>{a}, next_b, c, ldc, accumulate);
+  tile_for(rows, cols, depth, StridedA<float, MR>(a, a_stride, rows), next_b, c, ldc, accumulate);
 }
 
 void kernel(int64_t depth, const float* a, int64_t a_stride, const float* b, float* c, int64_t ldc, bool accumulate,

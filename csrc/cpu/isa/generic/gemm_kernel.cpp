@@ -6,20 +6,14 @@ namespace fastcnn::cpu::generic {
 
 namespace {
 
-// next_b(p) is the start of B's row p: the packed panel or a row of the input. A is a packed
-// panel (a_stride 0: row i at a[p * MR + i]) or read in place (row i at a[i * a_stride + p]);
-// rows past `rows` are computed from row 0 and never stored, so no row past the matrix is read.
-template <typename T, int MR, int NR, typename NextB>
-inline void tile(int64_t depth, const T* a, int64_t a_stride, NextB next_b, T* c, int64_t ldc, bool accumulate,
-                 int rows, int cols) {
-  const int64_t step = a_stride == 0 ? MR : 1;
-  int64_t row_offset[MR];
-  for (int i = 0; i < MR; ++i) row_offset[i] = a_stride == 0 ? i : (i < rows ? i : 0) * a_stride;
+// next_b(p) is the start of B's row p: the packed panel or a row of the input.
+template <typename T, int MR, int NR, typename A, typename NextB>
+inline void tile(int64_t depth, const A& a, NextB next_b, T* c, int64_t ldc, bool accumulate, int rows, int cols) {
   T sums[MR][NR] = {};
   for (int64_t p = 0; p < depth; ++p) {
     const T* b = next_b(p);
     for (int i = 0; i < MR; ++i) {
-      const T a_value = a[p * step + row_offset[i]];
+      const T a_value = a.at(p, i);
       for (int j = 0; j < NR; ++j) sums[i][j] += a_value * b[j];
     }
   }
@@ -27,17 +21,24 @@ inline void tile(int64_t depth, const T* a, int64_t a_stride, NextB next_b, T* c
     for (int j = 0; j < cols; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + sums[i][j] : sums[i][j];
 }
 
+template <typename T, int MR, int NR, typename NextB>
+inline void tile_for_a(int64_t depth, const T* a, int64_t a_stride, NextB next_b, T* c, int64_t ldc, bool accumulate,
+                       int rows, int cols) {
+  if (a_stride == 0) return tile<T, MR, NR>(depth, PackedA<T, MR>{a}, next_b, c, ldc, accumulate, rows, cols);
+  tile<T, MR, NR>(depth, StridedA<T, MR>(a, a_stride, rows), next_b, c, ldc, accumulate, rows, cols);
+}
+
 template <typename T, int MR, int NR>
 void kernel(int64_t depth, const T* a, int64_t a_stride, const T* b, T* c, int64_t ldc, bool accumulate, int rows,
             int cols) {
-  tile<T, MR, NR>(depth, a, a_stride, [b](int64_t p) { return b + p * NR; }, c, ldc, accumulate, rows, cols);
+  tile_for_a<T, MR, NR>(depth, a, a_stride, [b](int64_t p) { return b + p * NR; }, c, ldc, accumulate, rows, cols);
 }
 
 template <typename T, int MR, int NR>
 void kernel_rows(int64_t depth, const T* a, int64_t a_stride, const T* b, const int64_t* b_offsets, T* c,
                  int64_t ldc, bool accumulate, int rows, int cols) {
-  tile<T, MR, NR>(depth, a, a_stride, [b, b_offsets](int64_t p) { return b + b_offsets[p]; }, c, ldc, accumulate,
-                  rows, cols);
+  tile_for_a<T, MR, NR>(depth, a, a_stride, [b, b_offsets](int64_t p) { return b + b_offsets[p]; }, c, ldc,
+                        accumulate, rows, cols);
 }
 
 template <typename T, int DM, int DN>
