@@ -32,15 +32,36 @@ inline void tile(int64_t depth, const A& a, NextB next_b, float* c, int64_t ldc,
   // registers, and four loop instructions per twelve FMAs cost nothing on two FMA pipes.
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00,
          c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-  for (int64_t p = 0; p < depth; ++p) {
+  // Rows 0..2 of depth p into c0*..c2*, or, for a short tile of at most three rows, of an odd
+  // depth into the idle rows' registers c3*..c5* (summed after the loop): with one set, a tile
+  // of two rows had four FMA chains, which at four cycles each keep one FMA pipe of two busy.
+  auto first_rows = [&](int64_t p, __m256 b0, __m256 b1, __m256& r00, __m256& r01, __m256& r10, __m256& r11,
+                        __m256& r20, __m256& r21) {
+    fma_row(a.at(p, 0), b0, b1, r00, r01);
+    if constexpr (ROWS > 1) fma_row(a.at(p, 1), b0, b1, r10, r11);
+    if constexpr (ROWS > 2) fma_row(a.at(p, 2), b0, b1, r20, r21);
+  };
+  int64_t p = 0;
+  if constexpr (ROWS <= 3) {
+    for (; p + 2 <= depth; p += 2) {
+      const float* b = next_b(p);
+      first_rows(p, _mm256_loadu_ps(b), _mm256_loadu_ps(b + 8), c00, c01, c10, c11, c20, c21);
+      const float* b_odd = next_b(p + 1);
+      first_rows(p + 1, _mm256_loadu_ps(b_odd), _mm256_loadu_ps(b_odd + 8), c30, c31, c40, c41, c50, c51);
+    }
+  }
+  for (; p < depth; ++p) {
     const float* b = next_b(p);
     const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
-    fma_row(a.at(p, 0), b0, b1, c00, c01);
-    if constexpr (ROWS > 1) fma_row(a.at(p, 1), b0, b1, c10, c11);
-    if constexpr (ROWS > 2) fma_row(a.at(p, 2), b0, b1, c20, c21);
+    first_rows(p, b0, b1, c00, c01, c10, c11, c20, c21);
     if constexpr (ROWS > 3) fma_row(a.at(p, 3), b0, b1, c30, c31);
     if constexpr (ROWS > 4) fma_row(a.at(p, 4), b0, b1, c40, c41);
     if constexpr (ROWS > 5) fma_row(a.at(p, 5), b0, b1, c50, c51);
+  }
+  if constexpr (ROWS <= 3) {
+    c00 = _mm256_add_ps(c00, c30), c01 = _mm256_add_ps(c01, c31);
+    c10 = _mm256_add_ps(c10, c40), c11 = _mm256_add_ps(c11, c41);
+    c20 = _mm256_add_ps(c20, c50), c21 = _mm256_add_ps(c21, c51);
   }
   __m256 acc0[MR] = {c00, c10, c20, c30, c40, c50}, acc1[MR] = {c01, c11, c21, c31, c41, c51};
   if (cols < NR) {
