@@ -238,8 +238,9 @@ void phase_backward_input(const ConvShape& g, const T* grad_output, const T* wei
     // * mr + i, read from the block of mr channels' taps that W holds contiguously for each k.
 #pragma omp parallel for schedule(static) if (worth_parallel(G * C * depth))
     for (int64_t group_panel = 0; group_panel < G * panels; ++group_panel) {
-      const int64_t group = group_panel / panels, c0 = group_panel % panels * mr, rows_in = std::min(mr, C - c0);
-      T* dst = packed_weights + phase.weight_offset + group * phase.weight_panels + group_panel % panels * mr * depth;
+      const int64_t group = group_panel / panels, panel = group_panel % panels;
+      const int64_t c0 = a_panel_row<T>(C, panel), rows_in = a_panel_row<T>(C, panel + 1) - c0;
+      T* dst = packed_weights + phase.weight_offset + group * phase.weight_panels + panel * mr * depth;
       if (rows_in < mr) std::fill(dst, dst + mr * depth, T(0));
       for (int64_t k = 0; k < K; ++k) {
         const T* src = weight + ((group * K + k) * C + c0) * R * S;
@@ -464,9 +465,10 @@ void pixel_major_backward_weight(const ConvShape& g, const T* grad_output, const
         pixel_major_copy(g, gemms, input + (n * G + group) * C * HW, C, x + i * x_size);
         if (bias_size > 0) add_bias_gradient(grad, K, PQ, sums + weight_size + group * K);
         // grad_out as gemm.h's packed A, image i at depth i * PQ of every panel.
-        for (int64_t k0 = 0; k0 < K; k0 += mr) {
-          const int rows = int(std::min<int64_t>(mr, K - k0));
-          T* panel = packed_grad + k0 * L + i * PQ * mr;
+        for (int64_t k_panel = 0; k_panel * mr < K; ++k_panel) {
+          const int64_t k0 = a_panel_row<T>(K, k_panel);
+          const int rows = int(a_panel_row<T>(K, k_panel + 1) - k0);
+          T* panel = packed_grad + k_panel * mr * L + i * PQ * mr;
           if (rows < mr) std::fill(panel, panel + PQ * mr, T(0));
           for (int j = 0; j < rows; ++j) lines[j] = grad + (k0 + j) * PQ;
           kernel.pack_lines(PQ, lines, rows, int(mr), panel);

@@ -73,15 +73,23 @@ int64_t gemm_block_columns(int64_t K) {
 
 namespace {
 
+// What a packing routine packs: A's rows into mr-wide panels (split as a_panel_row says) or B's
+// columns into nr-wide ones.
+enum class Panels { a_rows, b_columns };
+
 // Calls fill(dst, first, size) for every panel of `width` rows (columns) out of `count`, in
-// parallel; a partial last panel is zeroed first, so its padding lanes hold 0.
+// parallel; a partial panel is zeroed first, so its padding lanes hold 0.
 template <typename T, typename Fill>
-void for_each_panel(int64_t count, int64_t width, int64_t depth, T* packed, Fill&& fill, bool parallel = true) {
+void for_each_panel(Panels kind, int64_t count, int64_t width, int64_t depth, T* packed, Fill&& fill,
+                    bool parallel = true) {
   const int64_t panels = ceil_div(count, width);
+  auto first_of = [&](int64_t panel) {
+    return kind == Panels::a_rows ? a_panel_row<T>(count, panel) : std::min(count, panel * width);
+  };
 #pragma omp parallel for schedule(static) if (parallel && worth_parallel(count * depth))
   for (int64_t panel = 0; panel < panels; ++panel) {
     T* dst = packed + panel * width * depth;
-    const int64_t first = panel * width, size = std::min(width, count - first);
+    const int64_t first = first_of(panel), size = first_of(panel + 1) - first;
     if (size < width) std::fill(dst, dst + width * depth, T(0));
     fill(dst, first, size);
   }
@@ -92,11 +100,11 @@ void for_each_panel(int64_t count, int64_t width, int64_t depth, T* packed, Fill
 // pack_lines (in registers where the ISA has the shuffles for it). With period > 0 only the
 // first `kept` of every `period` values of a line are packed (K of them in all).
 template <typename T, typename LineOf>
-void pack_transposed(int64_t K, int64_t count, int64_t width, LineOf line_of, T* packed, int64_t kept = 0,
+void pack_transposed(Panels kind, int64_t K, int64_t count, int64_t width, LineOf line_of, T* packed, int64_t kept = 0,
                      int64_t period = 0, bool parallel = true) {
   const GemmKernel<T>& kernel = gemm_kernel<T>();
   if (period == 0) kept = period = std::max<int64_t>(K, 1);
-  for_each_panel(count, width, K, packed, [&](T* dst, int64_t first, int64_t lines_in_panel) {
+  for_each_panel(kind, count, width, K, packed, [&](T* dst, int64_t first, int64_t lines_in_panel) {
     const T* lines[64];  // at least the largest mr and nr
     for (int64_t k = 0; k < K; k += kept) {
       for (int64_t j = 0; j < lines_in_panel; ++j) lines[j] = line_of(first + j) + k / kept * period;
@@ -110,7 +118,8 @@ template <typename T>
 void pack_b_lines(bool transpose, int64_t K, int64_t N, const T* B, int64_t ldb, T* packed, bool parallel) {
   const int64_t nr = gemm_kernel<T>().nr;
   if (transpose)
-    return pack_transposed<T>(K, N, nr, [B, ldb](int64_t j) { return B + j * ldb; }, packed, 0, 0, parallel);
+    return pack_transposed<T>(Panels::b_columns, K, N, nr, [B, ldb](int64_t j) { return B + j * ldb; }, packed, 0, 0,
+                              parallel);
   // Row by row, each row split over every panel: B is read in order (panel by panel it would
   // be read in nr-wide strips of K rows, a new page per row).
   const int64_t panels = ceil_div(N, nr);
@@ -131,8 +140,8 @@ void pack_a(bool transpose, int64_t M, int64_t K, T alpha, const T* A, int64_t l
   const GemmKernel<T>& kernel = gemm_kernel<T>();
   const int64_t mr = kernel.mr;
   if (!transpose && alpha == T(1))  // rows of A are contiguous runs
-    return pack_transposed<T>(K, M, mr, [A, lda](int64_t i) { return A + i * lda; }, packed);
-  for_each_panel(M, mr, K, packed, [&](T* dst, int64_t row0, int64_t rows) {
+    return pack_transposed<T>(Panels::a_rows, K, M, mr, [A, lda](int64_t i) { return A + i * lda; }, packed);
+  for_each_panel(Panels::a_rows, M, mr, K, packed, [&](T* dst, int64_t row0, int64_t rows) {
     // k outer either way: dst is written in order; op(A) = A^T reads one contiguous run of
     // rows per k, op(A) = A reads the mr source rows as mr sequential streams.
     for (int64_t k = 0; k < K; ++k)
@@ -175,8 +184,8 @@ void multiply_panels(int64_t M, int64_t N, int64_t K, const T* a_operand, int64_
   const int64_t last = ceil_div(N, nr) - 1;
   const bool merge = movable && N - last * nr <= kernel.narrow && col_begin < last && col_end == last + 1;
   for (int64_t row_panel = row_begin; row_panel < row_end; ++row_panel) {
-    const int64_t row = row_panel * mr;
-    const int rows = int(std::min(mr, M - row));
+    const int64_t row = a_panel_row<T>(M, row_panel);
+    const int rows = int(a_panel_row<T>(M, row_panel + 1) - row);
     const T* a = a_stride == 0 ? a_operand + row_panel * mr * K + depth0 * mr : a_operand + row * a_stride + depth0;
     auto run = [&](int64_t col, int64_t cols) {
       micro(depth, a, col, depth0, C + row * ldc + col, ldc, add, rows, int(cols));
@@ -282,14 +291,15 @@ void gemm_dots(int64_t M, int64_t N, int64_t L, const T* a, int64_t lda, const T
     const T* a_operand = a;
     if (pack) {
       T* packed_a = a_space.get(packed_a_size<T>(M, depth));
-      pack_transposed<T>(depth, M, kernel.mr, [a, lda](int64_t i) { return a + i * lda; }, packed_a, kept, period);
+      pack_transposed<T>(Panels::a_rows, depth, M, kernel.mr, [a, lda](int64_t i) { return a + i * lda; }, packed_a,
+                         kept, period);
       a_operand = packed_a;
     }
     T* packed_b = b_space.get(packed_b_size<T>(depth, block));
     for (int64_t col = 0; col < N; col += block) {
       const int64_t cols = std::min(block, N - col);
-      pack_transposed<T>(depth, cols, kernel.nr, [b, b_offsets, col](int64_t j) { return b + b_offsets[col + j]; },
-                         packed_b, kept, period);
+      pack_transposed<T>(Panels::b_columns, depth, cols, kernel.nr,
+                         [b, b_offsets, col](int64_t j) { return b + b_offsets[col + j]; }, packed_b, kept, period);
       gemm_packed<T>(M, cols, depth, a_operand, packed_b, C + col, ldc, accumulate, pack ? 0 : lda);
     }
     return;

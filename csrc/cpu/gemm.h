@@ -18,6 +18,20 @@ namespace fastcnn::cpu {
 template <typename T>
 const GemmKernel<T>& gemm_kernel();
 
+// Row panels of A, packed or read in place: panel q holds rows [a_panel_row<T>(M, q),
+// a_panel_row<T>(M, q + 1)), at most mr of them (zero-padded to mr when packed). All hold mr
+// rows but the last two where the last would be less than half full (M % mr = 1 or 2 with the
+// AVX2 kernel's mr = 6: 32, 128 or 320 channels): those share their rows evenly, since a kernel
+// that computes only the needed rows runs a two-row tile at half its speed (its loads bound it)
+// and a four-row tile at full speed.
+template <typename T>
+inline int64_t a_panel_row(int64_t M, int64_t panel) {
+  const int64_t mr = gemm_kernel<T>().mr, panels = (M + mr - 1) / mr, rest = M % mr;
+  if (panel >= panels) return M;
+  if (panel + 1 < panels || panels < 2 || rest == 0 || 2 * rest >= mr) return panel * mr;
+  return (panel - 1) * mr + (mr + rest + 1) / 2;
+}
+
 // Elements of the packed buffers (multiples of a whole panel).
 template <typename T>
 int64_t packed_a_size(int64_t M, int64_t K);
