@@ -277,7 +277,7 @@ void gemm_dots(int64_t M, int64_t N, int64_t L, const T* a, int64_t lda, const T
   // streams past them (1024 floats for the AVX-512 kernel); long chunks also amortise the
   // horizontal reductions that end each tile's dot products.
   const int64_t max_chunk = std::max<int64_t>(64, cache_sizes().l1_data / 2 / (dn * int64_t(sizeof(T))) / 16 * 16);
-  if (L < max_chunk) {
+  if (L < max_chunk && M >= kernel.mr) {
     // Short dot products would spend as long in their final reductions as in the FMAs: pack
     // both operands (transposing B's rows) and take the register-blocked product instead, on
     // the kept positions only (the zeros of A multiply nothing). B is packed by blocks of
@@ -304,6 +304,9 @@ void gemm_dots(int64_t M, int64_t N, int64_t L, const T* a, int64_t lda, const T
     }
     return;
   }
+  // Dot products read B once, in place: with fewer rows of A than a panel (a linear layer at
+  // batch 1), packing would write and read all of B again to use each value fewer than mr times
+  // (MobileNetV2's 1280 -> 1000 classifier: 5 MB packed per image).
   // Equal chunks (in whole vectors of 16): a short last chunk would pay a full set of
   // reductions for a few FMAs.
   const int64_t chunk = ceil_div(ceil_div(L, ceil_div(L, max_chunk)), 16) * 16;
