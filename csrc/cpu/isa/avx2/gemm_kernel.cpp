@@ -92,7 +92,8 @@ inline void tile(int64_t depth, const A& a, NextB next_b, float* c, int64_t ldc,
 }
 
 template <typename A, typename NextB>
-inline void tile_for(int rows, int64_t depth, const A& a, NextB next_b, float* c, int64_t ldc, bool accumulate, int cols) {
+inline void tile_for(int rows, int64_t depth, const A& a, NextB next_b, float* c, int64_t ldc, bool accumulate,
+                     int cols) {
   switch (rows) {
     case 1: return tile<1>(depth, a, next_b, c, ldc, accumulate, cols);
     case 2: return tile<2>(depth, a, next_b, c, ldc, accumulate, cols);
