@@ -146,7 +146,6 @@ def test_comparisons_give_bool_tensors():
     (lambda: fastcnn.ones(2, 3).sum((1, -1)), "sum: dim 1 appears multiple times"),
     (lambda: fastcnn.ones(1, 3).squeeze((0, -2)), "squeeze: dim 0 appears multiple times"),
     (lambda: fastcnn.ones(2, 3).amin((1, -1)), "amin: dim 1 appears multiple times"),
-    (lambda: fastcnn.zeros(0, 3).amax(), "amax: input is empty"),
     (lambda: fastcnn.ones(2).expand(3, 3), "expand"),
 ])
 def test_bad_shapes_raise_value_error(call, match):
@@ -314,3 +313,61 @@ def test_squeeze_takes_a_tuple_of_dims(shape, dims):
     for out in (x.squeeze(dims), fastcnn.squeeze(x, dims)):
         assert tuple(out.shape) == expected
         np.testing.assert_array_equal(out.numpy(), values.reshape(expected))
+
+
+# --- empty inputs to max, min, amax, amin, argmax, argmin ------------------------------------
+EXTREMA = ["max", "min", "amax", "amin", "argmax", "argmin"]
+DIFFERENTIABLE_EXTREMA = {"max", "min", "amax", "amin"}
+# (op, shape, dim): an empty input reduced over non-empty dims; a tuple of dims only for amax/amin.
+EMPTY_INPUT_REDUCTIONS = ([(op, shape, dim) for op in EXTREMA
+                           for shape, dim in [((0, 3), 1), ((2, 0, 3), 2), ((2, 0, 3), -3)]]
+                          + [(op, (3, 0, 2), dims) for op in ("amax", "amin") for dims in [(0, 2), (-1, 0)]])
+# (op, shape, dim): an empty reduced dim, or an empty input with no dim given.
+EMPTY_DIM_REDUCTIONS = ([(op, shape, dim) for op in EXTREMA
+                         for shape, dim in [((0, 3), 0), ((3, 0), -1), ((2, 0, 3), 1), ((0, 3), None)]]
+                        + [(op, (0, 3), dims) for op in ("amax", "amin") for dims in [(0, 1), (1, -2), ()]])
+
+
+def _reduce(library, op, x, dim, keepdim=False):
+    # With no dim, torch's max and min take no keepdim.
+    return getattr(library, op)(x) if dim is None else getattr(library, op)(x, dim, keepdim=keepdim)
+
+
+def _shapes_and_dtypes(result):
+    """A fastcnn or torch result (a tensor or a (values, indices) pair) as [(shape, NumPy dtype)]."""
+    return [(part.detach().numpy().shape, part.detach().numpy().dtype)
+            for part in (result if isinstance(result, tuple) else (result,))]
+
+
+@pytest.mark.parametrize("keepdim", [False, True])
+@pytest.mark.parametrize("op, shape, dim", EMPTY_INPUT_REDUCTIONS)
+def test_extrema_of_an_empty_input_over_non_empty_dims_match_torch(op, shape, dim, keepdim):
+    torch = pytest.importorskip("torch")
+    differentiable = op in DIFFERENTIABLE_EXTREMA
+    x = fastcnn.zeros(shape, requires_grad=differentiable)
+    x_torch = torch.zeros(shape, dtype=torch.float32, requires_grad=differentiable)
+    ours, theirs = _reduce(fastcnn, op, x, dim, keepdim), _reduce(torch, op, x_torch, dim, keepdim)
+    assert _shapes_and_dtypes(ours) == _shapes_and_dtypes(theirs)
+    if differentiable:
+        (ours[0] if isinstance(ours, tuple) else ours).sum().backward()
+        (theirs[0] if isinstance(theirs, tuple) else theirs).sum().backward()
+        assert tuple(x.grad.shape) == tuple(x_torch.grad.shape) == shape
+
+
+@pytest.mark.parametrize("op, shape, dim", EMPTY_DIM_REDUCTIONS)
+def test_extrema_over_an_empty_dim_raise(op, shape, dim):
+    torch = pytest.importorskip("torch")
+    if dim is None or dim == ():
+        error = IndexError if op.startswith("arg") else ValueError
+        message = f"{op}: input is empty and no dim is given to reduce over (input {shape})"
+    else:
+        dims = sorted(d % len(shape) for d in (dim if isinstance(dim, tuple) else (dim,)))
+        error = IndexError
+        message = f"{op}: expected reduction dim {next(d for d in dims if shape[d] == 0)} to have non-zero size " \
+                  f"(input {shape})"
+    with pytest.raises(error, match=re.escape(message)):
+        _reduce(fastcnn, op, fastcnn.zeros(shape), dim)
+    # torch raises RuntimeError where we raise ValueError.
+    with pytest.raises(IndexError if error is IndexError else RuntimeError, match="non-zero size|dim to be specified"):
+        _reduce(torch, op, torch.zeros(shape), dim)
+

@@ -153,6 +153,7 @@ def _arg_extremum(op, arg_function, input, dim, keepdim):
     # None every dim stays, of size 1.
     if dim is not None:
         dim = ops.normalize_dim(dim, input.shape, op)
+    ops.check_extremum_dims(op, input.shape, dim, () if dim is None else (dim,), no_dim_error=IndexError)
     return Tensor._wrap(np.asarray(arg_function(input.data, axis=dim, keepdims=keepdim), dtype=np.int64))
 
 

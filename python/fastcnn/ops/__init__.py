@@ -4,7 +4,7 @@ the device picks the kernels. Families live one per file."""
 from ._registry import REGISTRY, kernels, register
 from .elementwise import (Abs, Add, Cast, Clamp, Clone, Div, Exp, Log, Maximum, Mul, Neg, Pow, Sqrt, Sub, Where,
                           unbroadcast)
-from .reduce import Amax, Amin, Max, Mean, Min, Sum, Var
+from .reduce import Amax, Amin, Max, Mean, Min, Sum, Var, check_extremum_dims
 from .shape import Cat, Expand, Index, Pad, Permute, Reshape, Split, Stack, Unbind, normalize_dim, normalize_dims
 from .activation import Gelu, GeluTanh, LeakyRelu, Relu, Relu6, Sigmoid, Silu, Tanh
 from .linalg import Linear, Matmul

@@ -5,6 +5,8 @@ the gradient of a 0-d input into shape (1,).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..tensor import Function
@@ -17,6 +19,20 @@ def _expand_back(grad, input_shape, dims, keepdim):
     if not keepdim:
         grad = np.expand_dims(grad, dims) if dims else grad
     return np.broadcast_to(grad, input_shape)
+
+
+def check_extremum_dims(op, shape, dim, dims, no_dim_error=ValueError):
+    """max, min, amax, amin, argmax and argmin have no value for an empty set, so, as in torch, an
+    empty input reduced over non-empty dims gives an empty result, while an empty reduced dim is an
+    IndexError and an empty input with no dim given (None or ()) is no_dim_error (torch: IndexError
+    for argmax/argmin, RuntimeError, here ValueError, for the others). dims: dim normalized."""
+    if math.prod(shape) != 0:
+        return
+    if dim is None or (isinstance(dim, (tuple, list)) and not dim):
+        raise no_dim_error(f"{op}: input is empty and no dim is given to reduce over (input {tuple(shape)})")
+    for d in dims:
+        if shape[d] == 0:
+            raise IndexError(f"{op}: expected reduction dim {d} to have non-zero size (input {tuple(shape)})")
 
 
 @register("sum")
@@ -55,9 +71,8 @@ class _Extremum(Function):
 
     @classmethod
     def forward(cls, ctx, a, dim=None, keepdim=False):
-        if a.size == 0:
-            raise ValueError(f"{cls.op_name}: input is empty (input {a.shape})")
         ctx.dims = normalize_dims(dim, a.shape, cls.op_name)
+        check_extremum_dims(cls.op_name, a.shape, dim, ctx.dims)
         ctx.keepdim = keepdim
         out = cls.reducer(a, axis=ctx.dims, keepdims=True)
         ctx.save_for_backward(a, out)
