@@ -371,3 +371,18 @@ def test_extrema_over_an_empty_dim_raise(op, shape, dim):
     with pytest.raises(IndexError if error is IndexError else RuntimeError, match="non-zero size|dim to be specified"):
         _reduce(torch, op, torch.zeros(shape), dim)
 
+
+@pytest.mark.parametrize("shape, dim", [((2, 3), 0), ((2, 3), -1), ((2, 3), (0, 1)), ((2, 3), ()), ((1, 3), 0),
+                                        ((2, 3), None), ((1, 3), None), ((), 0), ((), None)])
+def test_squeeze_always_returns_a_new_tensor(shape, dim):
+    torch = pytest.importorskip("torch")
+    values = normal(*shape)
+    expected = tuple((torch.tensor(values).squeeze() if dim is None else torch.tensor(values).squeeze(dim)).shape)
+    x = fastcnn.tensor(values, requires_grad=True)
+    for out in ((x.squeeze(), fastcnn.squeeze(x)) if dim is None else (x.squeeze(dim), fastcnn.squeeze(x, dim))):
+        assert out is not x and out.grad_fn is not None
+        assert tuple(out.shape) == expected
+        x.grad = None
+        weights = normal(*expected)
+        (out * fastcnn.tensor(weights)).sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), np.reshape(weights, shape), rtol=1e-12)

@@ -205,7 +205,8 @@ def unsqueeze(input, dim):
 
 def squeeze(input, dim=None):
     """input without its dims of size 1: all of them, or those among dim, an int or (torch 2.x) a
-    tuple of ints, where an empty tuple names none."""
+    tuple of ints, where an empty tuple names none. Always a new tensor in the graph, as torch's
+    view, even when nothing is squeezed."""
     shape = input.data.shape
     if dim is None:
         return reshape(input, tuple(n for n in shape if n != 1))
@@ -214,7 +215,7 @@ def squeeze(input, dim=None):
     else:
         dims = (ops.normalize_dim(dim, shape, "squeeze"),)
     kept = tuple(n for d, n in enumerate(shape) if n != 1 or d not in dims)
-    return input if len(kept) == len(shape) else reshape(input, kept)
+    return reshape(input, kept)
 
 
 def cat(tensors, dim=0):
