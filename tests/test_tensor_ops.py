@@ -372,6 +372,18 @@ def test_extrema_over_an_empty_dim_raise(op, shape, dim):
         _reduce(torch, op, torch.zeros(shape), dim)
 
 
+@pytest.mark.parametrize("dims", [(0, 0), (-1, 0), (0, -1)])
+def test_transpose_of_a_0d_tensor_is_a_new_tensor(dims):
+    torch = pytest.importorskip("torch")
+    x = fastcnn.tensor(np.float64(1.5), requires_grad=True)
+    for out in (x.transpose(*dims), fastcnn.transpose(x, *dims)):
+        assert out is not x and out.grad_fn is not None
+        assert tuple(out.shape) == tuple(torch.tensor(1.5).transpose(*dims).shape) == ()
+        x.grad = None
+        (out * 3.0).backward()
+        assert x.grad.numpy() == 3.0
+
+
 @pytest.mark.parametrize("shape, dim", [((2, 3), 0), ((2, 3), -1), ((2, 3), (0, 1)), ((2, 3), ()), ((1, 3), 0),
                                         ((2, 3), None), ((1, 3), None), ((), 0), ((), None)])
 def test_squeeze_always_returns_a_new_tensor(shape, dim):

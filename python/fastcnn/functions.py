@@ -191,8 +191,8 @@ def permute(input, *dims):
 
 def transpose(input, dim0, dim1):
     dim0, dim1 = ops.normalize_dim(dim0, input.shape, "transpose"), ops.normalize_dim(dim1, input.shape, "transpose")
-    if input.ndim == 0:
-        return input
+    if input.ndim == 0:  # a new tensor in the graph, as torch's view is
+        return reshape(input, ())
     dims = list(range(input.ndim))
     dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
     return permute(input, dims)
