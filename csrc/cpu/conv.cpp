@@ -117,16 +117,21 @@ WeightOperand<T> forward_weights(const T* weight, int64_t groups, int64_t rows, 
 }
 
 // out = conv(in) + bias (bias may be null). The bias is added while the output rows are copied
-// off the GEMM's result, saving a pass over the output.
+// off the GEMM's result, saving a pass over the output. The windows are copied and multiplied
+// one block of channels at a time (conv_geometry.h, window_plan), each block a range of the
+// GEMM's depth accumulated into the result.
 template <typename T>
 void implicit_conv(const ConvShape& g, const T* input, const WeightOperand<T>& weights, const T* bias, T* output,
                    OutputLayout layout) {
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   const int64_t HW = g.in_height * g.in_width, P = g.out_height, Q = g.out_width;
-  const int64_t depth = C * g.kernel_height * g.kernel_width;
-  const Windows windows = window_layout<T>(g, C, windows_by_column_taps<T>(g));
+  const int64_t taps = g.kernel_height * g.kernel_width, depth = C * taps;
+  const WindowPlan plan = window_plan<T>(g);
+  const Windows windows = window_layout<T>(g, plan.channel_block, plan.column_taps);
   const int64_t grid = windows.grid;
-  const int64_t* offsets = im2col_offsets(g, windows, C);
+  const int64_t* offsets = im2col_offsets(g, windows, plan.channel_block);
+  // A depth range of the weights: packed panels hold mr values per depth.
+  const int64_t a_depth_step = weights.a_stride == 0 ? gemm_kernel<T>().mr : 1;
   // A grid without dropped columns is the output's own layout when that is dense: the GEMM
   // writes there directly.
   const bool direct =
@@ -138,9 +143,13 @@ void implicit_conv(const ConvShape& g, const T* input, const WeightOperand<T>& w
     for (int64_t group = 0; group < G; ++group) {
       const T* group_bias = bias == nullptr ? bias : bias + group * K;
       T* out = output + (n * G + group) * K * layout.channel_stride;
-      copy_windows(g, windows, input + (n * G + group) * C * HW, C, copy);
-      gemm_rows<T>(K, grid, depth, weights.data + group * weights.group_stride, copy, offsets, direct ? out : result,
-                   direct ? layout.channel_stride : grid, false, weights.a_stride);
+      for (int64_t c0 = 0; c0 < C; c0 += plan.channel_block) {
+        const int64_t channels = std::min(plan.channel_block, C - c0);
+        copy_windows(g, windows, input + ((n * G + group) * C + c0) * HW, channels, copy);
+        gemm_rows<T>(K, grid, channels * taps, weights.data + group * weights.group_stride + c0 * taps * a_depth_step,
+                     copy, offsets, direct ? out : result, direct ? layout.channel_stride : grid, c0 > 0,
+                     weights.a_stride, weights.a_stride == 0 ? depth : 0);
+      }
       if (!direct)
         store_rows(result, windows.phase_width, K, P, Q, group_bias, out, layout);
       else if (bias != nullptr)

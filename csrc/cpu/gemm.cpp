@@ -71,6 +71,11 @@ int64_t gemm_block_columns(int64_t K) {
   return std::max<int64_t>(1, cache_sizes().l2 / 2 / (std::max<int64_t>(K, 1) * nr * int64_t(sizeof(T)))) * nr;
 }
 
+template <typename T>
+int64_t gemm_block_depth() {
+  return std::min<int64_t>(512, cache_sizes().l1_data / 2 / (gemm_kernel<T>().mr * int64_t(sizeof(T))));
+}
+
 namespace {
 
 // What a packing routine packs: A's rows into mr-wide panels (split as a_panel_row says) or B's
@@ -161,7 +166,7 @@ namespace {
 // pays a C tile load and store for few FMAs.
 template <typename T>
 int64_t depth_block(int64_t K) {
-  const int64_t kc_max = std::min<int64_t>(512, cache_sizes().l1_data / 2 / (gemm_kernel<T>().mr * int64_t(sizeof(T))));
+  const int64_t kc_max = gemm_block_depth<T>();
   return ceil_div(K, ceil_div(K, kc_max));
 }
 
@@ -171,12 +176,12 @@ int64_t block_panels_max(int64_t kc_block) {
   return std::max<int64_t>(1, cache_sizes().l2 / 2 / (kc_block * gemm_kernel<T>().nr * int64_t(sizeof(T))));
 }
 
-// The two inner loops: row panels [row_begin, row_end) of packed A times column panels
-// [col_begin, col_end) of B, depths [depth0, depth0 + depth); add: accumulate into C. movable:
-// tiles may start at any column (B read in place), so a narrow last panel is merged with the
-// one before it (GemmKernel::narrow).
+// The two inner loops: row panels [row_begin, row_end) of packed A (panels of panel_depth) times
+// column panels [col_begin, col_end) of B, depths [depth0, depth0 + depth); add: accumulate into
+// C. movable: tiles may start at any column (B read in place), so a narrow last panel is merged
+// with the one before it (GemmKernel::narrow).
 template <typename T, typename Micro>
-void multiply_panels(int64_t M, int64_t N, int64_t K, const T* a_operand, int64_t a_stride, Micro& micro, T* C,
+void multiply_panels(int64_t M, int64_t N, int64_t panel_depth, const T* a_operand, int64_t a_stride, Micro& micro, T* C,
                      int64_t ldc, bool add, int64_t depth0, int64_t depth, int64_t row_begin, int64_t row_end,
                      int64_t col_begin, int64_t col_end, bool movable = false) {
   const GemmKernel<T>& kernel = gemm_kernel<T>();
@@ -186,7 +191,7 @@ void multiply_panels(int64_t M, int64_t N, int64_t K, const T* a_operand, int64_
   for (int64_t row_panel = row_begin; row_panel < row_end; ++row_panel) {
     const int64_t row = a_panel_row<T>(M, row_panel);
     const int rows = int(a_panel_row<T>(M, row_panel + 1) - row);
-    const T* a = a_stride == 0 ? a_operand + row_panel * mr * K + depth0 * mr : a_operand + row * a_stride + depth0;
+    const T* a = a_stride == 0 ? a_operand + (row_panel * panel_depth + depth0) * mr : a_operand + row * a_stride + depth0;
     auto run = [&](int64_t col, int64_t cols) {
       micro(depth, a, col, depth0, C + row * ldc + col, ldc, add, rows, int(cols));
     };
@@ -205,8 +210,8 @@ void multiply_panels(int64_t M, int64_t N, int64_t K, const T* a_operand, int64_
 // depth), of which the first rows x cols of the tile are needed; `col` may be any column when movable (gemm_rows), a
 // multiple of nr otherwise (packed B).
 template <typename T, typename Micro>
-void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* a_operand, int64_t a_stride, Micro&& micro, T* C,
-                  int64_t ldc, bool accumulate, bool movable) {
+void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* a_operand, int64_t a_stride, int64_t a_panel_depth,
+                  Micro&& micro, T* C, int64_t ldc, bool accumulate, bool movable) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     if (!accumulate)
@@ -238,8 +243,8 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* a_operand, int64_t a
     for (int64_t depth0 = 0; depth0 < K; depth0 += kc_block) {
       const int64_t depth = std::min(kc_block, K - depth0);
       const bool add = accumulate || depth0 > 0;
-      multiply_panels<T>(M, N, K, a_operand, a_stride, micro, C, ldc, add, depth0, depth, row_begin, row_end, col_begin,
-                         col_end, movable);
+      multiply_panels<T>(M, N, a_panel_depth, a_operand, a_stride, micro, C, ldc, add, depth0, depth, row_begin,
+                         row_end, col_begin, col_end, movable);
     }
   }
 }
@@ -251,18 +256,19 @@ void gemm_packed(int64_t M, int64_t N, int64_t K, const T* a, const T* packed_b,
                  int64_t a_stride) {
   const GemmKernel<T>& kernel = gemm_kernel<T>();
   const int64_t nr = kernel.nr;
-  gemm_blocked<T>(M, N, K, a, a_stride, [&](int64_t depth, const T* a_tile, int64_t col, int64_t depth0, T* c,
-                                            int64_t ldc_, bool add, int rows, int cols) {
+  gemm_blocked<T>(M, N, K, a, a_stride, K, [&](int64_t depth, const T* a_tile, int64_t col, int64_t depth0, T* c,
+                                               int64_t ldc_, bool add, int rows, int cols) {
     kernel.run(depth, a_tile, a_stride, packed_b + col * K + depth0 * nr, c, ldc_, add, rows, cols);
   }, C, ldc, accumulate, false);
 }
 
 template <typename T>
 void gemm_rows(int64_t M, int64_t N, int64_t K, const T* a, const T* b, const int64_t* b_offsets, T* C, int64_t ldc,
-               bool accumulate, int64_t a_stride) {
+               bool accumulate, int64_t a_stride, int64_t a_panel_depth) {
   const GemmKernel<T>& kernel = gemm_kernel<T>();
-  gemm_blocked<T>(M, N, K, a, a_stride, [&](int64_t depth, const T* a_tile, int64_t col, int64_t depth0, T* c,
-                                            int64_t ldc_, bool add, int rows, int cols) {
+  const int64_t panel_depth = a_panel_depth > 0 ? a_panel_depth : K;
+  gemm_blocked<T>(M, N, K, a, a_stride, panel_depth, [&](int64_t depth, const T* a_tile, int64_t col, int64_t depth0,
+                                                         T* c, int64_t ldc_, bool add, int rows, int cols) {
     kernel.run_rows(depth, a_tile, a_stride, b + col, b_offsets + depth0, c, ldc_, add, rows, cols);
   }, C, ldc, accumulate, true);
 }
@@ -406,7 +412,8 @@ void gemm_batched(int64_t batch, bool transpose_a, bool transpose_b, int64_t M, 
   template void pack_b<T>(bool, int64_t, int64_t, const T*, int64_t, T*);                                          \
   template void gemm_packed<T>(int64_t, int64_t, int64_t, const T*, const T*, T*, int64_t, bool, int64_t);         \
   template void gemm_rows<T>(int64_t, int64_t, int64_t, const T*, const T*, const int64_t*, T*, int64_t, bool,      \
-                             int64_t);                                                                             \
+                             int64_t, int64_t);                                                                    \
+  template int64_t gemm_block_depth<T>();                                                                          \
   template void gemm_dots<T>(int64_t, int64_t, int64_t, const T*, int64_t, const T*, const int64_t*, T*, int64_t,   \
                              bool, int64_t, int64_t);                                                              \
   template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, int64_t, T, T*,     \

@@ -44,6 +44,11 @@ int64_t packed_b_size(int64_t K, int64_t N);
 template <typename T>
 int64_t gemm_block_columns(int64_t K);
 
+// The longest depth block KC (an A micro-panel in half of L1): longer depths are cut into equal
+// blocks of at most this, the C tiles loaded and stored once per block.
+template <typename T>
+int64_t gemm_block_depth();
+
 // Pack op(A) scaled by alpha / op(B). Parallel over panels unless already inside a parallel region.
 template <typename T>
 void pack_a(bool transpose, int64_t M, int64_t K, T alpha, const T* A, int64_t lda, T* packed);
@@ -61,10 +66,11 @@ void gemm_packed(int64_t M, int64_t N, int64_t K, const T* a, const T* packed_b,
 // C = A * B (+ C when accumulate), A as in gemm_packed, where row k of B is the N values starting
 // at b + b_offsets[k]; up to nr - 1 values past the end of each row are read (and ignored), so
 // the caller keeps them readable. The stride-1 convolutions read im2col rows from the input this
-// way.
+// way. a_panel_depth > 0: A is a depth range of a packed A of that depth (a points at the range's
+// first depth of panel 0), for products over a part of the depth at a time.
 template <typename T>
 void gemm_rows(int64_t M, int64_t N, int64_t K, const T* a, const T* b, const int64_t* b_offsets, T* C, int64_t ldc,
-               bool accumulate, int64_t a_stride = 0);
+               bool accumulate, int64_t a_stride = 0, int64_t a_panel_depth = 0);
 
 // Whether an A operand (row-major, contiguous rows) that will multiply `columns` columns of B in
 // all is worth packing. The micro-kernels read A in place within ~5% of their speed on packed
