@@ -77,7 +77,11 @@ inline Vec<T> load(const T* p, int64_t width, T fill) {
 
 template <typename T>
 inline void store(T* p, Vec<T> v, int64_t width) {
-  std::memcpy(p, &v, width * sizeof(T));
+  // A whole vector as one store; a copy of a variable length compiles to a loop of scalar moves.
+  if (width == kLanes<T>)
+    std::memcpy(p, &v, sizeof(v));
+  else
+    std::memcpy(p, &v, width * sizeof(T));
 }
 
 template <typename T>

@@ -1,0 +1,270 @@
+// Winograd F(2x2, 3x3) convolution (Lavin and Gray, "Fast Algorithms for Convolutional Neural
+// Networks", CVPR 2016). Letters as in conv.cpp. The output is cut into tiles of 2x2 pixels;
+// tile (i, j) reads the 4x4 input patch d at rows 2i - pad_top + [0, 4) and columns
+// 2j - pad_left + [0, 4) (zero outside the input), and for a 3x3 kernel g
+//   Y = A^T [ (G g G^T) ⊙ (B^T d B) ] A
+// with
+//   B^T = [1  0 -1  0]    G = [1    0    0  ]    A^T = [1  1  1  0]
+//         [0  1  1  0]        [1/2  1/2  1/2]          [0  1 -1 -1]
+//         [0 -1  1  0]        [1/2 -1/2  1/2]
+//         [0  1  0 -1]        [0    0    1  ]
+// Summed over the input channels, the elementwise product at each of the 16 positions ξ of the
+// 4x4 transforms is a GEMM: M_ξ (K x tiles) = U_ξ (K x C) V_ξ (C x tiles), U = G g G^T the
+// transformed weights and V = B^T d B the transformed input. That is 16 multiply-adds per input
+// channel for 4 outputs where the direct convolution takes 36: 2.25 times fewer. The transforms
+// only add and halve (exact in floating point but for the halving's rounding of U), so the
+// result matches the direct sum to within a few ulps of its terms.
+//
+// The tiles of all images are numbered in order (image, tile row, tile column) and taken in
+// blocks: a block's V and M stay in L2 while its 16 GEMMs read and write them (gemm_rows reads
+// V's rows in place); the output transform then writes the block's outputs. Blocks run one per
+// thread when there are enough of them.
+#include "cpu/conv_winograd.h"
+
+#include <algorithm>
+#include <type_traits>
+
+#include "core/parallel.h"
+#include "core/runtime.h"
+#include "core/workspace.h"
+#include "cpu/conv_geometry.h"
+#include "cpu/gemm.h"
+#include "cpu/isa/choose.h"
+#include "cpu/isa/winograd_table.h"
+
+namespace fastcnn::cpu {
+
+namespace {
+
+constexpr int64_t kPositions = 16;  // ξ = 4a + b
+
+// U[ξ][kc] = (G g G^T)[a][b] for every kernel kc = (group, k, c) of the weights (K x C x 3 x 3
+// per group, as stored): 16 planes of G*K*C values `plane` apart, each plane's group g a K x C
+// matrix.
+template <typename T>
+void transform_weights(const T* weight, int64_t kernels, T* u, int64_t plane) {
+  const T half = T(0.5);
+#pragma omp parallel for schedule(static) if (worth_parallel(kernels * kPositions))
+  for (int64_t kc = 0; kc < kernels; ++kc) {
+    const T* w = weight + kc * 9;
+    T rows[4][3];  // G g
+    for (int s = 0; s < 3; ++s) {
+      rows[0][s] = w[s];
+      rows[1][s] = (w[s] + w[3 + s] + w[6 + s]) * half;
+      rows[2][s] = (w[s] - w[3 + s] + w[6 + s]) * half;
+      rows[3][s] = w[6 + s];
+    }
+    for (int a = 0; a < 4; ++a) {
+      const T* r = rows[a];
+      const T values[4] = {r[0], (r[0] + r[1] + r[2]) * half, (r[0] - r[1] + r[2]) * half, r[2]};
+      for (int b = 0; b < 4; ++b) u[(a * 4 + b) * plane + kc] = values[b];
+    }
+  }
+}
+
+// The tile geometry and the blocks of tiles.
+struct Tiles {
+  int64_t rows, cols, per_image, total;  // TP, TQ, TP * TQ, N * TP * TQ
+  int64_t block;                         // tiles per block, a multiple of the GEMM's nr
+};
+
+// A run of tiles in one tile row: image n, tile row i, tile columns [j0, j1), whose first tile
+// is column `at` of its block.
+struct Run {
+  int64_t n, i, j0, j1, at;
+};
+
+// Calls fn(run) for the runs that make up tiles [first, last).
+template <typename Fn>
+void for_each_run(const Tiles& tiles, int64_t first, int64_t last, Fn&& fn) {
+  for (int64_t t = first; t < last;) {
+    const int64_t n = t / tiles.per_image, rest = t % tiles.per_image;
+    const int64_t i = rest / tiles.cols, j0 = rest % tiles.cols;
+    const int64_t j1 = std::min(tiles.cols, j0 + (last - t));
+    fn(Run{n, i, j0, j1, t - first});
+    t += j1 - j0;
+  }
+}
+
+// The kernel set's tile transforms (cpu/isa/winograd_table.h).
+template <typename T>
+const isa::WinogradKernels<T>& transforms() {
+  static const isa::WinogradTable table = FASTCNN_CHOOSE_ISA_TABLE(winograd_table);
+  if constexpr (std::is_same_v<T, float>)
+    return table.f32;
+  else
+    return table.f64;
+}
+
+
+// V[ξ][c][at + jj] = (B^T d B)[ξ / 4][ξ % 4] for the run's tiles, channels [0, C) of one group's
+// input (in: C planes of H x W). Each tile row's four input rows are first copied, zero-padded,
+// into `rows` (4 rows of 2 TQ + 2 + 2 kMaxLanes, zeroed), so that the transform reads without bounds checks.
+template <typename T>
+void transform_input(const ConvShape& g, const Run& run, const T* in, int64_t C, T* v, int64_t ldv, int64_t plane,
+                     T* rows, int64_t stride) {
+  const int64_t H = g.in_height, W = g.in_width, L = run.j1 - run.j0, width = 2 * L + 2;
+  const int64_t col0 = 2 * run.j0 - g.pad_left;  // the input column of rows[.][0]
+  const int64_t begin = std::clamp<int64_t>(-col0, 0, width), end = std::clamp<int64_t>(W - col0, begin, width);
+  const isa::WinogradKernels<T>& kernels = transforms<T>();
+  for (int64_t c = 0; c < C; ++c) {
+    for (int r = 0; r < 4; ++r) {
+      T* row = rows + r * stride;
+      const int64_t h = 2 * run.i - g.pad_top + r;
+      if (h < 0 || h >= H) {
+        std::fill(row, row + width, T(0));
+        continue;
+      }
+      const T* src = in + (c * H + h) * W + col0;
+      std::fill(row, row + begin, T(0));
+      std::copy(src + begin, src + end, row + begin);
+      std::fill(row + end, row + width, T(0));
+    }
+    kernels.input(rows, stride, L, v + c * ldv + run.at, plane);
+  }
+}
+
+// out[k][2i + y][2j + x] = (A^T M A)[y][x] + bias[k] for the run's tiles, K channels of one
+// group's output (bias may be null); rows and columns past the output (odd P or Q) are skipped.
+template <typename T>
+void transform_output(const ConvShape& g, const Run& run, const T* m, int64_t ldm, int64_t plane, int64_t K,
+                      const T* bias, T* out) {
+  const int64_t P = g.out_height, Q = g.out_width, L = run.j1 - run.j0;
+  const int64_t columns = std::min(2 * L, Q - 2 * run.j0);
+  const bool second_row = 2 * run.i + 1 < P;
+  const isa::WinogradKernels<T>& kernels = transforms<T>();
+  for (int64_t k = 0; k < K; ++k) {
+    T* top = out + (k * P + 2 * run.i) * Q + 2 * run.j0;
+    kernels.output(m + k * ldm + run.at, plane, L, bias == nullptr ? T(0) : bias[k], columns, top,
+                   second_row ? top + Q : nullptr);
+  }
+}
+
+// Tiles per block: 8 panels of the GEMM's nr (128 tiles with AVX2), fewer when there are fewer
+// tiles. Each block multiplies all of U, so a block must be wide enough to use each value of U
+// often: measured on Zen 3 (one thread, 3x3, 64 to 256 channels), 1 and 2 panels ran at 0.6-0.9
+// of the speed of 8, which matched 4 and 12 within the noise. Its V and M (16 x 128 x (C + K)
+// values, 2 MiB each at 256 channels) pass L2, but each of the 16 GEMMs reads only its own
+// plane's share.
+template <typename T>
+Tiles tile_layout(const ConvShape& g) {
+  Tiles tiles;
+  tiles.rows = (g.out_height + 1) / 2;
+  tiles.cols = (g.out_width + 1) / 2;
+  tiles.per_image = tiles.rows * tiles.cols;
+  tiles.total = g.batch * tiles.per_image;
+  const int64_t nr = gemm_kernel<T>().nr;
+  tiles.block = std::min(8 * nr, (tiles.total + nr - 1) / nr * nr);
+  return tiles;
+}
+
+}  // namespace
+
+bool winograd_applies(const ConvShape& g) {
+  const int64_t C = g.in_channels / g.groups, K = g.out_channels / g.groups;
+  return g.kernel_height == 3 && g.kernel_width == 3 && g.stride_height == 1 && g.stride_width == 1 &&
+         g.dilation_height == 1 && g.dilation_width == 1 && C >= 64 && K >= 64 && g.out_height >= 2 &&
+         g.out_width >= 2;
+}
+
+template <typename T>
+void winograd_conv2d_forward(const ConvShape& g, const T* input, const T* weight, const T* bias, T* output) {
+  const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
+  const int64_t HW = g.in_height * g.in_width, PQ = g.out_height * g.out_width;
+  const Tiles tiles = tile_layout<T>(g);
+  const int64_t nr = gemm_kernel<T>().nr;
+
+  // U, then packed per (ξ, group) as gemm.h's A when that pays, else read in place.
+  static thread_local Workspace<T> u_space, packed_space;
+  // The planes 64 bytes more than a multiple of 4 KiB apart (see V and M below).
+  const int64_t kernels = G * K * C, u_plane = kernels + isa::kMaxLanes<T>;
+  T* u = u_space.get(kPositions * u_plane);
+  transform_weights(weight, kernels, u, u_plane);
+  const bool pack = worth_packing_a<T>(tiles.total);
+  const int64_t packed_size = packed_a_size<T>(K, C);
+  T* packed = pack ? packed_space.get(kPositions * G * packed_size) : nullptr;
+  if (pack)
+    for (int64_t xg = 0; xg < kPositions * G; ++xg)
+      pack_a<T>(false, K, C, T(1), u + xg / G * u_plane + xg % G * K * C, C, packed + xg * packed_size);
+  auto weights_of = [&](int64_t position, int64_t group) {
+    const int64_t xg = position * G + group;
+    return pack ? packed + xg * packed_size : u + position * u_plane + group * K * C;
+  };
+
+  const int64_t blocks = (tiles.total + tiles.block - 1) / tiles.block;
+  conv_detail::for_each_image(blocks, [&](int64_t index) {
+    static thread_local Workspace<T> v_space, m_space, row_space;
+    static thread_local Workspace<int64_t> offset_space;
+    const int64_t first = index * tiles.block, last = std::min(tiles.total, first + tiles.block);
+    // V and M: 16 planes of C (K) rows of ld values, room for the transforms' whole vectors past
+    // the block's tiles. The planes lie nr values more than a power of two apart when C * ld is
+    // one: the transforms write (read) all 16 at once, and 16 streams 4 KiB apart would share
+    // one set of L1's 8 ways. The values past the tiles only meet lanes that are never stored;
+    // V's (which the GEMM multiplies) are zeroed all the same, so that no leftover bits can be a
+    // slow denormal.
+    const int64_t count = last - first, ld = (count + nr - 1) / nr * nr + isa::kMaxLanes<T>;
+    const int64_t v_plane = C * ld + nr, m_plane = K * ld + nr;
+    T* v = v_space.get(kPositions * v_plane);
+    T* m = m_space.get(kPositions * m_plane);
+    const int64_t row_stride = 2 * tiles.cols + 2 + 2 * isa::kMaxLanes<T>;
+    T* rows = row_space.get(4 * row_stride);
+    std::fill(rows, rows + 4 * row_stride, T(0));
+    for (int64_t position = 0; position < kPositions; ++position) {
+      T* plane = v + position * v_plane;
+      for (int64_t c = 0; c < C; ++c) std::fill(plane + c * ld + count, plane + (c + 1) * ld, T(0));
+      std::fill(plane + C * ld, plane + v_plane, T(0));
+    }
+    int64_t* offsets = offset_space.get(C);
+    for (int64_t c = 0; c < C; ++c) offsets[c] = c * ld;
+    for (int64_t group = 0; group < G; ++group) {
+      for_each_run(tiles, first, last, [&](const Run& run) {
+        transform_input(g, run, input + (run.n * G + group) * C * HW, C, v, ld, v_plane, rows, row_stride);
+      });
+      for (int64_t position = 0; position < kPositions; ++position)
+        gemm_rows<T>(K, count, C, weights_of(position, group), v + position * v_plane, offsets, m + position * m_plane,
+                     ld, false, pack ? 0 : C);
+      for_each_run(tiles, first, last, [&](const Run& run) {
+        transform_output(g, run, m, ld, m_plane, K, bias == nullptr ? bias : bias + group * K,
+                         output + (run.n * G + group) * K * PQ);
+      });
+    }
+  });
+}
+
+template <typename T>
+void winograd_conv2d_backward_input(const ConvShape& g, const T* grad_output, const T* weight, T* grad_input) {
+  const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
+  // grad_in[c][h][w] = sum_{k, r, s} W[k][c][r][s] grad_out[k][h + pad_top - r][w + pad_left - s]
+  //                  = sum_{k, r', s'} W'[c][k][r'][s'] grad_out[k][h - (2 - pad_top) + r'][...]
+  // with W'[c][k][r'][s'] = W[k][c][2 - r'][2 - s'] (per group).
+  static thread_local Workspace<T> flipped_space;
+  T* flipped = flipped_space.get(G * C * K * 9);
+#pragma omp parallel for schedule(static) if (worth_parallel(G * C * K * 9))
+  for (int64_t gc = 0; gc < G * C; ++gc) {
+    const int64_t group = gc / C, c = gc % C;
+    for (int64_t k = 0; k < K; ++k) {
+      const T* src = weight + ((group * K + k) * C + c) * 9;
+      T* dst = flipped + (gc * K + k) * 9;
+      for (int tap = 0; tap < 9; ++tap) dst[tap] = src[8 - tap];
+    }
+  }
+  ConvShape flipped_shape = g;
+  flipped_shape.in_channels = g.out_channels;
+  flipped_shape.in_height = g.out_height;
+  flipped_shape.in_width = g.out_width;
+  flipped_shape.out_channels = g.in_channels;
+  flipped_shape.out_height = g.in_height;
+  flipped_shape.out_width = g.in_width;
+  flipped_shape.pad_top = 2 - g.pad_top;
+  flipped_shape.pad_left = 2 - g.pad_left;
+  winograd_conv2d_forward<T>(flipped_shape, grad_output, flipped, static_cast<const T*>(nullptr), grad_input);
+}
+
+#define FASTCNN_INSTANTIATE_WINOGRAD(T)                                                                 \
+  template void winograd_conv2d_forward<T>(const ConvShape&, const T*, const T*, const T*, T*);         \
+  template void winograd_conv2d_backward_input<T>(const ConvShape&, const T*, const T*, T*);
+FASTCNN_INSTANTIATE_WINOGRAD(float)
+FASTCNN_INSTANTIATE_WINOGRAD(double)
+#undef FASTCNN_INSTANTIATE_WINOGRAD
+
+}  // namespace fastcnn::cpu

@@ -1,0 +1,37 @@
+#pragma once
+// The per-ISA Winograd F(2x2, 3x3) tile transforms: one table per kernel set, filled by
+// csrc/cpu/isa/<isa>/winograd.cpp (the loops of csrc/cpu/isa/winograd_tiles.h compiled under that
+// ISA's flags) and chosen once in csrc/cpu/conv_winograd.cpp, which owns the tiling, the GEMMs
+// and the threading. Both transforms run over a run of L tiles side by side in one tile row of
+// one channel; the transformed values of position ξ (0..15) lie `plane` apart, tile jj at jj.
+#include <cstdint>
+
+namespace fastcnn::cpu::isa {
+
+// The most lanes of any kernel set's vectors (64 bytes).
+template <typename T>
+constexpr int64_t kMaxLanes = 64 / int64_t(sizeof(T));
+
+template <typename T>
+struct WinogradKernels {
+  // v[ξ * plane + jj] = (B^T d B)[ξ / 4][ξ % 4] for jj < L, d the 4x4 patch at columns
+  // [2 jj, 2 jj + 4) of the four zero-padded input rows rows + r * stride (r < 4), which are
+  // readable up to column 2 L + 2 + 2 * kMaxLanes<T>. Whole vectors are written: values past L, up
+  // to L + kMaxLanes<T>, are overwritten with values of no use.
+  void (*input)(const T* rows, int64_t stride, int64_t L, T* v, int64_t plane);
+  // top[x] and, unless bottom is null, bottom[x] for x < columns (2 L - 1 or 2 L): the two
+  // output rows of the tiles, (A^T M A)[y][x % 2] of tile x / 2 plus bias, M[ξ] =
+  // m[ξ * plane + x / 2], which is read in whole vectors (readable up to L + kMaxLanes<T>).
+  void (*output)(const T* m, int64_t plane, int64_t L, T bias, int64_t columns, T* top, T* bottom);
+};
+
+struct WinogradTable {
+  WinogradKernels<float> f32;
+  WinogradKernels<double> f64;
+};
+
+WinogradTable winograd_table_generic();
+WinogradTable winograd_table_avx2();
+WinogradTable winograd_table_avx512();
+
+}  // namespace fastcnn::cpu::isa

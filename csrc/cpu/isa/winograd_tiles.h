@@ -1,0 +1,123 @@
+#pragma once
+// The Winograd F(2x2, 3x3) tile transforms (cpu/conv_winograd.cpp has the formulas), written
+// once with the vector helpers of vector_lanes.h and compiled once per kernel set:
+// csrc/cpu/isa/<isa>/winograd.cpp defines FASTCNN_VECTOR_BYTES and includes this file under its
+// ISA's flags. A vector holds kLanes neighbouring tiles; the tiles' input columns 2 jj + s and
+// output columns 2 jj + x interleave, which two-vector shuffles take apart and put back.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+
+#include "cpu/isa/vector_lanes.h"
+#include "cpu/isa/winograd_table.h"
+
+namespace fastcnn::cpu::isa {
+namespace {
+
+template <typename T>
+using Index = typename Lanes<T>::Bits;
+
+// Lane i of a two-vector shuffle's mask picks lane mask[i] of the concatenation (a, b). The
+// masks are constant expressions, so each shuffle compiles to the ISA's fixed permutes.
+template <typename T, size_t... I>
+constexpr Index<T> even_mask(std::index_sequence<I...>) {
+  return Index<T>{int(2 * I)...};
+}
+template <typename T, size_t... I>
+constexpr Index<T> interleave_mask(size_t first, std::index_sequence<I...>) {
+  return Index<T>{int(first + I / 2 + (I % 2) * sizeof...(I))...};
+}
+template <typename T>
+constexpr auto kLaneSequence = std::make_index_sequence<size_t(kLanes<T>)>();
+
+// Lanes 0, 2, 4, ... (even) or 1, 3, 5, ... (odd) of (a, b).
+template <typename T>
+inline Vec<T> even(Vec<T> a, Vec<T> b) {
+  constexpr Index<T> mask = even_mask<T>(kLaneSequence<T>);
+  return __builtin_shuffle(a, b, mask);
+}
+template <typename T>
+inline Vec<T> odd(Vec<T> a, Vec<T> b) {
+  constexpr Index<T> mask = even_mask<T>(kLaneSequence<T>) + 1;
+  return __builtin_shuffle(a, b, mask);
+}
+
+// a0 b0 a1 b1 ... : the first (low) or second (high) half of a and b interleaved.
+template <typename T>
+inline Vec<T> interleave_low(Vec<T> a, Vec<T> b) {
+  constexpr Index<T> mask = interleave_mask<T>(0, kLaneSequence<T>);
+  return __builtin_shuffle(a, b, mask);
+}
+template <typename T>
+inline Vec<T> interleave_high(Vec<T> a, Vec<T> b) {
+  constexpr Index<T> mask = interleave_mask<T>(size_t(kLanes<T>) / 2, kLaneSequence<T>);
+  return __builtin_shuffle(a, b, mask);
+}
+
+template <typename T>
+void input_tiles(const T* rows, int64_t stride, int64_t L, T* v, int64_t plane) {
+  constexpr int64_t N = kLanes<T>;
+  for (int64_t j = 0; j < L; j += N) {  // whole vectors: the caller leaves room past L
+    // t = B^T d: column s of the patch, over the N tiles, is d[r][s] = row r at 2 jj + s.
+    Vec<T> t[4][4];
+    Vec<T> d[4][4];
+    for (int r = 0; r < 4; ++r) {
+      const T* row = rows + r * stride + 2 * j;
+      const Vec<T> a = load(row, N, T(0)), b = load(row + N, N, T(0));
+      const Vec<T> a2 = load(row + 2, N, T(0)), b2 = load(row + 2 + N, N, T(0));
+      d[r][0] = even<T>(a, b);
+      d[r][1] = odd<T>(a, b);
+      d[r][2] = even<T>(a2, b2);
+      d[r][3] = odd<T>(a2, b2);
+    }
+    for (int s = 0; s < 4; ++s) {
+      t[0][s] = d[0][s] - d[2][s];
+      t[1][s] = d[1][s] + d[2][s];
+      t[2][s] = d[2][s] - d[1][s];
+      t[3][s] = d[1][s] - d[3][s];
+    }
+    for (int a = 0; a < 4; ++a) {
+      T* dst = v + a * 4 * plane + j;
+      store(dst, t[a][0] - t[a][2], N);
+      store(dst + plane, t[a][1] + t[a][2], N);
+      store(dst + 2 * plane, t[a][2] - t[a][1], N);
+      store(dst + 3 * plane, t[a][1] - t[a][3], N);
+    }
+  }
+}
+
+template <typename T>
+void output_tiles(const T* m, int64_t plane, int64_t L, T bias, int64_t columns, T* top, T* bottom) {
+  constexpr int64_t N = kLanes<T>;
+  const Vec<T> shift = splat(bias);
+  for (int64_t j = 0; j < L; j += N) {
+    // A last part vector is moved back over tiles already done (the same values again), so that
+    // its stores are whole ones unless the run is shorter than a vector.
+    if (j + N > L && L >= N) j = L - N;
+    // r = A^T M, column b of the 4x4, then (A^T M) A; M is read in whole vectors (the caller
+    // leaves them readable).
+    Vec<T> r0[4], r1[4];
+    for (int b = 0; b < 4; ++b) {
+      const Vec<T> m0 = load(m + b * plane + j, N, T(0)), m1 = load(m + (4 + b) * plane + j, N, T(0));
+      const Vec<T> m2 = load(m + (8 + b) * plane + j, N, T(0)), m3 = load(m + (12 + b) * plane + j, N, T(0));
+      r0[b] = m0 + m1 + m2;
+      r1[b] = m1 - m2 - m3;
+    }
+    const int64_t left = std::min(2 * N, columns - 2 * j);  // output columns of these tiles
+    auto put = [&](T* out, const Vec<T>* r) {
+      const Vec<T> y0 = r[0] + r[1] + r[2] + shift, y1 = r[1] - r[2] - r[3] + shift;
+      store(out + 2 * j, interleave_low<T>(y0, y1), std::min(N, left));
+      if (left > N) store(out + 2 * j + N, interleave_high<T>(y0, y1), left - N);
+    };
+    put(top, r0);
+    if (bottom != nullptr) put(bottom, r1);
+  }
+}
+
+WinogradTable winograd_table() {
+  return {{input_tiles<float>, output_tiles<float>}, {input_tiles<double>, output_tiles<double>}};
+}
+
+}  // namespace
+}  // namespace fastcnn::cpu::isa
