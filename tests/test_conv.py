@@ -51,8 +51,8 @@ CASES = [
     (1, 448, 14, 13, 5, (3, 3), 1, 1, 1, 1),
     (1, 5, 13, 14, 448, (3, 3), 1, 1, 1, 1),
     (2, 896, 13, 14, 6, (3, 3), 1, 1, 1, 2),
-    # Winograd F(2x2, 3x3) (conv_winograd.h: 3x3, stride 1, undilated, 64 channels or more per
-    # group on both sides; the input gradient as well): odd and even planes (partial tiles),
+    # Winograd F(2x2, 3x3) (conv_winograd.h: 3x3, stride 1, 64 channels or more per group on
+    # both sides; the input gradient as well): odd and even planes (partial tiles),
     # padding 0 to 3 (the input gradient's padding 2 - pad goes negative), groups, tile blocks
     # across images, and runs of tiles longer than a vector.
     (2, 64, 9, 7, 64, (3, 3), 1, 1, 1, 1),
@@ -60,6 +60,12 @@ CASES = [
     (3, 128, 7, 8, 128, (3, 3), 1, 2, 1, 2),
     (2, 65, 5, 4, 64, (3, 3), 1, 3, 1, 1),
     (1, 64, 3, 40, 64, (3, 3), 1, 1, 1, 1),
+    # Dilated, as one undilated Winograd convolution per output phase: dilation 2 (odd width,
+    # whose column phases differ in size), 3, mixed (2, 1), and groups with padding (3, 1).
+    (2, 64, 9, 7, 64, (3, 3), 1, 2, 2, 1),
+    (1, 64, 11, 10, 70, (3, 3), 1, 1, 3, 1),
+    (1, 64, 9, 8, 64, (3, 3), 1, 1, (2, 1), 1),
+    (2, 128, 8, 9, 128, (3, 3), 1, (3, 1), 2, 2),
 ]
 
 

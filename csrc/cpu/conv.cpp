@@ -21,9 +21,10 @@
 //               pixel-major (channels contiguous), one per kernel row; where those GEMMs would be
 //               too narrow (few input channels) or the input planes already are col (1x1 stride
 //               1), dot products with col's rows (gemm_dots).
-//   Winograd — 3x3, stride 1, undilated, 64 channels or more per group: F(2x2, 3x3), 16 GEMMs
-//               over transformed tiles, 2.25 times fewer multiply-adds (conv_winograd.cpp); the
-//               input gradient too (the flipped kernel's forward). Weight gradients stay direct.
+//   Winograd — 3x3, stride 1, 64 channels or more per group: F(2x2, 3x3), 16 GEMMs over
+//               transformed tiles, 2.25 times fewer multiply-adds (conv_winograd.cpp; dilated
+//               kernels by output phase); the input gradient too (the flipped kernel's forward).
+//               Weight gradients stay implicit GEMMs.
 //   pointwise — 1x1, stride 1, no padding: the input planes already are col.
 //   depthwise — groups = C: direct kernels (conv_depthwise.cpp).
 // Images run one per thread when there are enough of them (the GEMMs then run serially);

@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <type_traits>
+#include <vector>
 
 #include "core/parallel.h"
 #include "core/runtime.h"
@@ -158,39 +159,47 @@ Tiles tile_layout(const ConvShape& g) {
   return tiles;
 }
 
-}  // namespace
+// U, packed per (ξ, group) as gemm.h's A when that pays, else read in place.
+template <typename T>
+struct TransformedWeights {
+  const T* u;
+  const T* packed;  // null when U is read in place
+  int64_t u_plane, packed_size, groups, rows, depth;
 
-bool winograd_applies(const ConvShape& g) {
-  const int64_t C = g.in_channels / g.groups, K = g.out_channels / g.groups;
-  return g.kernel_height == 3 && g.kernel_width == 3 && g.stride_height == 1 && g.stride_width == 1 &&
-         g.dilation_height == 1 && g.dilation_width == 1 && C >= 64 && K >= 64 && g.out_height >= 2 &&
-         g.out_width >= 2;
+  const T* of(int64_t position, int64_t group) const {
+    return packed != nullptr ? packed + (position * groups + group) * packed_size
+                             : u + position * u_plane + group * rows * depth;
+  }
+};
+
+// The weights transformed for GEMMs with `columns` columns in all (thread-local buffers).
+template <typename T>
+TransformedWeights<T> transform_and_pack(const ConvShape& g, const T* weight, int64_t columns) {
+  static thread_local Workspace<T> u_space, packed_space;
+  const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
+  // The planes 64 bytes more than a multiple of 4 KiB apart (see V and M in multiply_tiles).
+  const int64_t kernels = G * K * C, u_plane = kernels + isa::kMaxLanes<T>;
+  T* u = u_space.get(kPositions * u_plane);
+  transform_weights(weight, kernels, u, u_plane);
+  const int64_t packed_size = packed_a_size<T>(K, C);
+  T* packed = nullptr;
+  if (worth_packing_a<T>(columns)) {
+    packed = packed_space.get(kPositions * G * packed_size);
+    for (int64_t xg = 0; xg < kPositions * G; ++xg)
+      pack_a<T>(false, K, C, T(1), u + xg / G * u_plane + xg % G * K * C, C, packed + xg * packed_size);
+  }
+  return {u, packed, u_plane, packed_size, G, K, C};
 }
 
+// output = conv(input) + bias for an undilated shape, by blocks of tiles (one per thread when
+// there are enough of them).
 template <typename T>
-void winograd_conv2d_forward(const ConvShape& g, const T* input, const T* weight, const T* bias, T* output) {
+void multiply_tiles(const ConvShape& g, const TransformedWeights<T>& weights, const T* input, const T* bias,
+                    T* output) {
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   const int64_t HW = g.in_height * g.in_width, PQ = g.out_height * g.out_width;
   const Tiles tiles = tile_layout<T>(g);
   const int64_t nr = gemm_kernel<T>().nr;
-
-  // U, then packed per (ξ, group) as gemm.h's A when that pays, else read in place.
-  static thread_local Workspace<T> u_space, packed_space;
-  // The planes 64 bytes more than a multiple of 4 KiB apart (see V and M below).
-  const int64_t kernels = G * K * C, u_plane = kernels + isa::kMaxLanes<T>;
-  T* u = u_space.get(kPositions * u_plane);
-  transform_weights(weight, kernels, u, u_plane);
-  const bool pack = worth_packing_a<T>(tiles.total);
-  const int64_t packed_size = packed_a_size<T>(K, C);
-  T* packed = pack ? packed_space.get(kPositions * G * packed_size) : nullptr;
-  if (pack)
-    for (int64_t xg = 0; xg < kPositions * G; ++xg)
-      pack_a<T>(false, K, C, T(1), u + xg / G * u_plane + xg % G * K * C, C, packed + xg * packed_size);
-  auto weights_of = [&](int64_t position, int64_t group) {
-    const int64_t xg = position * G + group;
-    return pack ? packed + xg * packed_size : u + position * u_plane + group * K * C;
-  };
-
   const int64_t blocks = (tiles.total + tiles.block - 1) / tiles.block;
   conv_detail::for_each_image(blocks, [&](int64_t index) {
     static thread_local Workspace<T> v_space, m_space, row_space;
@@ -221,8 +230,8 @@ void winograd_conv2d_forward(const ConvShape& g, const T* input, const T* weight
         transform_input(g, run, input + (run.n * G + group) * C * HW, C, v, ld, v_plane, rows, row_stride);
       });
       for (int64_t position = 0; position < kPositions; ++position)
-        gemm_rows<T>(K, count, C, weights_of(position, group), v + position * v_plane, offsets, m + position * m_plane,
-                     ld, false, pack ? 0 : C);
+        gemm_rows<T>(K, count, C, weights.of(position, group), v + position * v_plane, offsets,
+                     m + position * m_plane, ld, false, weights.packed != nullptr ? 0 : C);
       for_each_run(tiles, first, last, [&](const Run& run) {
         transform_output(g, run, m, ld, m_plane, K, bias == nullptr ? bias : bias + group * K,
                          output + (run.n * G + group) * K * PQ);
@@ -231,12 +240,109 @@ void winograd_conv2d_forward(const ConvShape& g, const T* input, const T* weight
   });
 }
 
+// A dilated convolution (stride 1, dilation d) as d x d undilated ones: output phase (a, b), the
+// pixels p = a + d i, q = b + d j, reads only the input pixels h = p - pad_top + d r of one phase
+// e = (a - pad_top) mod d, h = e + d m with m = i + r + floor((a - pad_top) / d): an undilated
+// convolution of that input phase with padding -floor((a - pad_top) / d) (and the same along w).
+struct DilatedPhase {
+  int64_t output, input, size, in_size, pad;  // a, e, P_a, H_e, pad'
+};
+
+inline DilatedPhase dilated_phase(int64_t phase, int64_t dilation, int64_t pad, int64_t in_size, int64_t out_size) {
+  const int64_t shifted = phase - pad;
+  const int64_t off = shifted >= 0 ? shifted / dilation : -((-shifted + dilation - 1) / dilation);
+  const int64_t e = shifted - off * dilation;
+  return {phase, e, (out_size - phase + dilation - 1) / dilation,
+          e < in_size ? (in_size - e + dilation - 1) / dilation : 0, -off};
+}
+
+}  // namespace
+
+bool winograd_applies(const ConvShape& g) {
+  const int64_t C = g.in_channels / g.groups, K = g.out_channels / g.groups;
+  return g.kernel_height == 3 && g.kernel_width == 3 && g.stride_height == 1 && g.stride_width == 1 && C >= 64 &&
+         K >= 64 && g.out_height >= 2 * g.dilation_height && g.out_width >= 2 * g.dilation_width;
+}
+
+template <typename T>
+void winograd_conv2d_forward(const ConvShape& g, const T* input, const T* weight, const T* bias, T* output) {
+  const int64_t dh = g.dilation_height, dw = g.dilation_width;
+  const int64_t tiles = g.batch * ((g.out_height + 1) / 2) * ((g.out_width + 1) / 2);
+  const TransformedWeights<T> weights = transform_and_pack(g, weight, tiles);
+  if (dh == 1 && dw == 1) return multiply_tiles(g, weights, input, bias, output);
+  // Dilated: each output phase's input phase gathered and multiplied; a row phase's outputs are
+  // scattered once all of its column phases are done, so that with dilation 2 the two column
+  // phases' values interleave in one pass (a store of every other value would not vectorize).
+  const int64_t NC = g.batch * g.in_channels, NK = g.batch * g.out_channels;
+  const int64_t H = g.in_height, W = g.in_width, P = g.out_height, Q = g.out_width;
+  static thread_local Workspace<T> in_space, out_space;
+  std::vector<DilatedPhase> column_phases;
+  int64_t phase_columns = 0;  // sum of the column phases' widths
+  for (int64_t b = 0; b < dw; ++b) {
+    column_phases.push_back(dilated_phase(b, dw, g.pad_left, W, Q));
+    phase_columns += column_phases.back().size;
+  }
+  for (int64_t a = 0; a < dh; ++a) {
+    const DilatedPhase rows = dilated_phase(a, dh, g.pad_top, H, P);
+    // Column phase b's outputs start at out + NK * rows.size * (sum of the widths before b).
+    T* phase_out = out_space.get(NK * rows.size * phase_columns);
+    int64_t before = 0;
+    std::vector<const T*> outs;
+    for (const DilatedPhase& cols : column_phases) {
+      ConvShape phase = g;
+      phase.in_height = rows.in_size;
+      phase.in_width = cols.in_size;
+      phase.out_height = rows.size;
+      phase.out_width = cols.size;
+      phase.pad_top = rows.pad;
+      phase.pad_left = cols.pad;
+      phase.dilation_height = phase.dilation_width = 1;
+      T* phase_in = in_space.get(NC * rows.in_size * cols.in_size);
+#pragma omp parallel for schedule(static) if (worth_parallel(NC * rows.in_size * cols.in_size))
+      for (int64_t plane_row = 0; plane_row < NC * rows.in_size; ++plane_row) {
+        const int64_t plane = plane_row / rows.in_size, i = plane_row % rows.in_size;
+        const T* src = input + (plane * H + rows.input + dh * i) * W + cols.input;
+        T* dst = phase_in + plane_row * cols.in_size;
+        const conv_detail::ColumnRange all{0, cols.in_size};
+        if (dw == 2)
+          conv_detail::gather_columns<2>(src, dw, all, dst);
+        else
+          conv_detail::gather_columns<0>(src, dw, all, dst);
+      }
+      T* out = phase_out + NK * rows.size * before;
+      multiply_tiles(phase, weights, phase_in, bias, out);
+      outs.push_back(out);
+      before += cols.size;
+    }
+#pragma omp parallel for schedule(static) if (worth_parallel(NK * rows.size * Q))
+    for (int64_t plane_row = 0; plane_row < NK * rows.size; ++plane_row) {
+      const int64_t plane = plane_row / rows.size, i = plane_row % rows.size;
+      T* dst = output + (plane * P + a + dh * i) * Q;
+      if (dw == 2) {
+        const T* even = outs[0] + plane_row * column_phases[0].size;
+        const T* odd = outs[1] + plane_row * column_phases[1].size;
+        const int64_t pairs = column_phases[1].size;  // Q / 2; the even phase has one more when Q is odd
+        for (int64_t j = 0; j < pairs; ++j) {
+          dst[2 * j] = even[j];
+          dst[2 * j + 1] = odd[j];
+        }
+        if (column_phases[0].size > pairs) dst[2 * pairs] = even[pairs];
+        continue;
+      }
+      for (int64_t b = 0; b < dw; ++b) {
+        const T* src = outs[b] + plane_row * column_phases[b].size;
+        for (int64_t j = 0; j < column_phases[b].size; ++j) dst[b + dw * j] = src[j];
+      }
+    }
+  }
+}
+
 template <typename T>
 void winograd_conv2d_backward_input(const ConvShape& g, const T* grad_output, const T* weight, T* grad_input) {
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
-  // grad_in[c][h][w] = sum_{k, r, s} W[k][c][r][s] grad_out[k][h + pad_top - r][w + pad_left - s]
-  //                  = sum_{k, r', s'} W'[c][k][r'][s'] grad_out[k][h - (2 - pad_top) + r'][...]
-  // with W'[c][k][r'][s'] = W[k][c][2 - r'][2 - s'] (per group).
+  // grad_in[c][h][w] = sum_{k, r, s} W[k][c][r][s] grad_out[k][h + pad_top - d r][w + pad_left - d s]
+  //                  = sum_{k, r', s'} W'[c][k][r'][s'] grad_out[k][h - (2 d - pad_top) + d r'][...]
+  // with W'[c][k][r'][s'] = W[k][c][2 - r'][2 - s'] (per group), d the dilation.
   static thread_local Workspace<T> flipped_space;
   T* flipped = flipped_space.get(G * C * K * 9);
 #pragma omp parallel for schedule(static) if (worth_parallel(G * C * K * 9))
@@ -255,8 +361,8 @@ void winograd_conv2d_backward_input(const ConvShape& g, const T* grad_output, co
   flipped_shape.out_channels = g.in_channels;
   flipped_shape.out_height = g.in_height;
   flipped_shape.out_width = g.in_width;
-  flipped_shape.pad_top = 2 - g.pad_top;
-  flipped_shape.pad_left = 2 - g.pad_left;
+  flipped_shape.pad_top = 2 * g.dilation_height - g.pad_top;
+  flipped_shape.pad_left = 2 * g.dilation_width - g.pad_left;
   winograd_conv2d_forward<T>(flipped_shape, grad_output, flipped, static_cast<const T*>(nullptr), grad_input);
 }
 

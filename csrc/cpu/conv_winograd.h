@@ -1,12 +1,13 @@
 #pragma once
-// Winograd F(2x2, 3x3) for 3x3 stride-1 undilated convolutions, behind conv.h's conv2d_forward
-// and conv2d_backward_input (the input gradient of a stride-1 3x3 convolution is another one).
+// Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions, behind conv.h's conv2d_forward and
+// conv2d_backward_input (the input gradient of a stride-1 3x3 convolution is another one).
+// Dilated ones run as one undilated convolution per output phase.
 #include "cpu/conv.h"
 
 namespace fastcnn::cpu {
 
-// Whether the shape takes the Winograd kernels: a 3x3 kernel, stride 1, dilation 1 and at least
-// 64 channels per group on both sides. With fewer, the transforms (a fixed cost per channel and
+// Whether the shape takes the Winograd kernels: a 3x3 kernel, stride 1, at least 64 channels per
+// group on both sides, and two output rows and columns per dilation phase. With fewer, the transforms (a fixed cost per channel and
 // tile) weigh more against the GEMMs' C x K: measured on Zen 3, 32 channels ran no faster than
 // the implicit GEMM, 16 channels at 0.75 of its speed; 64 channels 1.1 (8 px) to 1.45 (56 px)
 // times faster, 128 and 256 channels 1.6 to 1.75.
@@ -17,7 +18,7 @@ template <typename T>
 void winograd_conv2d_forward(const ConvShape& shape, const T* input, const T* weight, const T* bias, T* output);
 
 // grad_input for shapes winograd_applies accepts: the forward of the kernel flipped with its
-// channel axes swapped, on grad_output padded by 2 - pad.
+// channel axes swapped, on grad_output padded by 2 * dilation - pad.
 template <typename T>
 void winograd_conv2d_backward_input(const ConvShape& shape, const T* grad_output, const T* weight, T* grad_input);
 
