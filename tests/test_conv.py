@@ -51,10 +51,12 @@ CASES = [
     (1, 448, 14, 13, 5, (3, 3), 1, 1, 1, 1),
     (1, 5, 13, 14, 448, (3, 3), 1, 1, 1, 1),
     (2, 896, 13, 14, 6, (3, 3), 1, 1, 1, 2),
-    # Winograd F(2x2, 3x3) (conv_winograd.h: 3x3, stride 1, 64 channels or more per group on
-    # both sides; the input gradient as well): odd and even planes (partial tiles),
-    # padding 0 to 3 (the input gradient's padding 2 - pad goes negative), groups, tile blocks
-    # across images, and runs of tiles longer than a vector.
+]
+# Winograd F(2x2, 3x3) (conv_winograd.h: 3x3, stride 1, 64 channels or more per group on both
+# sides; the input gradient as well, and the weight gradient when undilated): odd and even planes
+# (partial tiles), padding 0 to 3 (the input gradient's padding 2 - pad goes negative), groups,
+# tile blocks across images, and runs of tiles longer than a vector.
+WINOGRAD_CASES = [
     (2, 64, 9, 7, 64, (3, 3), 1, 1, 1, 1),
     (1, 64, 6, 5, 70, (3, 3), 1, 0, 1, 1),
     (3, 128, 7, 8, 128, (3, 3), 1, 2, 1, 2),
@@ -67,6 +69,7 @@ CASES = [
     (1, 64, 9, 8, 64, (3, 3), 1, 1, (2, 1), 1),
     (2, 128, 8, 9, 128, (3, 3), 1, (3, 1), 2, 2),
 ]
+CASES += WINOGRAD_CASES
 
 
 def _make(case, seed=0, dtype=np.float64):
@@ -99,7 +102,7 @@ def test_conv2d_matches_reference(case, with_bias):
         np.testing.assert_allclose(grad, expected_grad, rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize("case", CASES[:9])
+@pytest.mark.parametrize("case", CASES[:9] + WINOGRAD_CASES[:1] + WINOGRAD_CASES[-1:])
 def test_conv2d_gradient_finite_differences(case):
     x, weight, bias, options = _make(case, seed=1)
     check_gradients(lambda *t: F.conv2d(*t, **options), [x, weight, bias], max_points=20)

@@ -98,30 +98,49 @@ const isa::WinogradKernels<T>& transforms() {
 }
 
 
+// row[x] = plane[h][col0 + x] for x < width, zero outside the H x W plane.
+template <typename T>
+void copy_padded_row(const T* plane, int64_t H, int64_t W, int64_t h, int64_t col0, int64_t width, T* row) {
+  if (h < 0 || h >= H) {
+    std::fill(row, row + width, T(0));
+    return;
+  }
+  const int64_t begin = std::clamp<int64_t>(-col0, 0, width), end = std::clamp<int64_t>(W - col0, begin, width);
+  const T* src = plane + h * W + col0;
+  std::fill(row, row + begin, T(0));
+  std::copy(src + begin, src + end, row + begin);
+  std::fill(row + end, row + width, T(0));
+}
+
 // V[ξ][c][at + jj] = (B^T d B)[ξ / 4][ξ % 4] for the run's tiles, channels [0, C) of one group's
 // input (in: C planes of H x W). Each tile row's four input rows are first copied, zero-padded,
-// into `rows` (4 rows of 2 TQ + 2 + 2 kMaxLanes, zeroed), so that the transform reads without bounds checks.
+// into `rows` (4 rows `stride` apart, zeroed past 2 L + 2), so that the transform reads without
+// bounds checks.
 template <typename T>
 void transform_input(const ConvShape& g, const Run& run, const T* in, int64_t C, T* v, int64_t ldv, int64_t plane,
                      T* rows, int64_t stride) {
-  const int64_t H = g.in_height, W = g.in_width, L = run.j1 - run.j0, width = 2 * L + 2;
-  const int64_t col0 = 2 * run.j0 - g.pad_left;  // the input column of rows[.][0]
-  const int64_t begin = std::clamp<int64_t>(-col0, 0, width), end = std::clamp<int64_t>(W - col0, begin, width);
+  const int64_t H = g.in_height, W = g.in_width, L = run.j1 - run.j0;
   const isa::WinogradKernels<T>& kernels = transforms<T>();
   for (int64_t c = 0; c < C; ++c) {
-    for (int r = 0; r < 4; ++r) {
-      T* row = rows + r * stride;
-      const int64_t h = 2 * run.i - g.pad_top + r;
-      if (h < 0 || h >= H) {
-        std::fill(row, row + width, T(0));
-        continue;
-      }
-      const T* src = in + (c * H + h) * W + col0;
-      std::fill(row, row + begin, T(0));
-      std::copy(src + begin, src + end, row + begin);
-      std::fill(row + end, row + width, T(0));
-    }
+    for (int r = 0; r < 4; ++r)
+      copy_padded_row(in + c * H * W, H, W, 2 * run.i - g.pad_top + r, 2 * run.j0 - g.pad_left, 2 * L + 2,
+                      rows + r * stride);
     kernels.input(rows, stride, L, v + c * ldv + run.at, plane);
+  }
+}
+
+// D[ξ][k][at + jj] = (A dy A^T)[ξ / 4][ξ % 4] for the run's tiles, channels [0, K) of one
+// group's output gradient (grad: K planes of P x Q), dy the tile's 2x2 gradient (zero past the
+// output); the two rows go through `rows` as in transform_input.
+template <typename T>
+void transform_gradient(const ConvShape& g, const Run& run, const T* grad, int64_t K, T* d, int64_t ldd,
+                        int64_t plane, T* rows, int64_t stride) {
+  const int64_t P = g.out_height, Q = g.out_width, L = run.j1 - run.j0;
+  const isa::WinogradKernels<T>& kernels = transforms<T>();
+  for (int64_t k = 0; k < K; ++k) {
+    for (int y = 0; y < 2; ++y)
+      copy_padded_row(grad + k * P * Q, P, Q, 2 * run.i + y, 2 * run.j0, 2 * L, rows + y * stride);
+    kernels.gradient(rows, rows + stride, L, d + k * ldd + run.at, plane);
   }
 }
 
@@ -338,6 +357,79 @@ void winograd_conv2d_forward(const ConvShape& g, const T* input, const T* weight
 }
 
 template <typename T>
+void winograd_conv2d_backward_weight(const ConvShape& g, const T* grad_output, const T* input, T* grad_weight) {
+  // Y = A^T (U ⊙ V) A with U = G w G^T, so dL/dU = sum over tiles (A dy A^T) ⊙ V, summed over the
+  // output channel's tiles for each input channel: 16 GEMMs dU_ξ (K x C) = D_ξ (K x tiles)
+  // V_ξ^T, D = A dy A^T the output gradient's tiles; then dL/dw = G^T dU G.
+  const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
+  const int64_t HW = g.in_height * g.in_width, PQ = g.out_height * g.out_width;
+  const Tiles tiles = tile_layout<T>(g);
+  const int64_t nr = gemm_kernel<T>().nr;
+  const int64_t blocks = (tiles.total + tiles.block - 1) / tiles.block;
+  // dU[ξ][group][k][c], one per thread, its planes apart as U's in transform_and_pack.
+  const int64_t kernels = G * K * C, u_plane = kernels + isa::kMaxLanes<T>, size = kPositions * u_plane;
+  const int threads = in_parallel_region() ? 1 : int(std::min<int64_t>(get_num_threads(), blocks));
+  static thread_local Workspace<T> sum_space;
+  T* sums = sum_space.get(threads * size);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    static thread_local Workspace<T> v_space, d_space, row_space;
+    static thread_local Workspace<int64_t> offset_space;
+    T* mine = sums + thread_index() * size;
+    std::fill(mine, mine + size, T(0));
+    // V and D laid out as V and M in multiply_tiles.
+    const int64_t ld = tiles.block + isa::kMaxLanes<T>;
+    const int64_t v_plane = C * ld + nr, d_plane = K * ld + nr;
+    T* v = v_space.get(kPositions * v_plane);
+    T* d = d_space.get(kPositions * d_plane);
+    const int64_t row_stride = 2 * tiles.cols + 2 + 2 * isa::kMaxLanes<T>;
+    T* rows = row_space.get(4 * row_stride);
+    std::fill(rows, rows + 4 * row_stride, T(0));
+    int64_t* offsets = offset_space.get(C);
+    for (int64_t c = 0; c < C; ++c) offsets[c] = c * ld;
+#pragma omp for schedule(dynamic)
+    for (int64_t index = 0; index < blocks; ++index) {
+      const int64_t first = index * tiles.block, last = std::min(tiles.total, first + tiles.block);
+      for (int64_t group = 0; group < G; ++group) {
+        for_each_run(tiles, first, last, [&](const Run& run) {
+          transform_input(g, run, input + (run.n * G + group) * C * HW, C, v, ld, v_plane, rows, row_stride);
+          transform_gradient(g, run, grad_output + (run.n * G + group) * K * PQ, K, d, ld, d_plane, rows,
+                             row_stride);
+        });
+        for (int64_t position = 0; position < kPositions; ++position)
+          gemm_dots<T>(K, C, last - first, d + position * d_plane, ld, v + position * v_plane, offsets,
+                       mine + position * u_plane + group * K * C, C, true);
+      }
+    }
+  }
+  // grad_w = G^T dU G, G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1], dU summed over the
+  // threads in a fixed order (deterministic for a given thread count).
+  const T half = T(0.5);
+#pragma omp parallel for schedule(static) if (worth_parallel(kernels * kPositions * threads))
+  for (int64_t kc = 0; kc < kernels; ++kc) {
+    T u[4][4];
+    for (int64_t position = 0; position < kPositions; ++position) {
+      T sum = 0;
+      for (int t = 0; t < threads; ++t) sum += sums[t * size + position * u_plane + kc];
+      u[position / 4][position % 4] = sum;
+    }
+    T rows3[3][4];  // G^T dU
+    for (int b = 0; b < 4; ++b) {
+      rows3[0][b] = u[0][b] + (u[1][b] + u[2][b]) * half;
+      rows3[1][b] = (u[1][b] - u[2][b]) * half;
+      rows3[2][b] = (u[1][b] + u[2][b]) * half + u[3][b];
+    }
+    T* w = grad_weight + kc * 9;
+    for (int r = 0; r < 3; ++r) {
+      const T* t = rows3[r];
+      w[r * 3 + 0] = t[0] + (t[1] + t[2]) * half;
+      w[r * 3 + 1] = (t[1] - t[2]) * half;
+      w[r * 3 + 2] = (t[1] + t[2]) * half + t[3];
+    }
+  }
+}
+
+template <typename T>
 void winograd_conv2d_backward_input(const ConvShape& g, const T* grad_output, const T* weight, T* grad_input) {
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   // grad_in[c][h][w] = sum_{k, r, s} W[k][c][r][s] grad_out[k][h + pad_top - d r][w + pad_left - d s]
@@ -368,7 +460,8 @@ void winograd_conv2d_backward_input(const ConvShape& g, const T* grad_output, co
 
 #define FASTCNN_INSTANTIATE_WINOGRAD(T)                                                                 \
   template void winograd_conv2d_forward<T>(const ConvShape&, const T*, const T*, const T*, T*);         \
-  template void winograd_conv2d_backward_input<T>(const ConvShape&, const T*, const T*, T*);
+  template void winograd_conv2d_backward_input<T>(const ConvShape&, const T*, const T*, T*);           \
+  template void winograd_conv2d_backward_weight<T>(const ConvShape&, const T*, const T*, T*);
 FASTCNN_INSTANTIATE_WINOGRAD(float)
 FASTCNN_INSTANTIATE_WINOGRAD(double)
 #undef FASTCNN_INSTANTIATE_WINOGRAD

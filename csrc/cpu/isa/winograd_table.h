@@ -23,6 +23,10 @@ struct WinogradKernels {
   // output rows of the tiles, (A^T M A)[y][x % 2] of tile x / 2 plus bias, M[ξ] =
   // m[ξ * plane + x / 2], which is read in whole vectors (readable up to L + kMaxLanes<T>).
   void (*output)(const T* m, int64_t plane, int64_t L, T bias, int64_t columns, T* top, T* bottom);
+  // d[ξ * plane + jj] = (A dy A^T)[ξ / 4][ξ % 4] for jj < L, dy the 2x2 output-gradient tile at
+  // columns [2 jj, 2 jj + 2) of rows top and bottom (readable up to column 2 L + 2 kMaxLanes<T>):
+  // the adjoint of `output`, for the weight gradient. Whole vectors are written, as by `input`.
+  void (*gradient)(const T* top, const T* bottom, int64_t L, T* d, int64_t plane);
 };
 
 struct WinogradTable {

@@ -115,8 +115,35 @@ void output_tiles(const T* m, int64_t plane, int64_t L, T bias, int64_t columns,
   }
 }
 
+template <typename T>
+void gradient_tiles(const T* top, const T* bottom, int64_t L, T* d, int64_t plane) {
+  constexpr int64_t N = kLanes<T>;
+  for (int64_t j = 0; j < L; j += N) {  // whole vectors: the caller leaves room past L
+    // dy[y][x] over the N tiles: row y at 2 jj + x.
+    const Vec<T> a = load(top + 2 * j, N, T(0)), b = load(top + 2 * j + N, N, T(0));
+    const Vec<T> c = load(bottom + 2 * j, N, T(0)), e = load(bottom + 2 * j + N, N, T(0));
+    const Vec<T> dy[2][2] = {{even<T>(a, b), odd<T>(a, b)}, {even<T>(c, e), odd<T>(c, e)}};
+    // A dy, A = [1 0; 1 1; 1 -1; 0 -1]: row r of the 4x2, then (A dy) A^T row by row.
+    Vec<T> r[4][2];
+    for (int x = 0; x < 2; ++x) {
+      r[0][x] = dy[0][x];
+      r[1][x] = dy[0][x] + dy[1][x];
+      r[2][x] = dy[0][x] - dy[1][x];
+      r[3][x] = -dy[1][x];
+    }
+    for (int row = 0; row < 4; ++row) {
+      T* dst = d + row * 4 * plane + j;
+      store(dst, r[row][0], N);
+      store(dst + plane, r[row][0] + r[row][1], N);
+      store(dst + 2 * plane, r[row][0] - r[row][1], N);
+      store(dst + 3 * plane, -r[row][1], N);
+    }
+  }
+}
+
 WinogradTable winograd_table() {
-  return {{input_tiles<float>, output_tiles<float>}, {input_tiles<double>, output_tiles<double>}};
+  return {{input_tiles<float>, output_tiles<float>, gradient_tiles<float>},
+          {input_tiles<double>, output_tiles<double>, gradient_tiles<double>}};
 }
 
 }  // namespace
