@@ -411,29 +411,6 @@ void pixel_major_copy(const ConvShape& g, const WeightGemms& w, const T* in, int
   }
 }
 
-// Per-thread sums for the weight gradients: accumulate(item, sums) runs for items [0, count),
-// split statically over the threads, each adding into its own zeroed sums of `size` values; then
-// store(sum_of, threads) runs, sum_of(i) being value i summed over the threads in a fixed order
-// (deterministic for a given thread count).
-template <typename T, typename Accumulate, typename Store>
-void sum_over_threads(int64_t count, int64_t size, Accumulate&& accumulate, Store&& store) {
-  const int threads = in_parallel_region() ? 1 : int(std::min<int64_t>(get_num_threads(), count));
-  static thread_local Workspace<T> partial_space;
-  T* partials = partial_space.get(threads * size);
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-    T* mine = partials + thread_index() * size;
-    std::fill(mine, mine + size, T(0));
-#pragma omp for schedule(static)
-    for (int64_t item = 0; item < count; ++item) accumulate(item, mine);
-  }
-  store([partials, threads, size](int64_t i) {
-    T sum = 0;
-    for (int t = 0; t < threads; ++t) sum += partials[t * size + i];
-    return sum;
-  }, threads);
-}
-
 // The bias gradient of one image's grad_out (K planes), added to sums[k].
 template <typename T>
 void add_bias_gradient(const T* grad, int64_t K, int64_t PQ, T* sums) {

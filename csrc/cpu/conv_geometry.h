@@ -8,6 +8,7 @@
 
 #include "core/parallel.h"
 #include "core/runtime.h"
+#include "core/workspace.h"
 #include "cpu/conv.h"
 #include "cpu/gemm.h"
 
@@ -74,6 +75,29 @@ inline void for_each_image(int64_t N, Body&& body) {
   const bool per_thread = N > 1 && N >= get_num_threads() && !in_parallel_region();
 #pragma omp parallel for schedule(dynamic) if (per_thread)
   for (int64_t n = 0; n < N; ++n) body(n);
+}
+
+// Per-thread sums for the weight gradients: accumulate(item, sums) runs for items [0, count),
+// split statically over the threads, each adding into its own zeroed sums of `size` values; then
+// store(sum_of, threads) runs, sum_of(i) being value i summed over the threads in a fixed order
+// (deterministic for a given thread count).
+template <typename T, typename Accumulate, typename Store>
+inline void sum_over_threads(int64_t count, int64_t size, Accumulate&& accumulate, Store&& store) {
+  const int threads = in_parallel_region() ? 1 : int(std::min<int64_t>(get_num_threads(), count));
+  static thread_local Workspace<T> partial_space;
+  T* partials = partial_space.get(threads * size);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    T* mine = partials + thread_index() * size;
+    std::fill(mine, mine + size, T(0));
+#pragma omp for schedule(static)
+    for (int64_t item = 0; item < count; ++item) accumulate(item, mine);
+  }
+  store([partials, threads, size](int64_t i) {
+    T sum = 0;
+    for (int t = 0; t < threads; ++t) sum += partials[t * size + i];
+    return sum;
+  }, threads);
 }
 
 // --- padded copies --------------------------------------------------------------------------------

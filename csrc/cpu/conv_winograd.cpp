@@ -210,6 +210,38 @@ TransformedWeights<T> transform_and_pack(const ConvShape& g, const T* weight, in
   return {u, packed, u_plane, packed_size, G, K, C};
 }
 
+// A thread's buffers for its blocks of tiles: V (16 planes of C rows of ld values), a second
+// set of 16 planes of `rows` rows (M in the forward, D in the weight gradient), the four padded
+// input rows the transforms read, and the GEMMs' row offsets into a plane of V. Each row has
+// room for the transforms' whole vectors past a block's tiles. The planes lie nr values more
+// than a power of two apart when C * ld is one: the transforms write (read) all 16 at once, and
+// 16 streams 4 KiB apart would share one set of L1's 8 ways.
+template <typename T>
+struct TileBuffers {
+  T *v, *other, *rows;
+  int64_t* offsets;
+  int64_t ld, v_plane, other_plane, row_stride;
+};
+
+template <typename T>
+TileBuffers<T> tile_buffers(const Tiles& tiles, int64_t C, int64_t rows) {
+  static thread_local Workspace<T> v_space, other_space, row_space;
+  static thread_local Workspace<int64_t> offset_space;
+  const int64_t nr = gemm_kernel<T>().nr;
+  TileBuffers<T> b;
+  b.ld = tiles.block + isa::kMaxLanes<T>;
+  b.v_plane = C * b.ld + nr;
+  b.other_plane = rows * b.ld + nr;
+  b.row_stride = 2 * tiles.cols + 2 + 2 * isa::kMaxLanes<T>;
+  b.v = v_space.get(kPositions * b.v_plane);
+  b.other = other_space.get(kPositions * b.other_plane);
+  b.rows = row_space.get(4 * b.row_stride);
+  std::fill(b.rows, b.rows + 4 * b.row_stride, T(0));
+  b.offsets = offset_space.get(C);
+  for (int64_t c = 0; c < C; ++c) b.offsets[c] = c * b.ld;
+  return b;
+}
+
 // output = conv(input) + bias for an undilated shape, by blocks of tiles (one per thread when
 // there are enough of them).
 template <typename T>
@@ -218,32 +250,21 @@ void multiply_tiles(const ConvShape& g, const TransformedWeights<T>& weights, co
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   const int64_t HW = g.in_height * g.in_width, PQ = g.out_height * g.out_width;
   const Tiles tiles = tile_layout<T>(g);
-  const int64_t nr = gemm_kernel<T>().nr;
   const int64_t blocks = (tiles.total + tiles.block - 1) / tiles.block;
   conv_detail::for_each_image(blocks, [&](int64_t index) {
-    static thread_local Workspace<T> v_space, m_space, row_space;
-    static thread_local Workspace<int64_t> offset_space;
     const int64_t first = index * tiles.block, last = std::min(tiles.total, first + tiles.block);
-    // V and M: 16 planes of C (K) rows of ld values, room for the transforms' whole vectors past
-    // the block's tiles. The planes lie nr values more than a power of two apart when C * ld is
-    // one: the transforms write (read) all 16 at once, and 16 streams 4 KiB apart would share
-    // one set of L1's 8 ways. The values past the tiles only meet lanes that are never stored;
-    // V's (which the GEMM multiplies) are zeroed all the same, so that no leftover bits can be a
-    // slow denormal.
-    const int64_t count = last - first, ld = (count + nr - 1) / nr * nr + isa::kMaxLanes<T>;
-    const int64_t v_plane = C * ld + nr, m_plane = K * ld + nr;
-    T* v = v_space.get(kPositions * v_plane);
-    T* m = m_space.get(kPositions * m_plane);
-    const int64_t row_stride = 2 * tiles.cols + 2 + 2 * isa::kMaxLanes<T>;
-    T* rows = row_space.get(4 * row_stride);
-    std::fill(rows, rows + 4 * row_stride, T(0));
+    const TileBuffers<T> buffers = tile_buffers<T>(tiles, C, K);
+    T *v = buffers.v, *m = buffers.other, *rows = buffers.rows;
+    const int64_t count = last - first, ld = buffers.ld, v_plane = buffers.v_plane, m_plane = buffers.other_plane;
+    const int64_t row_stride = buffers.row_stride;
+    const int64_t* offsets = buffers.offsets;
+    // V's values past the tiles only meet GEMM lanes that are never stored; they are zeroed all
+    // the same, so that no leftover bits can be a slow denormal.
     for (int64_t position = 0; position < kPositions; ++position) {
       T* plane = v + position * v_plane;
       for (int64_t c = 0; c < C; ++c) std::fill(plane + c * ld + count, plane + (c + 1) * ld, T(0));
       std::fill(plane + C * ld, plane + v_plane, T(0));
     }
-    int64_t* offsets = offset_space.get(C);
-    for (int64_t c = 0; c < C; ++c) offsets[c] = c * ld;
     for (int64_t group = 0; group < G; ++group) {
       for_each_run(tiles, first, last, [&](const Run& run) {
         transform_input(g, run, input + (run.n * G + group) * C * HW, C, v, ld, v_plane, rows, row_stride);
@@ -364,69 +385,50 @@ void winograd_conv2d_backward_weight(const ConvShape& g, const T* grad_output, c
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   const int64_t HW = g.in_height * g.in_width, PQ = g.out_height * g.out_width;
   const Tiles tiles = tile_layout<T>(g);
-  const int64_t nr = gemm_kernel<T>().nr;
   const int64_t blocks = (tiles.total + tiles.block - 1) / tiles.block;
-  // dU[ξ][group][k][c], one per thread, its planes apart as U's in transform_and_pack.
-  const int64_t kernels = G * K * C, u_plane = kernels + isa::kMaxLanes<T>, size = kPositions * u_plane;
-  const int threads = in_parallel_region() ? 1 : int(std::min<int64_t>(get_num_threads(), blocks));
-  static thread_local Workspace<T> sum_space;
-  T* sums = sum_space.get(threads * size);
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-    static thread_local Workspace<T> v_space, d_space, row_space;
-    static thread_local Workspace<int64_t> offset_space;
-    T* mine = sums + thread_index() * size;
-    std::fill(mine, mine + size, T(0));
-    // V and D laid out as V and M in multiply_tiles.
-    const int64_t ld = tiles.block + isa::kMaxLanes<T>;
-    const int64_t v_plane = C * ld + nr, d_plane = K * ld + nr;
-    T* v = v_space.get(kPositions * v_plane);
-    T* d = d_space.get(kPositions * d_plane);
-    const int64_t row_stride = 2 * tiles.cols + 2 + 2 * isa::kMaxLanes<T>;
-    T* rows = row_space.get(4 * row_stride);
-    std::fill(rows, rows + 4 * row_stride, T(0));
-    int64_t* offsets = offset_space.get(C);
-    for (int64_t c = 0; c < C; ++c) offsets[c] = c * ld;
-#pragma omp for schedule(dynamic)
-    for (int64_t index = 0; index < blocks; ++index) {
-      const int64_t first = index * tiles.block, last = std::min(tiles.total, first + tiles.block);
-      for (int64_t group = 0; group < G; ++group) {
-        for_each_run(tiles, first, last, [&](const Run& run) {
-          transform_input(g, run, input + (run.n * G + group) * C * HW, C, v, ld, v_plane, rows, row_stride);
-          transform_gradient(g, run, grad_output + (run.n * G + group) * K * PQ, K, d, ld, d_plane, rows,
-                             row_stride);
-        });
-        for (int64_t position = 0; position < kPositions; ++position)
-          gemm_dots<T>(K, C, last - first, d + position * d_plane, ld, v + position * v_plane, offsets,
-                       mine + position * u_plane + group * K * C, C, true);
+  // dU[ξ][group][k][c], summed per thread, its planes apart as U's in transform_and_pack.
+  const int64_t kernels = G * K * C, u_plane = kernels + isa::kMaxLanes<T>;
+  auto accumulate_block = [&](int64_t index, T* sums) {
+    const int64_t first = index * tiles.block, last = std::min(tiles.total, first + tiles.block);
+    const TileBuffers<T> buffers = tile_buffers<T>(tiles, C, K);
+    T *v = buffers.v, *d = buffers.other;
+    for (int64_t group = 0; group < G; ++group) {
+      for_each_run(tiles, first, last, [&](const Run& run) {
+        transform_input(g, run, input + (run.n * G + group) * C * HW, C, v, buffers.ld, buffers.v_plane, buffers.rows,
+                        buffers.row_stride);
+        transform_gradient(g, run, grad_output + (run.n * G + group) * K * PQ, K, d, buffers.ld, buffers.other_plane,
+                           buffers.rows, buffers.row_stride);
+      });
+      for (int64_t position = 0; position < kPositions; ++position)
+        gemm_dots<T>(K, C, last - first, d + position * buffers.other_plane, buffers.ld,
+                     v + position * buffers.v_plane, buffers.offsets, sums + position * u_plane + group * K * C, C,
+                     true);
+    }
+  };
+  // grad_w = G^T dU G, G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1].
+  auto store = [&](auto sum_of, int threads) {
+    const T half = T(0.5);
+#pragma omp parallel for schedule(static) if (worth_parallel(kernels * kPositions * threads))
+    for (int64_t kc = 0; kc < kernels; ++kc) {
+      T u[4][4];
+      for (int64_t position = 0; position < kPositions; ++position)
+        u[position / 4][position % 4] = sum_of(position * u_plane + kc);
+      T rows[3][4];  // G^T dU
+      for (int b = 0; b < 4; ++b) {
+        rows[0][b] = u[0][b] + (u[1][b] + u[2][b]) * half;
+        rows[1][b] = (u[1][b] - u[2][b]) * half;
+        rows[2][b] = (u[1][b] + u[2][b]) * half + u[3][b];
+      }
+      T* w = grad_weight + kc * 9;
+      for (int r = 0; r < 3; ++r) {
+        const T* t = rows[r];
+        w[r * 3 + 0] = t[0] + (t[1] + t[2]) * half;
+        w[r * 3 + 1] = (t[1] - t[2]) * half;
+        w[r * 3 + 2] = (t[1] + t[2]) * half + t[3];
       }
     }
-  }
-  // grad_w = G^T dU G, G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1], dU summed over the
-  // threads in a fixed order (deterministic for a given thread count).
-  const T half = T(0.5);
-#pragma omp parallel for schedule(static) if (worth_parallel(kernels * kPositions * threads))
-  for (int64_t kc = 0; kc < kernels; ++kc) {
-    T u[4][4];
-    for (int64_t position = 0; position < kPositions; ++position) {
-      T sum = 0;
-      for (int t = 0; t < threads; ++t) sum += sums[t * size + position * u_plane + kc];
-      u[position / 4][position % 4] = sum;
-    }
-    T rows3[3][4];  // G^T dU
-    for (int b = 0; b < 4; ++b) {
-      rows3[0][b] = u[0][b] + (u[1][b] + u[2][b]) * half;
-      rows3[1][b] = (u[1][b] - u[2][b]) * half;
-      rows3[2][b] = (u[1][b] + u[2][b]) * half + u[3][b];
-    }
-    T* w = grad_weight + kc * 9;
-    for (int r = 0; r < 3; ++r) {
-      const T* t = rows3[r];
-      w[r * 3 + 0] = t[0] + (t[1] + t[2]) * half;
-      w[r * 3 + 1] = (t[1] - t[2]) * half;
-      w[r * 3 + 2] = (t[1] + t[2]) * half + t[3];
-    }
-  }
+  };
+  conv_detail::sum_over_threads<T>(blocks, kPositions * u_plane, accumulate_block, store);
 }
 
 template <typename T>
