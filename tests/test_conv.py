@@ -53,7 +53,7 @@ CASES = [
     (2, 896, 13, 14, 6, (3, 3), 1, 1, 1, 2),
 ]
 # Winograd F(2x2, 3x3) (conv_winograd.h: 3x3, stride 1, 64 channels or more per group on both
-# sides; the input gradient as well, and the weight gradient when undilated): odd and even planes
+# sides; the input and weight gradients as well): odd and even planes
 # (partial tiles), padding 0 to 3 (the input gradient's padding 2 - pad goes negative), groups,
 # tile blocks across images, and runs of tiles longer than a vector.
 WINOGRAD_CASES = [

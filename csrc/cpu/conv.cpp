@@ -24,7 +24,7 @@
 //   Winograd — 3x3, stride 1, 64 channels or more per group: F(2x2, 3x3), 16 GEMMs over
 //               transformed tiles, 2.25 times fewer multiply-adds (conv_winograd.cpp; dilated
 //               kernels by output phase); the input gradient too (the flipped kernel's forward)
-//               and, undilated, the weight gradient (the transforms' adjoints around 16 GEMMs).
+//               and the weight gradient (the transforms' adjoints around 16 GEMMs).
 //   pointwise — 1x1, stride 1, no padding: the input planes already are col.
 //   depthwise — groups = C: direct kernels (conv_depthwise.cpp).
 // Images run one per thread when there are enough of them (the GEMMs then run serially);
@@ -501,7 +501,7 @@ void conv2d_backward_weight(const ConvShape& g, const T* grad_output, const T* i
     if (grad_bias != nullptr) conv_bias_backward<T>(N, G * K, PQ, grad_output, grad_bias);
     return depthwise_conv2d_backward_weight(g, grad_output, input, grad_weight);
   }
-  if (winograd_applies(g) && g.dilation_height == 1 && g.dilation_width == 1) {
+  if (winograd_applies(g)) {
     if (grad_bias != nullptr) conv_bias_backward<T>(N, G * K, PQ, grad_output, grad_bias);
     return winograd_conv2d_backward_weight(g, grad_output, input, grad_weight);
   }

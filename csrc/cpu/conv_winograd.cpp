@@ -296,6 +296,37 @@ inline DilatedPhase dilated_phase(int64_t phase, int64_t dilation, int64_t pad, 
           e < in_size ? (in_size - e + dilation - 1) / dilation : 0, -off};
 }
 
+
+// The undilated convolution of output phase (rows, cols) of a dilated shape.
+inline ConvShape phase_shape(const ConvShape& g, const DilatedPhase& rows, const DilatedPhase& cols) {
+  ConvShape phase = g;
+  phase.in_height = rows.in_size;
+  phase.in_width = cols.in_size;
+  phase.out_height = rows.size;
+  phase.out_width = cols.size;
+  phase.pad_top = rows.pad;
+  phase.pad_left = cols.pad;
+  phase.dilation_height = phase.dilation_width = 1;
+  return phase;
+}
+
+// dst[plane][i][j] = src[plane][row0 + dh i][col0 + dw j] for i < rows, j < cols: one phase of
+// `planes` planes of H x W (its rows and columns all inside them).
+template <typename T>
+void gather_phase(const T* src, int64_t planes, int64_t H, int64_t W, int64_t row0, int64_t rows, int64_t dh,
+                  int64_t col0, int64_t cols, int64_t dw, T* dst) {
+#pragma omp parallel for schedule(static) if (worth_parallel(planes * rows * cols))
+  for (int64_t plane_row = 0; plane_row < planes * rows; ++plane_row) {
+    const int64_t plane = plane_row / rows, i = plane_row % rows;
+    const T* line = src + (plane * H + row0 + dh * i) * W + col0;
+    const conv_detail::ColumnRange all{0, cols};
+    if (dw == 2)
+      conv_detail::gather_columns<2>(line, dw, all, dst + plane_row * cols);
+    else
+      conv_detail::gather_columns<0>(line, dw, all, dst + plane_row * cols);
+  }
+}
+
 }  // namespace
 
 bool winograd_applies(const ConvShape& g) {
@@ -329,26 +360,9 @@ void winograd_conv2d_forward(const ConvShape& g, const T* input, const T* weight
     int64_t before = 0;
     std::vector<const T*> outs;
     for (const DilatedPhase& cols : column_phases) {
-      ConvShape phase = g;
-      phase.in_height = rows.in_size;
-      phase.in_width = cols.in_size;
-      phase.out_height = rows.size;
-      phase.out_width = cols.size;
-      phase.pad_top = rows.pad;
-      phase.pad_left = cols.pad;
-      phase.dilation_height = phase.dilation_width = 1;
+      const ConvShape phase = phase_shape(g, rows, cols);
       T* phase_in = in_space.get(NC * rows.in_size * cols.in_size);
-#pragma omp parallel for schedule(static) if (worth_parallel(NC * rows.in_size * cols.in_size))
-      for (int64_t plane_row = 0; plane_row < NC * rows.in_size; ++plane_row) {
-        const int64_t plane = plane_row / rows.in_size, i = plane_row % rows.in_size;
-        const T* src = input + (plane * H + rows.input + dh * i) * W + cols.input;
-        T* dst = phase_in + plane_row * cols.in_size;
-        const conv_detail::ColumnRange all{0, cols.in_size};
-        if (dw == 2)
-          conv_detail::gather_columns<2>(src, dw, all, dst);
-        else
-          conv_detail::gather_columns<0>(src, dw, all, dst);
-      }
+      gather_phase(input, NC, H, W, rows.input, rows.in_size, dh, cols.input, cols.in_size, dw, phase_in);
       T* out = phase_out + NK * rows.size * before;
       multiply_tiles(phase, weights, phase_in, bias, out);
       outs.push_back(out);
@@ -383,21 +397,61 @@ void winograd_conv2d_backward_weight(const ConvShape& g, const T* grad_output, c
   // output channel's tiles for each input channel: 16 GEMMs dU_ξ (K x C) = D_ξ (K x tiles)
   // V_ξ^T, D = A dy A^T the output gradient's tiles; then dL/dw = G^T dU G.
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
-  const int64_t HW = g.in_height * g.in_width, PQ = g.out_height * g.out_width;
-  const Tiles tiles = tile_layout<T>(g);
-  const int64_t blocks = (tiles.total + tiles.block - 1) / tiles.block;
+  const int64_t dh = g.dilation_height, dw = g.dilation_width;
+  // The undilated problems whose gradients add up to the weight gradient: the shape itself, or
+  // one per output phase of a dilated one (its input and output-gradient phases gathered), and
+  // the blocks of tiles of each, numbered from first_block on.
+  struct Problem {
+    ConvShape shape;
+    const T *input, *grad;
+    Tiles tiles;
+    int64_t first_block;
+  };
+  std::vector<Problem> problems;
+  int64_t blocks = 0;
+  auto add = [&](const ConvShape& shape, const T* in, const T* grad) {
+    const Tiles tiles = tile_layout<T>(shape);
+    problems.push_back({shape, in, grad, tiles, blocks});
+    blocks += (tiles.total + tiles.block - 1) / tiles.block;
+  };
+  if (dh == 1 && dw == 1) {
+    add(g, input, grad_output);
+  } else {
+    const int64_t NC = g.batch * g.in_channels, NK = g.batch * g.out_channels;
+    const int64_t H = g.in_height, W = g.in_width, P = g.out_height, Q = g.out_width;
+    // The phases partition the input's rows and columns (distinct output phases read distinct
+    // input phases) and the output's: one buffer of each size holds them all.
+    static thread_local Workspace<T> in_space, grad_space;
+    T* ins = in_space.get(NC * H * W);
+    T* grads = grad_space.get(NK * P * Q);
+    for (int64_t a = 0; a < dh; ++a)
+      for (int64_t b = 0; b < dw; ++b) {
+        const DilatedPhase rows = dilated_phase(a, dh, g.pad_top, H, P);
+        const DilatedPhase cols = dilated_phase(b, dw, g.pad_left, W, Q);
+        gather_phase(input, NC, H, W, rows.input, rows.in_size, dh, cols.input, cols.in_size, dw, ins);
+        gather_phase(grad_output, NK, P, Q, a, rows.size, dh, b, cols.size, dw, grads);
+        add(phase_shape(g, rows, cols), ins, grads);
+        ins += NC * rows.in_size * cols.in_size;
+        grads += NK * rows.size * cols.size;
+      }
+  }
   // dU[ξ][group][k][c], summed per thread, its planes apart as U's in transform_and_pack.
   const int64_t kernels = G * K * C, u_plane = kernels + isa::kMaxLanes<T>;
   auto accumulate_block = [&](int64_t index, T* sums) {
-    const int64_t first = index * tiles.block, last = std::min(tiles.total, first + tiles.block);
+    const Problem* problem = &problems.front();
+    while (problem + 1 != problems.data() + problems.size() && (problem + 1)->first_block <= index) ++problem;
+    const ConvShape& shape = problem->shape;
+    const Tiles& tiles = problem->tiles;
+    const int64_t HW = shape.in_height * shape.in_width, PQ = shape.out_height * shape.out_width;
+    const int64_t first = (index - problem->first_block) * tiles.block, last = std::min(tiles.total, first + tiles.block);
     const TileBuffers<T> buffers = tile_buffers<T>(tiles, C, K);
     T *v = buffers.v, *d = buffers.other;
     for (int64_t group = 0; group < G; ++group) {
       for_each_run(tiles, first, last, [&](const Run& run) {
-        transform_input(g, run, input + (run.n * G + group) * C * HW, C, v, buffers.ld, buffers.v_plane, buffers.rows,
-                        buffers.row_stride);
-        transform_gradient(g, run, grad_output + (run.n * G + group) * K * PQ, K, d, buffers.ld, buffers.other_plane,
-                           buffers.rows, buffers.row_stride);
+        transform_input(shape, run, problem->input + (run.n * G + group) * C * HW, C, v, buffers.ld, buffers.v_plane,
+                        buffers.rows, buffers.row_stride);
+        transform_gradient(shape, run, problem->grad + (run.n * G + group) * K * PQ, K, d, buffers.ld,
+                           buffers.other_plane, buffers.rows, buffers.row_stride);
       });
       for (int64_t position = 0; position < kPositions; ++position)
         gemm_dots<T>(K, C, last - first, d + position * buffers.other_plane, buffers.ld,

@@ -22,7 +22,7 @@ void winograd_conv2d_forward(const ConvShape& shape, const T* input, const T* we
 template <typename T>
 void winograd_conv2d_backward_input(const ConvShape& shape, const T* grad_output, const T* weight, T* grad_input);
 
-// grad_weight for undilated shapes winograd_applies accepts (the bias gradient is the caller's):
+// grad_weight for shapes winograd_applies accepts (the bias gradient is the caller's):
 // the adjoint of the forward's transforms around 16 GEMMs over the tiles.
 template <typename T>
 void winograd_conv2d_backward_weight(const ConvShape& shape, const T* grad_output, const T* input, T* grad_weight);
