@@ -53,21 +53,21 @@ CASES = [
     (2, 896, 13, 14, 6, (3, 3), 1, 1, 1, 2),
 ]
 # Winograd F(2x2, 3x3) (conv_winograd.h: 3x3, stride 1, 64 channels or more per group on both
-# sides; the input and weight gradients as well): odd and even planes
-# (partial tiles), padding 0 to 3 (the input gradient's padding 2 - pad goes negative), groups,
-# tile blocks across images, and runs of tiles longer than a vector.
+# sides and 64 output tiles or more, the input gradient's too; the weight gradient as well): odd
+# and even planes (partial tiles), padding 0 to 3 (the input gradient's padding 2 - pad goes
+# negative), groups, tile blocks across images, and runs of tiles longer than a vector.
 WINOGRAD_CASES = [
-    (2, 64, 9, 7, 64, (3, 3), 1, 1, 1, 1),
-    (1, 64, 6, 5, 70, (3, 3), 1, 0, 1, 1),
-    (3, 128, 7, 8, 128, (3, 3), 1, 2, 1, 2),
-    (2, 65, 5, 4, 64, (3, 3), 1, 3, 1, 1),
-    (1, 64, 3, 40, 64, (3, 3), 1, 1, 1, 1),
+    (2, 64, 13, 11, 64, (3, 3), 1, 1, 1, 1),
+    (1, 64, 20, 17, 70, (3, 3), 1, 0, 1, 1),
+    (4, 128, 9, 8, 128, (3, 3), 1, 2, 1, 2),
+    (3, 65, 11, 10, 64, (3, 3), 1, 3, 1, 1),
+    (2, 64, 3, 40, 64, (3, 3), 1, 1, 1, 1),
     # Dilated, as one undilated Winograd convolution per output phase: dilation 2 (odd width,
     # whose column phases differ in size), 3, mixed (2, 1), and groups with padding (3, 1).
-    (2, 64, 9, 7, 64, (3, 3), 1, 2, 2, 1),
-    (1, 64, 11, 10, 70, (3, 3), 1, 1, 3, 1),
-    (1, 64, 9, 8, 64, (3, 3), 1, 1, (2, 1), 1),
-    (2, 128, 8, 9, 128, (3, 3), 1, (3, 1), 2, 2),
+    (3, 64, 11, 9, 64, (3, 3), 1, 2, 2, 1),
+    (2, 64, 17, 16, 70, (3, 3), 1, 1, 3, 1),
+    (2, 64, 13, 12, 64, (3, 3), 1, 1, (2, 1), 1),
+    (4, 128, 8, 9, 128, (3, 3), 1, (3, 1), 2, 2),
 ]
 CASES += WINOGRAD_CASES
 
@@ -221,7 +221,7 @@ def test_conv2d_under_each_isa(isa):
     FASTCNN_ISA in a fresh process, give the reference's output and gradients on every
     algorithm path: 5 channels of 30 x 36 (dot-product weight gradients, long enough), 6 channels
     of 9 x 14 (pixel-major weight gradients), 20 channels of 64 x 80 (windows by stride phase) and
-    64 channels of 9 x 11 (Winograd, whose tile transforms are per-ISA kernels)."""
+    64 channels of 11 x 11 (Winograd, whose tile transforms are per-ISA kernels)."""
     script = (
         "import numpy as np, fastcnn, fastcnn.nn.functional as F, reference\n"
         "from checks import run_with_grad\n"
@@ -229,7 +229,7 @@ def test_conv2d_under_each_isa(isa):
         "for batch, channels, height, width, out_channels, stride, padding, groups in (\n"
         "        (1, 5, 30, 36, 7, 2, 1, 1), (1, 5, 30, 36, 7, 1, 1, 1), (1, 5, 30, 36, 7, 1, 0, 1),\n"
         "        (1, 5, 30, 36, 10, 1, 1, 5), (1, 5, 30, 36, 10, 2, 1, 5), (2, 6, 9, 14, 7, 1, 1, 1),\n"
-        "        (2, 6, 9, 14, 7, 2, 1, 1), (1, 20, 64, 80, 2, 1, 1, 1), (2, 64, 9, 11, 64, 1, 1, 1)):\n"
+        "        (2, 6, 9, 14, 7, 2, 1, 1), (1, 20, 64, 80, 2, 1, 1, 1), (2, 64, 11, 11, 64, 1, 1, 1)):\n"
         "    x = rng.standard_normal((batch, channels, height, width))\n"
         "    size = 3 if padding else 1\n"
         "    kernel = rng.standard_normal((out_channels, channels // groups, size, size))\n"

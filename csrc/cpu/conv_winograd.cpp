@@ -163,11 +163,11 @@ void transform_output(const ConvShape& g, const Run& run, const T* m, int64_t ld
 }
 
 // Tiles per block: 8 panels of the GEMM's nr (128 tiles with AVX2), fewer when there are fewer
-// tiles. Each block multiplies all of U, so a block must be wide enough to use each value of U
-// often: measured on Zen 3 (one thread, 3x3, 64 to 256 channels), 1 and 2 panels ran at 0.6-0.9
-// of the speed of 8, which matched 4 and 12 within the noise. Its V and M (16 x 128 x (C + K)
-// values, 2 MiB each at 256 channels) pass L2, but each of the 16 GEMMs reads only its own
-// plane's share.
+// tiles than that per thread (so that every thread gets a block), but at least a panel. Each
+// block multiplies all of U, so a block must be wide enough to use each value of U often:
+// measured on Zen 3 (one thread, 3x3, 64 to 256 channels), 1 and 2 panels ran at 0.6-0.9 of the
+// speed of 8, which matched 4 and 12 within the noise. Its V and M (16 x 128 x (C + K) values,
+// 2 MiB each at 256 channels) pass L2, but each of the 16 GEMMs reads only its own plane's share.
 template <typename T>
 Tiles tile_layout(const ConvShape& g) {
   Tiles tiles;
@@ -176,7 +176,9 @@ Tiles tile_layout(const ConvShape& g) {
   tiles.per_image = tiles.rows * tiles.cols;
   tiles.total = g.batch * tiles.per_image;
   const int64_t nr = gemm_kernel<T>().nr;
-  tiles.block = std::min(8 * nr, (tiles.total + nr - 1) / nr * nr);
+  const int64_t threads = in_parallel_region() ? 1 : get_num_threads();
+  const int64_t share = (tiles.total + threads - 1) / threads;  // enough blocks for every thread
+  tiles.block = std::clamp<int64_t>((share + nr - 1) / nr * nr, nr, 8 * nr);
   return tiles;
 }
 
@@ -333,8 +335,9 @@ void gather_phase(const T* src, int64_t planes, int64_t H, int64_t W, int64_t ro
 
 bool winograd_applies(const ConvShape& g) {
   const int64_t C = g.in_channels / g.groups, K = g.out_channels / g.groups;
+  const int64_t tiles = g.batch * ((g.out_height + 1) / 2) * ((g.out_width + 1) / 2);
   return g.kernel_height == 3 && g.kernel_width == 3 && g.stride_height == 1 && g.stride_width == 1 && C >= 64 &&
-         K >= 64 && g.out_height >= 2 * g.dilation_height && g.out_width >= 2 * g.dilation_width;
+         K >= 64 && tiles >= 64 && g.out_height >= 2 * g.dilation_height && g.out_width >= 2 * g.dilation_width;
 }
 
 template <typename T>

@@ -7,10 +7,14 @@
 namespace fastcnn::cpu {
 
 // Whether the shape takes the Winograd kernels: a 3x3 kernel, stride 1, at least 64 channels per
-// group on both sides, and two output rows and columns per dilation phase. With fewer, the transforms (a fixed cost per channel and
-// tile) weigh more against the GEMMs' C x K: measured on Zen 3, 32 channels ran no faster than
-// the implicit GEMM, 16 channels at 0.75 of its speed; 64 channels 1.1 (8 px) to 1.45 (56 px)
-// times faster, 128 and 256 channels 1.6 to 1.75.
+// group on both sides, at least 64 output tiles of 2x2 (all images together), and two output
+// rows and columns per dilation phase. With fewer channels the transforms (a fixed cost per
+// channel and tile) weigh more against the GEMMs' C x K: measured on Zen 3, 32 channels ran no
+// faster than the implicit GEMM (weight gradient 20% slower), 16 channels 1.5 times slower; 64
+// channels 1.1 (8 px) to 1.45 (56 px) times faster, 128 and 256 channels 1.6 to 1.75. With
+// fewer tiles the weights' transform, K x C x 16 values per call, is not paid back (batch 1,
+// 2 threads: 16 or 32 tiles 1.1-1.4 times slower, 4 tiles of 256 channels 3.4 times; 64 tiles
+// as fast or 1.2-2.6 times faster).
 bool winograd_applies(const ConvShape& shape);
 
 // output = conv(input, weight) + bias (bias may be null), for shapes winograd_applies accepts.
