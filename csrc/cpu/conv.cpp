@@ -210,7 +210,7 @@ void phase_backward_input(const ConvShape& g, const T* grad_output, const T* wei
   // its packed weights start in the one buffer that holds every phase's.
   struct Phase {
     ConvShape shape;
-    int64_t a, b, first_pixel, weight_panels, weight_offset;
+    int64_t a, b, weight_panels, weight_offset;  // the phase's first pixel is (a, b)
   };
   std::vector<Phase> phases;
   std::vector<std::vector<int64_t>> sources;
@@ -226,12 +226,8 @@ void phase_backward_input(const ConvShape& g, const T* grad_output, const T* wei
             for (int64_t j = 0; j < cols.size; ++j) phase_input[plane * H * W + i * sh * W + j * sw] = T(0);
         continue;
       }
-      ConvShape phase = g;
+      ConvShape phase = input_gradient_shape(g);
       phase.batch = 1;
-      phase.in_channels = g.out_channels;
-      phase.in_height = g.out_height;
-      phase.in_width = g.out_width;
-      phase.out_channels = g.in_channels;
       phase.out_height = rows.size;
       phase.out_width = cols.size;
       phase.kernel_height = rows.taps;
@@ -242,7 +238,7 @@ void phase_backward_input(const ConvShape& g, const T* grad_output, const T* wei
       phase.pad_top = rows.pad;
       phase.pad_left = cols.pad;
       const int64_t weight_panels = packed_a_size<T>(C, K * rows.taps * cols.taps);
-      phases.push_back(Phase{phase, a, b, a * W + b, weight_panels, packed_size});
+      phases.push_back(Phase{phase, a, b, weight_panels, packed_size});
       packed_size += G * weight_panels;
       // The phase's taps, flipped: tap i * cols.taps + j reads kernel tap source[...] (r * S + s).
       std::vector<int64_t>& source = sources.emplace_back(rows.taps * cols.taps);
@@ -288,7 +284,7 @@ void phase_backward_input(const ConvShape& g, const T* grad_output, const T* wei
     for (size_t index = 0; index < phases.size(); ++index) {
       const Phase& phase = phases[index];
       const WeightOperand<T> weights{packed_weights + phase.weight_offset, phase.weight_panels, 0};
-      T* out = grad_input + n * image_in + phase.first_pixel;
+      T* out = grad_input + n * image_in + phase.a * W + phase.b;
       const bool paired = sw == 2 && phase.b == 0 && index + 1 < phases.size() && phases[index + 1].a == phase.a;
       if (!paired) {
         implicit_conv(phase.shape, image, weights, static_cast<const T*>(nullptr), out, layout);

@@ -66,6 +66,20 @@ inline bool weight_gradient_by_pixels(const ConvShape& g) {
   return !is_pointwise(g) && g.in_channels / g.groups * taps_per_gemm >= 16;
 }
 
+// The convolution that carries grad_output back to the input: the channel and plane roles of
+// input and output swapped, the rest of g (kernel, stride, padding, dilation, groups) kept for
+// the caller to adjust.
+inline ConvShape input_gradient_shape(const ConvShape& g) {
+  ConvShape back = g;
+  back.in_channels = g.out_channels;
+  back.in_height = g.out_height;
+  back.in_width = g.out_width;
+  back.out_channels = g.in_channels;
+  back.out_height = g.in_height;
+  back.out_width = g.in_width;
+  return back;
+}
+
 // Runs body(n) for every image: one image per thread when there are at least as many images as
 // threads, else in turn (the kernels inside then use the threads). Images are handed out one at
 // a time: on a shared machine a thread that loses its core for a while does fewer of them

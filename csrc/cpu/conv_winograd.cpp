@@ -99,7 +99,6 @@ const isa::WinogradKernels<T>& transforms() {
     return table.f64;
 }
 
-
 // row[x] = plane[h][col0 + x] for x < width, zero outside the H x W plane.
 template <typename T>
 void copy_padded_row(const T* plane, int64_t H, int64_t W, int64_t h, int64_t col0, int64_t width, T* row) {
@@ -289,17 +288,16 @@ void multiply_tiles(const ConvShape& g, const TransformedWeights<T>& weights, co
 // e = (a - pad_top) mod d, h = e + d m with m = i + r + floor((a - pad_top) / d): an undilated
 // convolution of that input phase with padding -floor((a - pad_top) / d) (and the same along w).
 struct DilatedPhase {
-  int64_t output, input, size, in_size, pad;  // a, e, P_a, H_e, pad'
+  int64_t input, size, in_size, pad;  // e, P_a, H_e, pad'
 };
 
 inline DilatedPhase dilated_phase(int64_t phase, int64_t dilation, int64_t pad, int64_t in_size, int64_t out_size) {
   const int64_t shifted = phase - pad;
   const int64_t off = shifted >= 0 ? shifted / dilation : -((-shifted + dilation - 1) / dilation);
   const int64_t e = shifted - off * dilation;
-  return {phase, e, (out_size - phase + dilation - 1) / dilation,
+  return {e, (out_size - phase + dilation - 1) / dilation,
           e < in_size ? (in_size - e + dilation - 1) / dilation : 0, -off};
 }
-
 
 // The undilated convolution of output phase (rows, cols) of a dilated shape.
 inline ConvShape phase_shape(const ConvShape& g, const DilatedPhase& rows, const DilatedPhase& cols) {
@@ -507,13 +505,7 @@ void winograd_conv2d_backward_input(const ConvShape& g, const T* grad_output, co
       for (int tap = 0; tap < 9; ++tap) dst[tap] = src[8 - tap];
     }
   }
-  ConvShape flipped_shape = g;
-  flipped_shape.in_channels = g.out_channels;
-  flipped_shape.in_height = g.out_height;
-  flipped_shape.in_width = g.out_width;
-  flipped_shape.out_channels = g.in_channels;
-  flipped_shape.out_height = g.in_height;
-  flipped_shape.out_width = g.in_width;
+  ConvShape flipped_shape = conv_detail::input_gradient_shape(g);
   flipped_shape.pad_top = 2 * g.dilation_height - g.pad_top;
   flipped_shape.pad_left = 2 * g.dilation_width - g.pad_left;
   winograd_conv2d_forward<T>(flipped_shape, grad_output, flipped, static_cast<const T*>(nullptr), grad_input);
