@@ -3,7 +3,7 @@ import pytest
 
 import fastcnn
 import fastcnn.nn.functional as F
-from checks import check_gradients, run_with_grad, torch_parity
+from checks import check_gradients, run_under_isa, run_with_grad, torch_parity
 from reference import ACTIVATIONS
 
 SHAPES = [(1,), (3, 5), (2, 3, 7, 5), (1, 1, 1, 1), (4, 9, 33)]
@@ -68,3 +68,27 @@ def test_native_kernel_rejects_integer_arrays():
         fastcnn._C.activation_forward("relu", np.zeros(3, dtype=np.int64), 0.0)
     with pytest.raises(ValueError, match="relu: input must be C-contiguous"):
         fastcnn._C.activation_forward("relu", np.zeros((4, 4), dtype=np.float32)[:, ::2], 0.0)
+
+
+@pytest.mark.parametrize("isa", ["generic", "avx2"])
+def test_activations_under_each_isa(isa):
+    """Each kernel set's loops (csrc/cpu/isa/map_loops.h, forced by FASTCNN_ISA in a fresh
+    process) match the reference, on sizes that split across two threads at uneven points."""
+    script = (
+        "import numpy as np, fastcnn\n"
+        "import fastcnn.nn.functional as F\n"
+        "from checks import run_with_grad\n"
+        "from reference import ACTIVATIONS\n"
+        "from test_activation import FUNCTIONS, _sample\n"
+        "fastcnn.set_num_threads(2)\n"
+        "for size in (5, 1000, 70001, 263169):\n"
+        "    x = _sample((size,), seed=size)\n"
+        "    for name, function in sorted(FUNCTIONS.items()):\n"
+        "        forward, derivative = ACTIVATIONS[name]\n"
+        "        for dtype, tolerance in ((np.float64, 1e-12), (np.float32, 2e-6)):\n"
+        "            output, (grad,), weights = run_with_grad(function, [x], dtype=dtype)\n"
+        "            np.testing.assert_allclose(output, forward(x), rtol=tolerance, atol=tolerance, err_msg=name)\n"
+        "            np.testing.assert_allclose(grad, weights * derivative(x), rtol=tolerance, atol=tolerance,\n"
+        "                                       err_msg=name)\n"
+    )
+    run_under_isa(isa, script)

@@ -14,6 +14,7 @@
 // convolution, a hash) multiplies its element count by that cost in such units. Every kernel
 // family writes its `if` clause as
 //   #pragma omp parallel for schedule(static) if (worth_parallel(work))
+#include <algorithm>
 #include <cstdint>
 
 #include "core/runtime.h"
@@ -38,5 +39,25 @@ inline bool worth_parallel(int64_t work) { return work >= kParallelWork && !in_p
 
 // worth_parallel for a loop of `multiply_adds` GEMM multiply-adds.
 inline bool worth_parallel_gemm(int64_t multiply_adds) { return worth_parallel(multiply_adds / kMultiplyAddsPerUnit); }
+
+// Runs body(begin, end) on [0, size) elements of type T: one contiguous range per thread, cut at
+// 64-byte lines (so that no two threads write one line), when `work` is worth a team; else the
+// whole range on the calling thread. The element maps call one vectorised kernel per range this
+// way (a per-element loop body would hide the kernel's loop from the vectoriser).
+template <typename T, typename Body>
+inline void for_each_range(int64_t size, int64_t work, Body&& body) {
+  if (!worth_parallel(work)) {
+    body(int64_t(0), size);
+    return;
+  }
+  constexpr int64_t line = 64 / sizeof(T) > 0 ? 64 / sizeof(T) : 1;
+  const int64_t threads = get_num_threads();
+  const int64_t share = ((size + line - 1) / line + threads - 1) / threads * line;
+#pragma omp parallel num_threads(int(threads))
+  {
+    const int64_t begin = std::min(size, thread_index() * share), end = std::min(size, begin + share);
+    if (begin < end) body(begin, end);
+  }
+}
 
 }  // namespace fastcnn

@@ -1,39 +1,20 @@
-// Same-shape binary arithmetic: out = a + b, a - b or a * b, element by element. Derivatives
-// (applied in python/fastcnn/ops/elementwise.py): d(a + b) = (1, 1), d(a - b) = (1, -1),
-// d(a b) = (b, a).
+// Same-shape binary arithmetic: the threading. The loops are in csrc/cpu/isa/map_loops.h,
+// compiled once per kernel set.
 //
 // NumPy runs these on one thread; a residual block's addition over a multi-MiB activation is
 // memory-bound, so splitting it across the threads nearly doubles its bandwidth.
 #include "cpu/elementwise.h"
 
-#include <type_traits>
-
 #include "core/parallel.h"
+#include "cpu/isa/map_table.h"
 
 namespace fastcnn::cpu {
 
-namespace {
-
-// The operation is a template argument, so each gets its own branch-free, vectorised loop.
-template <BinaryOp kOp, typename T>
-void binary_loop(const T* a, const T* b, T* output, int64_t size) {
-#pragma omp parallel for schedule(static) if (worth_parallel(size))
-  for (int64_t i = 0; i < size; ++i) {
-    if constexpr (kOp == BinaryOp::add) output[i] = a[i] + b[i];
-    if constexpr (kOp == BinaryOp::sub) output[i] = a[i] - b[i];
-    if constexpr (kOp == BinaryOp::mul) output[i] = a[i] * b[i];
-  }
-}
-
-}  // namespace
-
 template <typename T>
 void binary_forward(BinaryOp op, const T* a, const T* b, T* output, int64_t size) {
-  switch (op) {
-    case BinaryOp::add: return binary_loop<BinaryOp::add>(a, b, output, size);
-    case BinaryOp::sub: return binary_loop<BinaryOp::sub>(a, b, output, size);
-    case BinaryOp::mul: return binary_loop<BinaryOp::mul>(a, b, output, size);
-  }
+  const auto binary = isa::active_map_kernels<T>().binary;
+  for_each_range<T>(size, size,
+                    [=](int64_t begin, int64_t end) { binary(op, a + begin, b + begin, output + begin, end - begin); });
 }
 
 template void binary_forward<float>(BinaryOp, const float*, const float*, float*, int64_t);
