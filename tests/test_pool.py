@@ -34,6 +34,8 @@ AVG_CASES = [
     ((1, 1, 4, 6), 2, None, 0, False, True, None),
     ((2, 3, 6, 9), 3, None, 0, False, True, 4),
     ((3, 4, 6), (2, 3), None, 0, False, False, None),
+    # 2x2 stride 2 inside the input takes the forward's pairwise loop, with a divisor too.
+    ((2, 3, 6, 9), 2, 2, 0, False, True, 3),
 ]
 # (input shape, output_size): sizes that do not divide the input, None entries, upsampling, global.
 ADAPTIVE_CASES = [((2, 3, 7, 7), 3), ((1, 2, 5, 5), (2, 4)), ((2, 2, 6, 9), (None, 4)), ((3, 5, 4), (7, 2)),

@@ -169,6 +169,21 @@ void max_pool_pairwise(const PoolGeometry& g, const T* input, T* output, int64_t
   }
 }
 
+// Every window lies inside the input, so all share one scale (1/4, or 1/divisor_override). The
+// sum's order is the general loop's (row by row, left to right), so both paths agree bit for bit.
+template <typename T>
+void avg_pool_pairwise(const PoolGeometry& g, T scale, const T* input, T* output) {
+  const int64_t W = g.width, OH = g.out_height, OW = g.out_width, rows = g.planes * OH;
+#pragma omp parallel for schedule(static) if (rows > 1 && worth_parallel(rows * 2 * W))
+  for (int64_t row = 0; row < rows; ++row) {
+    const T* top = input + ((row / OH) * g.height + 2 * (row % OH)) * W;
+    const T* bottom = top + W;
+    T* out = output + row * OW;
+    for (int64_t ow = 0; ow < OW; ++ow)
+      out[ow] = (((top[2 * ow] + top[2 * ow + 1]) + bottom[2 * ow]) + bottom[2 * ow + 1]) * scale;
+  }
+}
+
 }  // namespace
 
 template <typename T>
@@ -214,6 +229,7 @@ template <typename T>
 void avg_pool2d_forward(const PoolGeometry& g, bool count_include_pad, int64_t divisor_override, const T* input,
                         T* output) {
   const std::vector<T> scales = avg_pool_scales<T>(g, count_include_pad, divisor_override);
+  if (is_pairwise(g) && !scales.empty()) return avg_pool_pairwise(g, scales[0], input, output);
   const int64_t H = g.height, W = g.width, OH = g.out_height, OW = g.out_width, sW = g.stride_w;
   for_each_plane(g.planes, H * W, [&](int64_t p) {
     const T* in = input + p * H * W;
