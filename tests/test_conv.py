@@ -51,6 +51,12 @@ CASES = [
     (1, 448, 14, 13, 5, (3, 3), 1, 1, 1, 1),
     (1, 5, 13, 14, 448, (3, 3), 1, 1, 1, 1),
     (2, 896, 13, 14, 6, (3, 3), 1, 1, 1, 2),
+    # Depthwise forwards on the windows grid copy channels in blocks of 16 KiB (conv_depthwise.cpp):
+    # two blocks each, strided with a channel multiplier and stride 1; rows of 48 or more output
+    # values at stride 1 take the per-row path.
+    (1, 48, 10, 10, 96, (3, 3), 2, 1, 1, 48),
+    (2, 40, 12, 12, 40, (3, 3), 1, 1, 1, 40),
+    (1, 2, 5, 50, 2, (3, 3), 1, 1, 1, 2),
 ]
 # Winograd F(2x2, 3x3) (conv_winograd.h: 3x3, stride 1, 64 channels or more per group on both
 # sides and 64 output tiles or more, the input gradient's too; the weight gradient as well): odd

@@ -70,37 +70,54 @@ void depthwise_rows(const ConvShape& g, const T* padded, int64_t planes, const T
 // The forward on the windows grid (conv_geometry.h), any stride: each plane's copy puts every
 // tap's window at a fixed offset from the grid, so the whole output plane (P rows of Wph, the
 // columns past Q computed and dropped) is one call of the row kernel instead of one per output
-// row with R*S row pointers each. It serves output rows shorter than kShortRow values, where a
-// row fills less than one AVX-512 vector: measured on one thread, 3x3 pad 1 (us, row path ->
-// this one): N1 C384 8px 54 -> 40, N1 C960 4px 76 -> 65, N1 C576 8px stride 2 90 -> 71,
-// N64 C96 8px 871 -> 615. On wide rows the per-row path wins (N32 C144 56px 18.8 ms -> 20.9,
-// stride 2 13.2 -> 18.0), as the strided copy is slower than its direct loops.
-constexpr int64_t kShortRow = 16;
+// row with R*S row pointers each. Input channels are copied in blocks of about
+// kWindowBlockBytes (one call of copy_windows, whose set-up cost as much as the copy itself on
+// 4 x 4 planes), each thread with its buffers fetched once. It serves every strided forward and
+// stride-1 rows shorter than kLongRow. Measured on one thread, 3x3 pad 1 (us, other path ->
+// this one): stride 2 N1 C144 32px 194 -> 91, N32 C144 56px 18.0 ms -> 9.0-11.0 (the direct
+// strided loops it replaced); stride 1 (per-row path ->) N1 C960 4px 93 -> 60, N8 C96 28px 890
+// -> 550, N32 C32 32px 1.13 -> 0.95 ms, N1 C144 56px 390 -> 350-394, N32 C144 56px 13.6-14.9
+// -> 14.6-15.7 ms: on wide rows the per-row path's padded copy and 16-value vectors win.
+constexpr int64_t kLongRow = 48;
+constexpr int64_t kWindowBlockBytes = 16 << 10;
 
 template <typename T>
 void depthwise_forward_windows(const ConvShape& g, const T* input, const T* weight, const T* bias, T* output) {
   const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, M = K / C;
   const int64_t HW = g.in_height * g.in_width, P = g.out_height, Q = g.out_width;
   const int64_t R = g.kernel_height, S = g.kernel_width, taps = R * S;
-  const Windows windows = window_layout<T>(g, 1);
-  const int64_t Wph = windows.phase_width;
+  const Windows plane_windows = window_layout<T>(g, 1);
+  // A channel's planes (one per stride phase pair) lie `channel_size` apart in the copy.
+  const int64_t Wph = plane_windows.phase_width;
+  const int64_t channel_size = plane_windows.phase_height * Wph *
+                               int64_t(plane_windows.row_phases.size() * plane_windows.col_starts.size());
+  const int64_t block = std::clamp<int64_t>(kWindowBlockBytes / (channel_size * int64_t(sizeof(T))), 1, C);
+  const int64_t blocks = (C + block - 1) / block;
+  const Windows windows = window_layout<T>(g, block);
   std::vector<int64_t> offsets(taps);
   for (int64_t r = 0; r < R; ++r)
     for (int64_t s = 0; s < S; ++s) offsets[r * S + s] = window_offset(g, windows, 0, r, s);
   const DepthwiseRowKernel<T> kernel = depthwise_row_kernel<T>();
-#pragma omp parallel for schedule(static) if (worth_parallel(N * K * P * Q * taps))
-  for (int64_t nk = 0; nk < N * K; ++nk) {
-    const int64_t n = nk / K, k = nk % K;
+#pragma omp parallel if (N * blocks > 1 && worth_parallel(N * K * P * Q * taps))
+  {
     static thread_local Workspace<T> copy_space, grid_space;
     static thread_local Workspace<const T*> row_space;
     T* copy = copy_space.get(windows.size);
-    T* grid = grid_space.get(windows.grid);
+    T* grid = grid_space.get(plane_windows.grid);
     const T** rows = row_space.get(taps);
-    copy_windows(g, windows, input + (n * C + k / M) * HW, 1, copy);
-    for (int64_t tap = 0; tap < taps; ++tap) rows[tap] = copy + offsets[tap];
-    kernel(windows.grid, taps, rows, weight + k * taps, bias != nullptr ? bias[k] : T(0), grid);
-    T* out = output + nk * P * Q;
-    for (int64_t p = 0; p < P; ++p) std::copy(grid + p * Wph, grid + p * Wph + Q, out + p * Q);
+#pragma omp for schedule(static)
+    for (int64_t nb = 0; nb < N * blocks; ++nb) {
+      const int64_t n = nb / blocks, c0 = nb % blocks * block, channels = std::min(block, C - c0);
+      copy_windows(g, windows, input + (n * C + c0) * HW, channels, copy);
+      for (int64_t k = c0 * M; k < (c0 + channels) * M; ++k) {
+        const T* planes = copy + (k / M - c0) * channel_size;
+        for (int64_t tap = 0; tap < taps; ++tap) rows[tap] = planes + offsets[tap];
+        kernel(plane_windows.grid, taps, rows, weight + k * taps, bias != nullptr ? bias[k] : T(0), grid);
+        T* out = output + (n * K + k) * P * Q;
+        for (int64_t p = 0; p < P; ++p)
+          for (int64_t q = 0; q < Q; ++q) out[p * Q + q] = grid[p * Wph + q];
+      }
+    }
   }
 }
 
@@ -195,32 +212,6 @@ void depthwise_backward_weight_windows(const ConvShape& g, const T* grad_output,
 }
 
 template <typename T>
-void depthwise_forward(const ConvShape& g, const T* input, const T* weight, const T* bias, T* output) {
-  const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, M = K / C;
-  const int64_t HW = g.in_height * g.in_width, W = g.in_width, Q = g.out_width, PQ = g.out_height * Q;
-  const int64_t taps = g.kernel_height * g.kernel_width, sw = g.stride_width;
-#pragma omp parallel for schedule(static) if (worth_parallel(N * K * PQ * taps))
-  for (int64_t nk = 0; nk < N * K; ++nk) {
-    const int64_t n = nk / K, k = nk % K;
-    const T* src = input + (n * C + k / M) * HW;
-    const T* w = weight + k * taps;
-    T* dst = output + nk * PQ;
-    std::fill(dst, dst + PQ, bias != nullptr ? bias[k] : T(0));
-    for_each_tap_row(g, 0, g.out_height, [&](int64_t tap, int64_t p, int64_t h, ColumnRange columns, int64_t offset) {
-      if (h < 0) return;
-      const T value = w[tap];
-      T* row = dst + p * Q;
-      const T* in_row = src + h * W + offset;
-      if (sw == 1) {
-        for (int64_t q = columns.begin; q < columns.end; ++q) row[q] += value * in_row[q];
-      } else {
-        for (int64_t q = columns.begin; q < columns.end; ++q) row[q] += value * in_row[q * sw];
-      }
-    });
-  }
-}
-
-template <typename T>
 void depthwise_backward_input(const ConvShape& g, const T* grad_output, const T* weight, T* grad_input) {
   const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, M = K / C;
   const int64_t HW = g.in_height * g.in_width, W = g.in_width, Q = g.out_width, PQ = g.out_height * Q;
@@ -246,9 +237,8 @@ void depthwise_backward_input(const ConvShape& g, const T* grad_output, const T*
 
 template <typename T>
 void depthwise_conv2d_forward(const ConvShape& g, const T* input, const T* weight, const T* bias, T* output) {
-  if (g.out_width < kShortRow) return depthwise_forward_windows(g, input, weight, bias, output);
-  if (is_stride1(g)) return depthwise_forward_stride1(g, input, weight, bias, output);
-  depthwise_forward(g, input, weight, bias, output);
+  if (is_stride1(g) && g.out_width >= kLongRow) return depthwise_forward_stride1(g, input, weight, bias, output);
+  depthwise_forward_windows(g, input, weight, bias, output);
 }
 
 template <typename T>
