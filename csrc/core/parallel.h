@@ -12,7 +12,8 @@
 // Work is counted in units of one element of a vectorised streaming pass (~0.25-0.3 ns on one
 // core): a ReLU counts its elements, a loop whose element costs more (an exp, a tap of a
 // convolution, a hash) multiplies its element count by that cost in such units. Every kernel
-// family writes its `if` clause as
+// family writes its loops as parallel_for(count, worth_parallel(work), body) (below) or, where
+// it needs a region of its own, as
 //   #pragma omp parallel for schedule(static) if (worth_parallel(work))
 #include <algorithm>
 #include <cstdint>
@@ -39,6 +40,33 @@ inline bool worth_parallel(int64_t work) { return work >= kParallelWork && !in_p
 
 // worth_parallel for a loop of `multiply_adds` GEMM multiply-adds.
 inline bool worth_parallel_gemm(int64_t multiply_adds) { return worth_parallel(multiply_adds / kMultiplyAddsPerUnit); }
+
+// How parallel_for hands out iterations: equal contiguous chunks, one at a time as threads come
+// free, or round robin (iteration i to thread i % threads).
+enum class Schedule { chunks, dynamic, round_robin };
+
+// Runs body(i) for i in [0, count): split over a team when `parallel` (which the caller derives
+// from worth_parallel, so it is false inside a parallel region), else as a plain loop on the
+// calling thread. The plain loop matters: a region whose `if` clause is false is still a team of
+// one entered through libgomp, ~1 us of futex calls (a third of a tiny batch-1 convolution's
+// call), and each kernel nested in it entered another.
+template <Schedule kSchedule = Schedule::chunks, typename Body>
+inline void parallel_for(int64_t count, bool parallel, Body&& body) {
+  if (!parallel || count <= 1) {
+    for (int64_t i = 0; i < count; ++i) body(i);
+    return;
+  }
+  if constexpr (kSchedule == Schedule::dynamic) {
+#pragma omp parallel for schedule(dynamic)
+    for (int64_t i = 0; i < count; ++i) body(i);
+  } else if constexpr (kSchedule == Schedule::round_robin) {
+#pragma omp parallel for schedule(static, 1)
+    for (int64_t i = 0; i < count; ++i) body(i);
+  } else {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < count; ++i) body(i);
+  }
+}
 
 // Runs body(begin, end) on [0, size) elements of type T: one contiguous range per thread, cut at
 // 64-byte lines (so that no two threads write one line), when `work` is worth a team; else the

@@ -257,8 +257,7 @@ void phase_backward_input(const ConvShape& g, const T* grad_output, const T* wei
     // The kernel's channel axes swapped and its taps flipped, straight into gemm.h's packed A:
     // panel (group, c0) holds A[c0 + i][(k, tap)] = W[k][c0 + i][source[tap]] at (k * taps + tap)
     // * mr + i, read from the block of mr channels' taps that W holds contiguously for each k.
-#pragma omp parallel for schedule(static) if (worth_parallel(G * C * depth))
-    for (int64_t group_panel = 0; group_panel < G * panels; ++group_panel) {
+    parallel_for(G * panels, worth_parallel(G * C * depth), [&](int64_t group_panel) {
       const int64_t group = group_panel / panels, panel = group_panel % panels;
       const int64_t c0 = a_panel_row<T>(C, panel), rows_in = a_panel_row<T>(C, panel + 1) - c0;
       T* dst = packed_weights + phase.weight_offset + group * phase.weight_panels + panel * mr * depth;
@@ -268,7 +267,7 @@ void phase_backward_input(const ConvShape& g, const T* grad_output, const T* wei
         for (int64_t tap = 0; tap < taps; ++tap)
           for (int64_t i = 0; i < rows_in; ++i) dst[(k * taps + tap) * mr + i] = src[i * R * S + source[tap]];
       }
-    }
+    });
   }
   // Image by image, every phase in turn: the phases' pixels interleave in the image's gradient,
   // which then stays in cache from one phase to the next (phase by phase over the whole batch,
@@ -339,12 +338,11 @@ void pointwise_gemm(int64_t batch, int64_t groups, int64_t rows, int64_t depth, 
 
 template <typename T>
 void conv_bias_forward(int64_t batch, int64_t channels, int64_t plane, const T* bias, T* output) {
-#pragma omp parallel for schedule(static) if (worth_parallel(batch * channels * plane))
-  for (int64_t nc = 0; nc < batch * channels; ++nc) {
+  parallel_for(batch * channels, worth_parallel(batch * channels * plane), [&](int64_t nc) {
     const T value = bias[nc % channels];
     T* dst = output + nc * plane;
     for (int64_t i = 0; i < plane; ++i) dst[i] += value;
-  }
+  });
 }
 
 // Sum of one channel over `batch` planes of `plane` values, `stride` apart. 16 independent
@@ -368,9 +366,8 @@ T channel_sum(const T* values, int64_t batch, int64_t stride, int64_t plane) {
 
 template <typename T>
 void conv_bias_backward(int64_t batch, int64_t channels, int64_t plane, const T* grad_output, T* grad_bias) {
-#pragma omp parallel for schedule(static) if (worth_parallel(batch * channels * plane))
-  for (int64_t c = 0; c < channels; ++c)
-    grad_bias[c] = channel_sum(grad_output + c * plane, batch, channels * plane, plane);
+  parallel_for(channels, worth_parallel(batch * channels * plane),
+               [&](int64_t c) { grad_bias[c] = channel_sum(grad_output + c * plane, batch, channels * plane, plane); });
 }
 
 template <typename T>
@@ -519,15 +516,14 @@ void pixel_major_backward_weight(const ConvShape& g, const T* grad_output, const
   };
   // grad_weight[group][k][c][r][s] from [group][gemm][k][(s % taps_per_gemm) * C + c].
   auto store = [&](auto sum_of, int threads) {
-#pragma omp parallel for schedule(static) if (worth_parallel((weight_size + bias_size) * threads))
-    for (int64_t gk = 0; gk < G * K; ++gk) {
+    parallel_for(G * K, worth_parallel((weight_size + bias_size) * threads), [&](int64_t gk) {
       const int64_t row = (gk / K * gemms.count * K + gk % K) * gemms.columns;
       for (int64_t c = 0; c < C; ++c)
         for (int64_t gemm = 0; gemm < gemms.count; ++gemm)
           for (int64_t tap = 0; tap < gemms.taps_per_gemm; ++tap)
             grad_weight[(gk * C + c) * taps + gemm * gemms.taps_per_gemm + tap] =
                 sum_of(row + gemm * K * gemms.columns + tap * C + c);
-    }
+    });
     for (int64_t i = 0; i < bias_size; ++i) grad_bias[i] = sum_of(weight_size + i);
   };
   sum_over_threads<T>(chunks, weight_size + bias_size, accumulate_chunk, store);
@@ -583,9 +579,9 @@ void conv2d_backward_weight(const ConvShape& g, const T* grad_output, const T* i
     }
   };
   auto store = [&](auto sum_of, int threads) {
-#pragma omp parallel for schedule(static) if (worth_parallel((weight_size + bias_size) * threads))
-    for (int64_t i = 0; i < weight_size + bias_size; ++i)
+    parallel_for(weight_size + bias_size, worth_parallel((weight_size + bias_size) * threads), [&](int64_t i) {
       (i < weight_size ? grad_weight[i] : grad_bias[i - weight_size]) = sum_of(i);
+    });
   };
   sum_over_threads<T>(N, weight_size + bias_size, accumulate_image, store);
 }

@@ -84,10 +84,16 @@ inline ConvShape input_gradient_shape(const ConvShape& g) {
 // threads, else in turn (the kernels inside then use the threads). Images are handed out one at
 // a time: on a shared machine a thread that loses its core for a while does fewer of them
 // instead of holding up the others at the end of a static split.
+// A serial loop does not enter OpenMP at all: a region with a false `if` is still a team of one,
+// and each kernel's own region nested in it started another (futex calls in libgomp, ~1 us each:
+// a third of a batch-1 pointwise convolution's 4 us call on a tiny input).
 template <typename Body>
 inline void for_each_image(int64_t N, Body&& body) {
-  const bool per_thread = N > 1 && N >= get_num_threads() && !in_parallel_region();
-#pragma omp parallel for schedule(dynamic) if (per_thread)
+  if (N <= 1 || N < get_num_threads() || in_parallel_region()) {
+    for (int64_t n = 0; n < N; ++n) body(n);
+    return;
+  }
+#pragma omp parallel for schedule(dynamic)
   for (int64_t n = 0; n < N; ++n) body(n);
 }
 
@@ -100,12 +106,17 @@ inline void sum_over_threads(int64_t count, int64_t size, Accumulate&& accumulat
   const int threads = in_parallel_region() ? 1 : int(std::min<int64_t>(get_num_threads(), count));
   static thread_local Workspace<T> partial_space;
   T* partials = partial_space.get(threads * size);
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-    T* mine = partials + thread_index() * size;
-    std::fill(mine, mine + size, T(0));
+  if (threads == 1) {  // no team of one (see for_each_image)
+    std::fill(partials, partials + size, T(0));
+    for (int64_t item = 0; item < count; ++item) accumulate(item, partials);
+  } else {
+#pragma omp parallel num_threads(threads)
+    {
+      T* mine = partials + thread_index() * size;
+      std::fill(mine, mine + size, T(0));
 #pragma omp for schedule(static)
-    for (int64_t item = 0; item < count; ++item) accumulate(item, mine);
+      for (int64_t item = 0; item < count; ++item) accumulate(item, mine);
+    }
   }
   store([partials, threads, size](int64_t i) {
     T sum = 0;

@@ -91,13 +91,12 @@ void for_each_panel(Panels kind, int64_t count, int64_t width, int64_t depth, T*
   auto first_of = [&](int64_t panel) {
     return kind == Panels::a_rows ? a_panel_row<T>(count, panel) : std::min(count, panel * width);
   };
-#pragma omp parallel for schedule(static) if (parallel && worth_parallel(count * depth))
-  for (int64_t panel = 0; panel < panels; ++panel) {
+  parallel_for(panels, parallel && worth_parallel(count * depth), [&](int64_t panel) {
     T* dst = packed + panel * width * depth;
     const int64_t first = first_of(panel), size = first_of(panel + 1) - first;
     if (size < width) std::fill(dst, dst + width * depth, T(0));
     fill(dst, first, size);
-  }
+  });
 }
 
 // Packs `count` lines into panels of `width` lanes (nr for B, mr for A): panel[k][j] is value k
@@ -128,14 +127,14 @@ void pack_b_lines(bool transpose, int64_t K, int64_t N, const T* B, int64_t ldb,
   // Row by row, each row split over every panel: B is read in order (panel by panel it would
   // be read in nr-wide strips of K rows, a new page per row).
   const int64_t panels = ceil_div(N, nr);
-#pragma omp parallel for schedule(static) if (parallel && worth_parallel(K * N))
-  for (int64_t k = 0; k < K; ++k)
+  parallel_for(K, parallel && worth_parallel(K * N), [&](int64_t k) {
     for (int64_t panel = 0; panel < panels; ++panel) {
       T* dst = packed + (panel * K + k) * nr;
       const int64_t cols = std::min(nr, N - panel * nr);
       std::memcpy(dst, B + k * ldb + panel * nr, cols * sizeof(T));
       std::fill(dst + cols, dst + nr, T(0));
     }
+  });
 }
 
 }  // namespace
@@ -234,8 +233,7 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* a_operand, int64_t a
   const int64_t chunk_panels = ceil_div(row_panels, row_chunks);
   const int64_t tasks = col_blocks * ceil_div(row_panels, chunk_panels);
 
-#pragma omp parallel for schedule(dynamic) if (parallel && tasks > 1)
-  for (int64_t task = 0; task < tasks; ++task) {
+  parallel_for<Schedule::dynamic>(tasks, parallel, [&](int64_t task) {
     const int64_t col_begin = (task % col_blocks) * block_panels;
     const int64_t col_end = std::min(col_panels, col_begin + block_panels);
     const int64_t row_begin = (task / col_blocks) * chunk_panels;
@@ -246,7 +244,7 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* a_operand, int64_t a
       multiply_panels<T>(M, N, a_panel_depth, a_operand, a_stride, micro, C, ldc, add, depth0, depth, row_begin,
                          row_end, col_begin, col_end, movable);
     }
-  }
+  });
 }
 
 }  // namespace
@@ -319,8 +317,7 @@ void gemm_dots(int64_t M, int64_t N, int64_t L, const T* a, int64_t lda, const T
   const int64_t row_tiles = ceil_div(M, dm), col_tiles = ceil_div(N, dn);
   const bool parallel = worth_parallel_gemm(M * N * L);
   // Threads own column tiles, so each runs the chunk loop on its own without barriers.
-#pragma omp parallel for schedule(static) if (parallel && col_tiles > 1)
-  for (int64_t col_tile = 0; col_tile < col_tiles; ++col_tile) {
+  parallel_for(col_tiles, parallel, [&](int64_t col_tile) {
     const int64_t col = col_tile * dn;
     const int cols = int(std::min(dn, N - col));
     for (int64_t depth0 = 0; depth0 < std::max<int64_t>(L, 1); depth0 += chunk) {
@@ -331,7 +328,7 @@ void gemm_dots(int64_t M, int64_t N, int64_t L, const T* a, int64_t lda, const T
                     b_offsets + col, C + row * ldc + col, ldc, accumulate || depth0 > 0);
       }
     }
-  }
+  });
 }
 
 template <typename T>
@@ -366,8 +363,7 @@ void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, T
   // only a narrow edge panel loses speed (1024 columns on 2 threads: 10 panels of 48 and one of
   // 32 each, not 11 against 10 and one of 16).
   const int64_t shares = N >= threads * nr ? threads : 1;
-#pragma omp parallel for schedule(static, 1) if (shares > 1)
-  for (int64_t share = 0; share < shares; ++share) {
+  parallel_for<Schedule::round_robin>(shares, shares > 1, [&](int64_t share) {
     static thread_local Workspace<T> block_space;
     const int64_t share_begin = share * N / shares / 16 * 16;
     const int64_t share_end = share + 1 == shares ? N : (share + 1) * N / shares / 16 * 16;
@@ -388,7 +384,7 @@ void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, T
                            ceil_div(M, kernel.mr), 0, ceil_div(cols, nr));
       }
     }
-  }
+  });
 }
 
 template <typename T>
@@ -397,10 +393,10 @@ void gemm_batched(int64_t batch, bool transpose_a, bool transpose_b, int64_t M, 
                   int64_t ldc, int64_t stride_c) {
   // Many small products: one per thread. Few large ones: each product uses every thread.
   const bool per_item = batch >= get_num_threads() && batch > 1;
-#pragma omp parallel for schedule(static) if (per_item && worth_parallel_gemm(batch * M * N * K))
-  for (int64_t item = 0; item < batch; ++item)
+  parallel_for(batch, per_item && worth_parallel_gemm(batch * M * N * K), [&](int64_t item) {
     gemm<T>(transpose_a, transpose_b, M, N, K, alpha, A + item * stride_a, lda, B + item * stride_b, ldb, beta,
             C + item * stride_c, ldc);
+  });
 }
 
 #define FASTCNN_INSTANTIATE_GEMM(T)                                                                                 \

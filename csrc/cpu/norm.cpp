@@ -49,8 +49,7 @@ bool worth_threads(int64_t planes, int64_t S) { return planes > 1 && worth_paral
 template <typename PlaneSums>
 std::vector<Acc> channel_sums(int64_t N, int64_t C, int64_t S, PlaneSums plane_sums) {
   std::vector<Acc> partial(N * C * 2);
-#pragma omp parallel for schedule(static) if (worth_threads(N * C, S))
-  for (int64_t p = 0; p < N * C; ++p) plane_sums(p / C, p % C, &partial[p * 2]);
+  parallel_for(N * C, worth_threads(N * C, S), [&](int64_t p) { plane_sums(p / C, p % C, &partial[p * 2]); });
   std::vector<Acc> sums(C * 2, 0.0);
   for (int64_t n = 0; n < N; ++n)
     for (int64_t i = 0; i < C * 2; ++i) sums[i] += partial[n * C * 2 + i];
@@ -75,12 +74,11 @@ template <typename T>
 void channel_affine(const T* u, const T* v, const T* r, const T* a, const T* b, const T* m, const T* d,
                     std::pair<T, T> clamp, int64_t N, int64_t C, int64_t S, T* out) {
   const auto affine = planes<T>().affine;
-#pragma omp parallel for schedule(static) if (worth_threads(N * C, S))
-  for (int64_t p = 0; p < N * C; ++p) {
+  parallel_for(N * C, worth_threads(N * C, S), [&](int64_t p) {
     const int64_t c = p % C, offset = p * S;
     affine(u + offset, v ? v + offset : nullptr, r ? r + offset : nullptr, a[c], v ? b[c] : T(0), v ? m[c] : T(0),
            d[c], clamp.first, clamp.second, S, out + offset);
-  }
+  });
 }
 
 }  // namespace
