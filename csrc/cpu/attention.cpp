@@ -47,8 +47,7 @@ int64_t pass_work(const AttentionShape& shape, int64_t products) {
 // the schedule cannot change the result.
 template <typename Run>
 void for_each_task(int64_t tasks, int64_t work, Run run) {
-#pragma omp parallel for schedule(dynamic) if (worth_parallel(work))
-  for (int64_t t = 0; t < tasks; ++t) run(t);
+  parallel_for<Schedule::dynamic>(tasks, worth_parallel(work), [&](int64_t t) { run(t); });
 }
 
 // The backward splits each item's keys into this many ranges at most (fewer when the batch alone
@@ -116,14 +115,13 @@ void attention_backward(const T* grad_output, const T* query, const T* key, cons
     k.backward(args, item, first_key, key_end, share);
   });
   if (ranges == 1) return;
-#pragma omp parallel for schedule(static) if (worth_parallel(shares.size()))
-  for (int64_t item = 0; item < shape.batch; ++item) {
+  parallel_for(shape.batch, worth_parallel(shares.size()), [&](int64_t item) {
     T* out = grad_query + item * grad_query_size;
     const T* share = shares.data() + item * ranges * grad_query_size;
     std::copy(share, share + grad_query_size, out);
     for (int64_t range = 1; range < ranges; ++range)
       for (int64_t i = 0; i < grad_query_size; ++i) out[i] += share[range * grad_query_size + i];
-  }
+  });
 }
 
 template void attention_forward<float>(const float*, const float*, const float*, const float*, int64_t, float*, float*,

@@ -155,9 +155,9 @@ void routing_coupling(const T* predictions, T* coupling, int64_t N, int64_t I, i
 template <typename T>
 void routing_weighted_sum_forward(const T* predictions, const T* coupling, T* output, int64_t N, int64_t I,
                                   int64_t J, int64_t D) {
-#pragma omp parallel for schedule(static) if (worth_parallel(N * I * J * D))
-  for (int64_t n = 0; n < N; ++n)
+  parallel_for(N, worth_parallel(N * I * J * D), [&](int64_t n) {
     weighted_sum(predictions + n * I * J * D, coupling + n * I * J, output + n * J * D, I, J, D);
+  });
 }
 
 template <typename T>
@@ -177,8 +177,7 @@ void routing_weighted_sum_backward_input(const T* grad_output, const T* coupling
 template <typename T>
 void margin_loss_forward(const T* lengths, const int64_t* target, T* losses, int64_t N, int64_t K, T m_plus,
                          T m_minus, T lambda) {
-#pragma omp parallel for schedule(static) if (worth_parallel(N * K))
-  for (int64_t n = 0; n < N; ++n) {
+  parallel_for(N, worth_parallel(N * K), [&](int64_t n) {
     const T* l = lengths + n * K;
     T loss = 0;
     for (int64_t k = 0; k < K; ++k) {
@@ -191,14 +190,13 @@ void margin_loss_forward(const T* lengths, const int64_t* target, T* losses, int
       }
     }
     losses[n] = loss;
-  }
+  });
 }
 
 template <typename T>
 void margin_loss_backward_input(const T* grad_losses, const T* lengths, const int64_t* target, T* grad_lengths,
                                 int64_t N, int64_t K, T m_plus, T m_minus, T lambda) {
-#pragma omp parallel for schedule(static) if (worth_parallel(N * K))
-  for (int64_t n = 0; n < N; ++n) {
+  parallel_for(N, worth_parallel(N * K), [&](int64_t n) {
     const T* l = lengths + n * K;
     T* gl = grad_lengths + n * K;
     for (int64_t k = 0; k < K; ++k) {
@@ -206,7 +204,7 @@ void margin_loss_backward_input(const T* grad_losses, const T* lengths, const in
                                      : T(2) * lambda * std::max(T(0), l[k] - m_minus);
       gl[k] = grad_losses[n] * slope;
     }
-  }
+  });
 }
 
 template void squash_forward<float>(const float*, float*, int64_t, int64_t, int64_t, float);

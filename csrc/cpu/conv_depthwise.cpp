@@ -72,7 +72,7 @@ void depthwise_rows(const ConvShape& g, const T* padded, int64_t planes, const T
 // columns past Q computed and dropped) is one call of the row kernel instead of one per output
 // row with R*S row pointers each. Input channels are copied in blocks of about
 // kWindowBlockBytes (one call of copy_windows, whose set-up cost as much as the copy itself on
-// 4 x 4 planes), each thread with its buffers fetched once. It serves every strided forward and
+// 4 x 4 planes). It serves every strided forward and
 // stride-1 rows shorter than kLongRow. Measured on one thread, 3x3 pad 1 (us, other path ->
 // this one): stride 2 N1 C144 32px 194 -> 91, N32 C144 56px 18.0 ms -> 9.0-11.0 (the direct
 // strided loops it replaced); stride 1 (per-row path ->) N1 C960 4px 93 -> 60, N8 C96 28px 890
@@ -98,27 +98,23 @@ void depthwise_forward_windows(const ConvShape& g, const T* input, const T* weig
   for (int64_t r = 0; r < R; ++r)
     for (int64_t s = 0; s < S; ++s) offsets[r * S + s] = window_offset(g, windows, 0, r, s);
   const DepthwiseRowKernel<T> kernel = depthwise_row_kernel<T>();
-#pragma omp parallel if (N * blocks > 1 && worth_parallel(N * K * P * Q * taps))
-  {
+  parallel_for(N * blocks, worth_parallel(N * K * P * Q * taps), [&](int64_t nb) {
     static thread_local Workspace<T> copy_space, grid_space;
     static thread_local Workspace<const T*> row_space;
     T* copy = copy_space.get(windows.size);
     T* grid = grid_space.get(plane_windows.grid);
     const T** rows = row_space.get(taps);
-#pragma omp for schedule(static)
-    for (int64_t nb = 0; nb < N * blocks; ++nb) {
-      const int64_t n = nb / blocks, c0 = nb % blocks * block, channels = std::min(block, C - c0);
-      copy_windows(g, windows, input + (n * C + c0) * HW, channels, copy);
-      for (int64_t k = c0 * M; k < (c0 + channels) * M; ++k) {
-        const T* planes = copy + (k / M - c0) * channel_size;
-        for (int64_t tap = 0; tap < taps; ++tap) rows[tap] = planes + offsets[tap];
-        kernel(plane_windows.grid, taps, rows, weight + k * taps, bias != nullptr ? bias[k] : T(0), grid);
-        T* out = output + (n * K + k) * P * Q;
-        for (int64_t p = 0; p < P; ++p)
-          for (int64_t q = 0; q < Q; ++q) out[p * Q + q] = grid[p * Wph + q];
-      }
+    const int64_t n = nb / blocks, c0 = nb % blocks * block, channels = std::min(block, C - c0);
+    copy_windows(g, windows, input + (n * C + c0) * HW, channels, copy);
+    for (int64_t k = c0 * M; k < (c0 + channels) * M; ++k) {
+      const T* planes = copy + (k / M - c0) * channel_size;
+      for (int64_t tap = 0; tap < taps; ++tap) rows[tap] = planes + offsets[tap];
+      kernel(plane_windows.grid, taps, rows, weight + k * taps, bias != nullptr ? bias[k] : T(0), grid);
+      T* out = output + (n * K + k) * P * Q;
+      for (int64_t p = 0; p < P; ++p)
+        for (int64_t q = 0; q < Q; ++q) out[p * Q + q] = grid[p * Wph + q];
     }
-  }
+  });
 }
 
 template <typename T>
@@ -128,14 +124,13 @@ void depthwise_forward_stride1(const ConvShape& g, const T* input, const T* weig
   const int64_t taps = g.kernel_height * g.kernel_width;
   const int64_t Hp = g.out_height + g.dilation_height * (g.kernel_height - 1);
   const int64_t Wp = g.out_width + g.dilation_width * (g.kernel_width - 1);
-#pragma omp parallel for schedule(static) if (worth_parallel(N * K * PQ * taps))
-  for (int64_t nk = 0; nk < N * K; ++nk) {
+  parallel_for(N * K, worth_parallel(N * K * PQ * taps), [&](int64_t nk) {
     const int64_t n = nk / K, k = nk % K;
     static thread_local Workspace<T> padded_space;
     T* padded = padded_space.get(Hp * Wp);
     pad_planes(input + (n * C + k / M) * H * W, 1, H, W, Hp, Wp, g.pad_top, g.pad_left, padded);
     depthwise_rows(g, padded, 1, weight + k * taps, bias != nullptr ? bias[k] : T(0), output + nk * PQ);
-  }
+  });
 }
 
 // The input gradient of a stride-1 depthwise convolution is the depthwise convolution of
@@ -153,8 +148,7 @@ void depthwise_backward_input_stride1(const ConvShape& g, const T* grad_output, 
   adjoint.pad_top = g.dilation_height * (R - 1) - g.pad_top;
   adjoint.pad_left = g.dilation_width * (S - 1) - g.pad_left;
   const int64_t Hp = g.in_height + g.dilation_height * (R - 1), Wp = g.in_width + g.dilation_width * (S - 1);
-#pragma omp parallel for schedule(static) if (worth_parallel(N * K * P * Q * taps))
-  for (int64_t nc = 0; nc < N * C; ++nc) {
+  parallel_for(N * C, worth_parallel(N * K * P * Q * taps), [&](int64_t nc) {
     const int64_t n = nc / C, c = nc % C;
     static thread_local Workspace<T> padded_space, flipped_space;
     T* padded = padded_space.get(M * Hp * Wp);
@@ -163,7 +157,7 @@ void depthwise_backward_input_stride1(const ConvShape& g, const T* grad_output, 
     for (int64_t j = 0; j < M; ++j)
       for (int64_t tap = 0; tap < taps; ++tap) flipped[j * taps + tap] = weight[(c * M + j) * taps + taps - 1 - tap];
     depthwise_rows(adjoint, padded, M, flipped, T(0), grad_input + nc * HW);
-  }
+  });
 }
 
 // grad_weight[k][tap] = sum over images n of the dot product of grad_output's plane (n, k), laid
@@ -189,8 +183,7 @@ void depthwise_backward_weight_windows(const ConvShape& g, const T* grad_output,
     for (int64_t s = 0; s < S; ++s) offsets[r * S + s] = window_offset(g, windows, 0, r, s);
   const int64_t slack = *std::max_element(offsets.begin(), offsets.end());
   const DepthwiseDotsKernel<T> dots = depthwise_dots_kernel<T>();
-#pragma omp parallel for schedule(static) if (worth_parallel(N * K * P * Q * taps))
-  for (int64_t k = 0; k < K; ++k) {
+  parallel_for(K, worth_parallel(N * K * P * Q * taps), [&](int64_t k) {
     static thread_local Workspace<T> copy_space, grid_space;
     T* copies = copy_space.get(stack * block + slack);
     T* grids = grid_space.get(stack * block);
@@ -208,7 +201,7 @@ void depthwise_backward_weight_windows(const ConvShape& g, const T* grad_output,
       }
       dots(images * block, taps, grids, copies, offsets.data(), w);
     }
-  }
+  });
 }
 
 template <typename T>
@@ -216,8 +209,7 @@ void depthwise_backward_input(const ConvShape& g, const T* grad_output, const T*
   const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, M = K / C;
   const int64_t HW = g.in_height * g.in_width, W = g.in_width, Q = g.out_width, PQ = g.out_height * Q;
   const int64_t taps = g.kernel_height * g.kernel_width, sw = g.stride_width;
-#pragma omp parallel for schedule(static) if (worth_parallel(N * K * PQ * taps))
-  for (int64_t nc = 0; nc < N * C; ++nc) {
+  parallel_for(N * C, worth_parallel(N * K * PQ * taps), [&](int64_t nc) {
     const int64_t n = nc / C, c = nc % C;
     T* dst = grad_input + nc * HW;
     std::fill(dst, dst + HW, T(0));
@@ -230,7 +222,7 @@ void depthwise_backward_input(const ConvShape& g, const T* grad_output, const T*
         for (int64_t q = columns.begin; q < columns.end; ++q) dst[h * W + q * sw + offset] += value * row[q];
       });
     }
-  }
+  });
 }
 
 }  // namespace

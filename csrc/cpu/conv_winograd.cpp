@@ -47,8 +47,7 @@ constexpr int64_t kPositions = 16;  // ξ = 4a + b
 template <typename T>
 void transform_weights(const T* weight, int64_t kernels, T* u, int64_t plane) {
   const T half = T(0.5);
-#pragma omp parallel for schedule(static) if (worth_parallel(kernels * kPositions))
-  for (int64_t kc = 0; kc < kernels; ++kc) {
+  parallel_for(kernels, worth_parallel(kernels * kPositions), [&](int64_t kc) {
     const T* w = weight + kc * 9;
     T rows[4][3];  // G g
     for (int s = 0; s < 3; ++s) {
@@ -62,7 +61,7 @@ void transform_weights(const T* weight, int64_t kernels, T* u, int64_t plane) {
       const T values[4] = {r[0], (r[0] + r[1] + r[2]) * half, (r[0] - r[1] + r[2]) * half, r[2]};
       for (int b = 0; b < 4; ++b) u[(a * 4 + b) * plane + kc] = values[b];
     }
-  }
+  });
 }
 
 // The tile geometry and the blocks of tiles.
@@ -317,8 +316,7 @@ inline ConvShape phase_shape(const ConvShape& g, const DilatedPhase& rows, const
 template <typename T>
 void gather_phase(const T* src, int64_t planes, int64_t H, int64_t W, int64_t row0, int64_t rows, int64_t dh,
                   int64_t col0, int64_t cols, int64_t dw, T* dst) {
-#pragma omp parallel for schedule(static) if (worth_parallel(planes * rows * cols))
-  for (int64_t plane_row = 0; plane_row < planes * rows; ++plane_row) {
+  parallel_for(planes * rows, worth_parallel(planes * rows * cols), [&](int64_t plane_row) {
     const int64_t plane = plane_row / rows, i = plane_row % rows;
     const T* line = src + (plane * H + row0 + dh * i) * W + col0;
     const conv_detail::ColumnRange all{0, cols};
@@ -326,7 +324,7 @@ void gather_phase(const T* src, int64_t planes, int64_t H, int64_t W, int64_t ro
       conv_detail::gather_columns<2>(line, dw, all, dst + plane_row * cols);
     else
       conv_detail::gather_columns<0>(line, dw, all, dst + plane_row * cols);
-  }
+  });
 }
 
 }  // namespace
@@ -371,8 +369,7 @@ void winograd_conv2d_forward(const ConvShape& g, const T* input, const T* weight
       outs.push_back(out);
       before += cols.size;
     }
-#pragma omp parallel for schedule(static) if (worth_parallel(NK * rows.size * Q))
-    for (int64_t plane_row = 0; plane_row < NK * rows.size; ++plane_row) {
+    parallel_for(NK * rows.size, worth_parallel(NK * rows.size * Q), [&](int64_t plane_row) {
       const int64_t plane = plane_row / rows.size, i = plane_row % rows.size;
       T* dst = output + (plane * P + a + dh * i) * Q;
       if (dw == 2) {
@@ -384,13 +381,13 @@ void winograd_conv2d_forward(const ConvShape& g, const T* input, const T* weight
           dst[2 * j + 1] = odd[j];
         }
         if (column_phases[0].size > pairs) dst[2 * pairs] = even[pairs];
-        continue;
+        return;
       }
       for (int64_t b = 0; b < dw; ++b) {
         const T* src = outs[b] + plane_row * column_phases[b].size;
         for (int64_t j = 0; j < column_phases[b].size; ++j) dst[b + dw * j] = src[j];
       }
-    }
+    });
   }
 }
 
@@ -465,8 +462,7 @@ void winograd_conv2d_backward_weight(const ConvShape& g, const T* grad_output, c
   // grad_w = G^T dU G, G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0; 0 1/2 1/2 1].
   auto store = [&](auto sum_of, int threads) {
     const T half = T(0.5);
-#pragma omp parallel for schedule(static) if (worth_parallel(kernels * kPositions * threads))
-    for (int64_t kc = 0; kc < kernels; ++kc) {
+    parallel_for(kernels, worth_parallel(kernels * kPositions * threads), [&](int64_t kc) {
       T u[4][4];
       for (int64_t position = 0; position < kPositions; ++position)
         u[position / 4][position % 4] = sum_of(position * u_plane + kc);
@@ -483,7 +479,7 @@ void winograd_conv2d_backward_weight(const ConvShape& g, const T* grad_output, c
         w[r * 3 + 1] = (t[1] - t[2]) * half;
         w[r * 3 + 2] = (t[1] + t[2]) * half + t[3];
       }
-    }
+    });
   };
   conv_detail::sum_over_threads<T>(blocks, kPositions * u_plane, accumulate_block, store);
 }
@@ -496,15 +492,14 @@ void winograd_conv2d_backward_input(const ConvShape& g, const T* grad_output, co
   // with W'[c][k][r'][s'] = W[k][c][2 - r'][2 - s'] (per group), d the dilation.
   static thread_local Workspace<T> flipped_space;
   T* flipped = flipped_space.get(G * C * K * 9);
-#pragma omp parallel for schedule(static) if (worth_parallel(G * C * K * 9))
-  for (int64_t gc = 0; gc < G * C; ++gc) {
+  parallel_for(G * C, worth_parallel(G * C * K * 9), [&](int64_t gc) {
     const int64_t group = gc / C, c = gc % C;
     for (int64_t k = 0; k < K; ++k) {
       const T* src = weight + ((group * K + k) * C + c) * 9;
       T* dst = flipped + (gc * K + k) * 9;
       for (int tap = 0; tap < 9; ++tap) dst[tap] = src[8 - tap];
     }
-  }
+  });
   ConvShape flipped_shape = conv_detail::input_gradient_shape(g);
   flipped_shape.pad_top = 2 * g.dilation_height - g.pad_top;
   flipped_shape.pad_left = 2 * g.dilation_width - g.pad_left;

@@ -31,19 +31,17 @@ void apply_mask(const T* input, T* output, int64_t blocks, int64_t block_size, d
   const uint32_t threshold = uint32_t(std::min(std::ceil(p * 4294967296.0), 4294967295.0));
   const T scale = p < 1 ? T(1 / (1 - p)) : T(0);
   if (block_size > 1) {
-#pragma omp parallel for schedule(static) if (worth_parallel(blocks * block_size))
-    for (int64_t b = 0; b < blocks; ++b) {
+    parallel_for(blocks, worth_parallel(blocks * block_size), [&](int64_t b) {
       const T factor = uniform_bits(seed, uint64_t(b)) >= threshold ? scale : T(0);
       for (int64_t s = 0; s < block_size; ++s) output[b * block_size + s] = input[b * block_size + s] * factor;
-    }
+    });
     return;
   }
   // One value per block: draw a chunk's bits first (two per hash), then mask the chunk in a loop
   // that vectorises. Chunks start at even positions, so the hash pairs never straddle two chunks.
   constexpr int64_t kChunk = 512;
   const int64_t chunks = (blocks + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (worth_parallel(blocks))
-  for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+  parallel_for(chunks, worth_parallel(blocks), [&](int64_t chunk) {
     const int64_t begin = chunk * kChunk, count = std::min(kChunk, blocks - begin);
     uint32_t bits[kChunk];
     for (int64_t i = 0; i < count; i += 2) {
@@ -54,7 +52,7 @@ void apply_mask(const T* input, T* output, int64_t blocks, int64_t block_size, d
     const T* in = input + begin;
     T* out = output + begin;
     for (int64_t i = 0; i < count; ++i) out[i] = in[i] * (bits[i] >= threshold ? scale : T(0));
-  }
+  });
 }
 
 }  // namespace

@@ -80,57 +80,52 @@ void nll_loss_backward(const T* grad, int64_t grad_stride, double grad_scale, co
                        T* grad_input, int64_t N, int64_t C, int64_t S, int64_t ignore_index,
                        double label_smoothing) {
   const T keep = T(1 - label_smoothing), spread = T(label_smoothing / C);
-#pragma omp parallel for schedule(static) if (worth_parallel(N * C * S))
-  for (int64_t p = 0; p < N * S; ++p) {
+  parallel_for(N * S, worth_parallel(N * C * S), [&](int64_t p) {
     const int64_t n = p / S, s = p % S, t = target[p];
     T* gi = grad_input + n * C * S + s;
     for (int64_t c = 0; c < C; ++c) gi[c * S] = 0;
-    if (t == ignore_index) continue;
+    if (t == ignore_index) return;
     const T g = grad[p * grad_stride] * T(grad_scale);
     if (label_smoothing > 0)
       for (int64_t c = 0; c < C; ++c) gi[c * S] = -spread * (weight ? weight[c] : T(1)) * g;
     gi[t * S] -= keep * (weight ? weight[t] : T(1)) * g;
-  }
+  });
 }
 
 template <typename T>
 void mse_loss_forward(const T* input, const T* target, T* losses, int64_t size) {
-#pragma omp parallel for schedule(static) if (worth_parallel(size))
-  for (int64_t i = 0; i < size; ++i) {
+  parallel_for(size, worth_parallel(size), [&](int64_t i) {
     const T difference = input[i] - target[i];
     losses[i] = difference * difference;
-  }
+  });
 }
 
 template <typename T>
 void mse_loss_backward(const T* grad, int64_t grad_stride, double grad_scale, const T* input, const T* target,
                        T* grad_input, int64_t size) {
   const T scale = T(2 * grad_scale);
-#pragma omp parallel for schedule(static) if (worth_parallel(size))
-  for (int64_t i = 0; i < size; ++i) grad_input[i] = scale * grad[i * grad_stride] * (input[i] - target[i]);
+  parallel_for(size, worth_parallel(size), [&](int64_t i) { grad_input[i] = scale * grad[i * grad_stride] * (input[i] - target[i]); });
 }
 
 template <typename T>
 void bce_with_logits_forward(const T* input, const T* target, const T* weight, const T* pos_weight, T* losses,
                              int64_t size) {
-#pragma omp parallel for schedule(static) if (worth_parallel(size * kTranscendentalCost))
-  for (int64_t i = 0; i < size; ++i) {
+  parallel_for(size, worth_parallel(size * kTranscendentalCost), [&](int64_t i) {
     const T x = input[i], t = target[i], q = pos_weight ? pos_weight[i] : T(1);
     const T loss = (T(1) - t) * x + (T(1) + (q - T(1)) * t) * softplus(-x);
     losses[i] = weight ? weight[i] * loss : loss;
-  }
+  });
 }
 
 template <typename T>
 void bce_with_logits_backward(const T* grad, int64_t grad_stride, double grad_scale, const T* input, const T* target,
                               const T* weight, const T* pos_weight, T* grad_input, T* grad_target, int64_t size) {
-#pragma omp parallel for schedule(static) if (worth_parallel(size * kTranscendentalCost))
-  for (int64_t i = 0; i < size; ++i) {
+  parallel_for(size, worth_parallel(size * kTranscendentalCost), [&](int64_t i) {
     const T x = input[i], t = target[i], q = pos_weight ? pos_weight[i] : T(1);
     const T g = grad[i * grad_stride] * T(grad_scale) * (weight ? weight[i] : T(1));
     grad_input[i] = g * ((T(1) - t) - (T(1) + (q - T(1)) * t) * sigmoid(-x));
     if (grad_target) grad_target[i] = g * (-x + (q - T(1)) * softplus(-x));
-  }
+  });
 }
 
 #define FASTCNN_INSTANTIATE_LOSS(T)                                                                              \

@@ -26,8 +26,7 @@ namespace {
 template <typename Body>
 void for_each_plane(int64_t planes, int64_t work_per_plane, Body body) {
   const bool parallel = planes > 1 && worth_parallel(planes * work_per_plane);
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int64_t p = 0; p < planes; ++p) body(p);
+  parallel_for(planes, parallel, body);
 }
 
 // Output columns [begin, end) whose tap at input column ow * stride + offset lies in [0, W).
@@ -174,14 +173,13 @@ void max_pool_pairwise(const PoolGeometry& g, const T* input, T* output, int64_t
 template <typename T>
 void avg_pool_pairwise(const PoolGeometry& g, T scale, const T* input, T* output) {
   const int64_t W = g.width, OH = g.out_height, OW = g.out_width, rows = g.planes * OH;
-#pragma omp parallel for schedule(static) if (rows > 1 && worth_parallel(rows * 2 * W))
-  for (int64_t row = 0; row < rows; ++row) {
+  parallel_for(rows, rows > 1 && worth_parallel(rows * 2 * W), [&](int64_t row) {
     const T* top = input + ((row / OH) * g.height + 2 * (row % OH)) * W;
     const T* bottom = top + W;
     T* out = output + row * OW;
     for (int64_t ow = 0; ow < OW; ++ow)
       out[ow] = (((top[2 * ow] + top[2 * ow + 1]) + bottom[2 * ow]) + bottom[2 * ow + 1]) * scale;
-  }
+  });
 }
 
 }  // namespace

@@ -152,14 +152,13 @@ constexpr int64_t kGateCost = 4;
 template <typename T>
 void convlstm_gates_forward(const T* gates, const T* cell, const T* peephole, T* hidden, T* next_cell, int64_t N,
                             int64_t K, int64_t HW) {
-#pragma omp parallel for schedule(static) if (worth_parallel(N * K * HW * kGateCost))
-  for (int64_t nk = 0; nk < N * K; ++nk) {
+  parallel_for(N * K, worth_parallel(N * K * HW * kGateCost), [&](int64_t nk) {
     const GatePlanes<T> g(gates, peephole, nk / K, nk % K, K, HW);
     if (peephole)
       forward_plane<T, true>(g, cell + nk * HW, hidden + nk * HW, next_cell + nk * HW, HW);
     else
       forward_plane<T, false>(g, cell + nk * HW, hidden + nk * HW, next_cell + nk * HW, HW);
-  }
+  });
 }
 
 template <typename T>
@@ -168,8 +167,7 @@ void convlstm_gates_backward(const T* gates, const T* cell, const T* peephole, c
                              int64_t K, int64_t HW) {
   // One channel per iteration: the peephole gradients of channel k sum over the batch in a
   // fixed order, so the result does not depend on the thread count.
-#pragma omp parallel for schedule(static) if (worth_parallel(N * K * HW * kGateCost))
-  for (int64_t k = 0; k < K; ++k) {
+  parallel_for(K, worth_parallel(N * K * HW * kGateCost), [&](int64_t k) {
     T* dw_i = grad_peephole ? grad_peephole + k * HW : nullptr;
     T* dw_f = grad_peephole ? grad_peephole + (K + k) * HW : nullptr;
     T* dw_o = grad_peephole ? grad_peephole + (2 * K + k) * HW : nullptr;
@@ -187,7 +185,7 @@ void convlstm_gates_backward(const T* gates, const T* cell, const T* peephole, c
         backward_plane<T, false>(g, cell + nk * HW, grad_hidden + nk * HW, grad_next_cell + nk * HW, da, K * HW,
                                  grad_cell + nk * HW, dw_i, dw_f, dw_o, HW);
     }
-  }
+  });
 }
 
 template void convlstm_gates_forward<float>(const float*, const float*, const float*, float*, float*, int64_t,

@@ -39,19 +39,17 @@ void for_each_task(int64_t outer, int64_t dim, int64_t inner, Run run) {
   if (inner == 1) {
     const int64_t rows_per_task = std::max<int64_t>(1, kTaskElements / dim);
     const int64_t tasks = (outer + rows_per_task - 1) / rows_per_task;
-#pragma omp parallel for schedule(static) if (worth_parallel(outer * dim * kElementCost))
-    for (int64_t t = 0; t < tasks; ++t) {
+    parallel_for(tasks, worth_parallel(outer * dim * kElementCost), [&](int64_t t) {
       const int64_t first = t * rows_per_task;
       run(first * dim, std::min(rows_per_task, outer - first));
-    }
+    });
     return;
   }
   const int64_t blocks = (inner + kColumnBlock - 1) / kColumnBlock;
-#pragma omp parallel for schedule(static) if (worth_parallel(outer * dim * inner * kElementCost))
-  for (int64_t t = 0; t < outer * blocks; ++t) {
+  parallel_for(outer * blocks, worth_parallel(outer * dim * inner * kElementCost), [&](int64_t t) {
     const int64_t o = t / blocks, first = (t % blocks) * kColumnBlock;
     run(o * dim * inner + first, std::min(kColumnBlock, inner - first));
-  }
+  });
 }
 
 }  // namespace
