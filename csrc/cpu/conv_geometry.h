@@ -84,17 +84,9 @@ inline ConvShape input_gradient_shape(const ConvShape& g) {
 // threads, else in turn (the kernels inside then use the threads). Images are handed out one at
 // a time: on a shared machine a thread that loses its core for a while does fewer of them
 // instead of holding up the others at the end of a static split.
-// A serial loop does not enter OpenMP at all: a region with a false `if` is still a team of one,
-// and each kernel's own region nested in it started another (futex calls in libgomp, ~1 us each:
-// a third of a batch-1 pointwise convolution's 4 us call on a tiny input).
 template <typename Body>
 inline void for_each_image(int64_t N, Body&& body) {
-  if (N <= 1 || N < get_num_threads() || in_parallel_region()) {
-    for (int64_t n = 0; n < N; ++n) body(n);
-    return;
-  }
-#pragma omp parallel for schedule(dynamic)
-  for (int64_t n = 0; n < N; ++n) body(n);
+  parallel_for<Schedule::dynamic>(N, N > 1 && N >= get_num_threads() && !in_parallel_region(), body);
 }
 
 // Per-thread sums for the weight gradients: accumulate(item, sums) runs for items [0, count),
@@ -106,7 +98,7 @@ inline void sum_over_threads(int64_t count, int64_t size, Accumulate&& accumulat
   const int threads = in_parallel_region() ? 1 : int(std::min<int64_t>(get_num_threads(), count));
   static thread_local Workspace<T> partial_space;
   T* partials = partial_space.get(threads * size);
-  if (threads == 1) {  // no team of one (see for_each_image)
+  if (threads == 1) {  // no team of one (core/parallel.h, parallel_for)
     std::fill(partials, partials + size, T(0));
     for (int64_t item = 0; item < count; ++item) accumulate(item, partials);
   } else {
