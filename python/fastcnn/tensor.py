@@ -22,11 +22,16 @@ bool_ = np.dtype(np.bool_)
 
 _FLOAT_DTYPES = (float32, float64)
 
-_state = threading.local()
+class _State(threading.local):
+    """Per-thread autograd mode; the class attribute is every new thread's default."""
+    grad_enabled = True
+
+
+_state = _State()
 
 
 def is_grad_enabled() -> bool:
-    return getattr(_state, "grad_enabled", True)
+    return _state.grad_enabled
 
 
 class no_grad(contextlib.ContextDecorator):
@@ -138,18 +143,25 @@ class Function:
         ctx = cls()
         arrays = [a.data if isinstance(a, Tensor) else a for a in args]
         output = cls.forward(ctx, *arrays, **kwargs)
-        if not getattr(_state, "grad_enabled", True):
-            return _wrap_outputs(output)
-        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        if True not in needs:
-            return _wrap_outputs(output)
-        ctx.inputs = tuple(_edge(a) if need else None for a, need in zip(args, needs))
-        ctx.needs_input_grad = needs
+        if _state.grad_enabled:
+            for a in args:
+                if isinstance(a, Tensor) and a.requires_grad:
+                    return ctx._record(args, output)
         if isinstance(output, tuple):
-            ctx.output_count = len(output)
-            return tuple(_Output(ctx, index).make(array) for index, array in enumerate(output))
+            return tuple(Tensor._wrap(array) for array in output)
+        return Tensor._wrap(output)
+
+    def _record(self, args, output):
+        """Makes this node the grad_fn of output's Tensor(s), with an edge to each input that
+        requires grad."""
+        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        self.inputs = tuple(_edge(a) if need else None for a, need in zip(args, needs))
+        self.needs_input_grad = needs
+        if isinstance(output, tuple):
+            self.output_count = len(output)
+            return tuple(_Output(self, index).make(array) for index, array in enumerate(output))
         result = Tensor._wrap(output, requires_grad=True)
-        result.grad_fn = ctx
+        result.grad_fn = self
         return result
 
     def save_for_backward(self, *arrays):
@@ -188,10 +200,6 @@ class _Output(Function):
     @property
     def name(self) -> str:
         return self.producer_name
-
-
-def _wrap_outputs(output):
-    return tuple(Tensor._wrap(array) for array in output) if isinstance(output, tuple) else Tensor._wrap(output)
 
 
 def _edge(tensor: "Tensor"):

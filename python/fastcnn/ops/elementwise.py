@@ -32,7 +32,7 @@ def unbroadcast(grad: np.ndarray, shape) -> np.ndarray:
 
 
 def _shape(x):
-    return np.shape(x)
+    return x.shape if type(x) is np.ndarray else np.shape(x)
 
 
 def _binary(name: str, ufunc, a, b):
