@@ -81,11 +81,12 @@ inline void for_each_range(int64_t size, int64_t work, Body&& body) {
   constexpr int64_t line = 64 / sizeof(T) > 0 ? 64 / sizeof(T) : 1;
   const int64_t threads = get_num_threads();
   const int64_t share = ((size + line - 1) / line + threads - 1) / threads * line;
-#pragma omp parallel num_threads(int(threads))
-  {
-    const int64_t begin = std::min(size, thread_index() * share), end = std::min(size, begin + share);
-    if (begin < end) body(begin, end);
-  }
+  // One range per iteration of a static loop, so every range runs whatever team size the
+  // runtime grants.
+  parallel_for((size + share - 1) / share, true, [&](int64_t range) {
+    const int64_t begin = range * share;
+    body(begin, std::min(size, begin + share));
+  });
 }
 
 }  // namespace fastcnn
