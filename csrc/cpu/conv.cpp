@@ -415,10 +415,12 @@ void conv2d_backward_input(const ConvShape& g, const T* grad_output, const T* we
 // stored once per 512 multiply-adds rather than once per image.
 struct WeightGemms {
   int64_t padded_height, padded_width;  // X: the padded input rows and columns some tap reads
+  int64_t row_pitch;                    // elements from one row of X to the next
   int64_t taps_per_gemm, columns;       // kernel columns s per GEMM; its columns, taps_per_gemm * C
   int64_t count;                        // GEMMs: R * S / taps_per_gemm
 };
 
+template <typename T>
 inline WeightGemms weight_gemms(const ConvShape& g, int64_t C) {
   WeightGemms w;
   w.padded_height = (g.out_height - 1) * g.stride_height + (g.kernel_height - 1) * g.dilation_height + 1;
@@ -426,6 +428,14 @@ inline WeightGemms weight_gemms(const ConvShape& g, int64_t C) {
   w.taps_per_gemm = g.dilation_width == 1 ? g.kernel_width : 1;
   w.columns = w.taps_per_gemm * C;
   w.count = g.kernel_height * g.kernel_width / w.taps_per_gemm;
+  // Rows of X an odd number of 64-byte lines apart, padded where need be: a strided kernel's B
+  // rows are stride * C values apart along a row (512 bytes for 64 channels), so with an even
+  // row pitch as well, every B row of a tile fell into 1/8 of the cache sets. Measured in
+  // one-process A/B runs (2 threads): a 3x3 stride-2 weight gradient (64 -> 128 channels, 56 px,
+  // N16) 3.6-4.8% faster, the transposed 4x4 stride-2 one 0.5-4%, stride 1 unchanged.
+  w.row_pitch = w.padded_width * C;
+  const int64_t line = 64 / int64_t(sizeof(T)), lines = (w.row_pitch + line - 1) / line;
+  if (lines % 2 == 0) w.row_pitch = (lines + 1) * line;
   return w;
 }
 
@@ -434,7 +444,7 @@ inline WeightGemms weight_gemms(const ConvShape& g, int64_t C) {
 template <typename T>
 void pixel_major_copy(const ConvShape& g, const WeightGemms& w, const T* in, int64_t C, T* x) {
   const int64_t H = g.in_height, W = g.in_width, Hx = w.padded_height, Wx = w.padded_width;
-  std::fill(x, x + Hx * Wx * C, T(0));
+  std::fill(x, x + Hx * w.row_pitch, T(0));
   const int64_t w_begin = std::clamp<int64_t>(-g.pad_left, 0, W);
   const int64_t w_end = std::clamp<int64_t>(Wx - g.pad_left, w_begin, W);
   static thread_local Workspace<const T*> line_space;
@@ -442,7 +452,7 @@ void pixel_major_copy(const ConvShape& g, const WeightGemms& w, const T* in, int
   for (int64_t h = std::max<int64_t>(0, -g.pad_top); h < std::min(H, Hx - g.pad_top); ++h) {
     for (int64_t c = 0; c < C; ++c) lines[c] = in + (c * H + h) * W + w_begin;
     gemm_kernel<T>().pack_lines(w_end - w_begin, lines, int(C), int(C),
-                                x + ((h + g.pad_top) * Wx + w_begin + g.pad_left) * C);
+                                x + (h + g.pad_top) * w.row_pitch + (w_begin + g.pad_left) * C);
   }
 }
 
@@ -458,8 +468,8 @@ void pixel_major_backward_weight(const ConvShape& g, const T* grad_output, const
   const int64_t N = g.batch, G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   const int64_t HW = g.in_height * g.in_width, P = g.out_height, Q = g.out_width, PQ = P * Q;
   const int64_t taps = g.kernel_height * g.kernel_width, weight_size = G * K * C * taps;
-  const WeightGemms gemms = weight_gemms(g, C);
-  const int64_t x_size = gemms.padded_height * gemms.padded_width * C;
+  const WeightGemms gemms = weight_gemms<T>(g, C);
+  const int64_t x_size = gemms.padded_height * gemms.row_pitch;
   const GemmKernel<T>& kernel = gemm_kernel<T>();
   const int64_t mr = kernel.mr;
   // Images per GEMM: about 512 pixels (the micro-kernel's depth block), 256 when strided, but at
@@ -489,7 +499,7 @@ void pixel_major_backward_weight(const ConvShape& g, const T* grad_output, const
       for (int64_t p = 0; p < P; ++p)
         for (int64_t q = 0; q < Q; ++q)
           offsets[(i * P + p) * Q + q] =
-              i * x_size + (p * g.stride_height * gemms.padded_width + q * g.stride_width) * C;
+              i * x_size + p * g.stride_height * gemms.row_pitch + q * g.stride_width * C;
     for (int64_t group = 0; group < G; ++group) {
       for (int64_t i = 0; i < count; ++i) {
         const int64_t n = n_begin + i;
@@ -508,7 +518,7 @@ void pixel_major_backward_weight(const ConvShape& g, const T* grad_output, const
       }
       for (int64_t gemm = 0; gemm < gemms.count; ++gemm) {
         const int64_t tap = gemm * gemms.taps_per_gemm, r = tap / g.kernel_width, s = tap % g.kernel_width;
-        const T* b = x + (r * g.dilation_height * gemms.padded_width + s * g.dilation_width) * C;
+        const T* b = x + r * g.dilation_height * gemms.row_pitch + s * g.dilation_width * C;
         gemm_rows<T>(K, gemms.columns, L, packed_grad, b, offsets,
                      sums + (group * gemms.count + gemm) * K * gemms.columns, gemms.columns, true);
       }
