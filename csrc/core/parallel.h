@@ -34,9 +34,11 @@ inline constexpr int64_t kTranscendentalCost = 8;  // one libm exp / tanh / erf 
 // torch) at 256 per unit, while products of 38 M multiply-adds and up still go parallel.
 inline constexpr int64_t kMultiplyAddsPerUnit = 256;
 
-// False inside an active parallel region, so a kernel called from a parallel loop runs on the
-// calling thread instead of nesting a team.
-inline bool worth_parallel(int64_t work) { return work >= kParallelWork && !in_parallel_region(); }
+// False with one thread (a team of one is pure overhead) and inside an active parallel region, so
+// a kernel called from a parallel loop runs on the calling thread instead of nesting a team.
+inline bool worth_parallel(int64_t work) {
+  return work >= kParallelWork && get_num_threads() > 1 && !in_parallel_region();
+}
 
 // worth_parallel for a loop of `multiply_adds` GEMM multiply-adds.
 inline bool worth_parallel_gemm(int64_t multiply_adds) { return worth_parallel(multiply_adds / kMultiplyAddsPerUnit); }
@@ -46,13 +48,13 @@ inline bool worth_parallel_gemm(int64_t multiply_adds) { return worth_parallel(m
 enum class Schedule { chunks, dynamic, round_robin };
 
 // Runs body(i) for i in [0, count): split over a team when `parallel` (which the caller derives
-// from worth_parallel, so it is false inside a parallel region), else as a plain loop on the
-// calling thread. The plain loop matters: a region whose `if` clause is false is still a team of
+// from worth_parallel, so it is false inside a parallel region) and there are two threads or
+// more, else as a plain loop on the calling thread. The plain loop matters: a region whose `if` clause is false is still a team of
 // one entered through libgomp, ~1 us of futex calls (a third of a tiny batch-1 convolution's
 // call), and each kernel nested in it entered another.
 template <Schedule kSchedule = Schedule::chunks, typename Body>
 inline void parallel_for(int64_t count, bool parallel, Body&& body) {
-  if (!parallel || count <= 1) {
+  if (!parallel || count <= 1 || get_num_threads() < 2) {
     for (int64_t i = 0; i < count; ++i) body(i);
     return;
   }
