@@ -134,38 +134,46 @@ bool is_pairwise(const PoolGeometry& g) {
          g.dilation_h == 1 && g.dilation_w == 1 && g.out_height == g.height / 2 && g.out_width == g.width / 2;
 }
 
+// Output rows [row_begin, row_end) of max_pool_pairwise.
+template <typename T>
+void max_pool_pair_rows(const PoolGeometry& g, const T* input, T* output, int64_t* indices, int64_t row_begin,
+                        int64_t row_end) {
+  const int64_t W = g.width, OH = g.out_height, OW = g.out_width;
+  // The winning tap (0-3) of each output, widened into `indices` after the row: int32 selects
+  // run at the float lanes' width, where int64 ones in the same loop kept it scalar (9x slower).
+  std::vector<int32_t> taps(indices ? OW : 0);
+  for (int64_t row = row_begin; row < row_end; ++row) {
+    const int64_t plane = row / OH, oh = row % OH;
+    const T* top = input + (plane * g.height + 2 * oh) * W;
+    const T* bottom = top + W;
+    T* out = output + row * OW;
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      const T v[4] = {top[2 * ow], top[2 * ow + 1], bottom[2 * ow], bottom[2 * ow + 1]};
+      T best = v[0];
+      int32_t tap = 0;
+      for (int32_t t = 1; t < 4; ++t) {
+        const bool take = (v[t] > best) | (v[t] != v[t]);
+        best = take ? v[t] : best;
+        tap = take ? t : tap;
+      }
+      out[ow] = best;
+      if (indices) taps[ow] = tap;
+    }
+    if (!indices) continue;
+    int64_t* index = indices + row * OW;
+    for (int64_t ow = 0; ow < OW; ++ow) index[ow] = (2 * oh + taps[ow] / 2) * W + 2 * ow + taps[ow] % 2;
+  }
+}
+
+// The rows in one contiguous share per thread (parallel_for: no thread team when not worth one).
 template <typename T>
 void max_pool_pairwise(const PoolGeometry& g, const T* input, T* output, int64_t* indices) {
-  const int64_t W = g.width, OH = g.out_height, OW = g.out_width, rows = g.planes * OH;
-  const bool parallel = rows > 1 && worth_parallel(rows * 2 * W);
-#pragma omp parallel if (parallel)
-  {
-    // The winning tap (0-3) of each output, widened into `indices` after the row: int32 selects
-    // run at the float lanes' width, where int64 ones in the same loop kept it scalar (9x slower).
-    std::vector<int32_t> taps(indices ? OW : 0);
-#pragma omp for schedule(static)
-    for (int64_t row = 0; row < rows; ++row) {
-      const int64_t plane = row / OH, oh = row % OH;
-      const T* top = input + (plane * g.height + 2 * oh) * W;
-      const T* bottom = top + W;
-      T* out = output + row * OW;
-      for (int64_t ow = 0; ow < OW; ++ow) {
-        const T v[4] = {top[2 * ow], top[2 * ow + 1], bottom[2 * ow], bottom[2 * ow + 1]};
-        T best = v[0];
-        int32_t tap = 0;
-        for (int32_t t = 1; t < 4; ++t) {
-          const bool take = (v[t] > best) | (v[t] != v[t]);
-          best = take ? v[t] : best;
-          tap = take ? t : tap;
-        }
-        out[ow] = best;
-        if (indices) taps[ow] = tap;
-      }
-      if (!indices) continue;
-      int64_t* index = indices + row * OW;
-      for (int64_t ow = 0; ow < OW; ++ow) index[ow] = (2 * oh + taps[ow] / 2) * W + 2 * ow + taps[ow] % 2;
-    }
-  }
+  const int64_t rows = g.planes * g.out_height;
+  const bool parallel = rows > 1 && worth_parallel(rows * 2 * g.width);
+  const int64_t shares = parallel ? std::min<int64_t>(rows, get_num_threads()) : 1;
+  parallel_for(shares, parallel, [&](int64_t share) {
+    max_pool_pair_rows(g, input, output, indices, share * rows / shares, (share + 1) * rows / shares);
+  });
 }
 
 // Every window lies inside the input, so all share one scale (1/4, or 1/divisor_override). The
