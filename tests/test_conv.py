@@ -57,6 +57,10 @@ CASES = [
     (1, 48, 10, 10, 96, (3, 3), 2, 1, 1, 48),
     (2, 40, 12, 12, 40, (3, 3), 1, 1, 1, 40),
     (1, 2, 5, 50, 2, (3, 3), 1, 1, 1, 2),
+    # Strided depthwise input gradients by sub-pixel phases: a stride above the kernel leaves
+    # phases no tap reaches (zeroed), and unequal strides with a channel multiplier.
+    (2, 4, 11, 12, 4, (2, 2), 3, 1, 1, 4),
+    (2, 3, 10, 9, 6, (3, 3), (2, 1), 1, 1, 3),
 ]
 # Winograd F(2x2, 3x3) (conv_winograd.h: 3x3, stride 1, 64 channels or more per group on both
 # sides and 64 output tiles or more, the input gradient's too; the weight gradient as well): odd
