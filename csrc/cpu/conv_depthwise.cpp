@@ -2,9 +2,10 @@
 // R*S. Letters and formulas as in conv.cpp; output channel k reads input channel k / M, where
 // M = K / C is the channel multiplier.
 //
-// Stride 1 pads each plane once; every output row is then one call of the ISA's row kernel
-// (cpu/isa/depthwise_kernels.h) over shifted padded rows, and the input gradient is the same
-// kernel on grad_output with flipped taps; other strides use plain loops over the taps. The
+// The forward runs the ISA's row kernel (cpu/isa/depthwise_kernels.h) on the windows grid of
+// blocks of channels (every stride; stride-1 rows of kLongRow values and more instead pad each
+// plane once and call it per output row). The stride-1 input gradient is the per-row kernel on
+// grad_output with flipped taps; other strides' input gradients use plain loops over the taps. The
 // weight gradient, for every stride, takes one long dot product per tap over a stack of images
 // (depthwise_backward_weight_windows), so small maps do not pay a packing or a horizontal sum
 // per image.
@@ -72,8 +73,7 @@ void depthwise_rows(const ConvShape& g, const T* padded, int64_t planes, const T
 // columns past Q computed and dropped) is one call of the row kernel instead of one per output
 // row with R*S row pointers each. Input channels are copied in blocks of about
 // kWindowBlockBytes (one call of copy_windows, whose set-up cost as much as the copy itself on
-// 4 x 4 planes). It serves every strided forward and
-// stride-1 rows shorter than kLongRow. Measured on one thread, 3x3 pad 1 (us, other path ->
+// 4 x 4 planes). It serves every strided forward and stride-1 rows shorter than kLongRow. Measured on one thread, 3x3 pad 1 (us, other path ->
 // this one): stride 2 N1 C144 32px 194 -> 91, N32 C144 56px 18.0 ms -> 9.0-11.0 (the direct
 // strided loops it replaced); stride 1 (per-row path ->) N1 C960 4px 93 -> 60, N8 C96 28px 890
 // -> 550, N32 C32 32px 1.13 -> 0.95 ms, N1 C144 56px 390 -> 350-394, N32 C144 56px 13.6-14.9
