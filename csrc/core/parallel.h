@@ -48,10 +48,10 @@ inline bool worth_parallel_gemm(int64_t multiply_adds) { return worth_parallel(m
 enum class Schedule { chunks, dynamic, round_robin };
 
 // Runs body(i) for i in [0, count): split over a team when `parallel` (which the caller derives
-// from worth_parallel, so it is false inside a parallel region) and there are two threads or
-// more, else as a plain loop on the calling thread. The plain loop matters: a region whose `if` clause is false is still a team of
-// one entered through libgomp, ~1 us of futex calls (a third of a tiny batch-1 convolution's
-// call), and each kernel nested in it entered another.
+// from worth_parallel, so it is false inside a parallel region) and there are two threads or more,
+// else as a plain loop on the calling thread. The plain loop matters: a region whose `if` clause
+// is false is still a team of one entered through libgomp, ~1 us of futex calls (a third of a tiny
+// batch-1 convolution's call), and each kernel nested in it entered another.
 template <Schedule kSchedule = Schedule::chunks, typename Body>
 inline void parallel_for(int64_t count, bool parallel, Body&& body) {
   if (!parallel || count <= 1 || get_num_threads() < 2) {

@@ -70,14 +70,14 @@ void depthwise_rows(const ConvShape& g, const T* padded, int64_t planes, const T
 
 // The forward on the windows grid (conv_geometry.h), any stride: each plane's copy puts every
 // tap's window at a fixed offset from the grid, so the whole output plane (P rows of Wph, the
-// columns past Q computed and dropped) is one call of the row kernel instead of one per output
-// row with R*S row pointers each. Input channels are copied in blocks of about
-// kWindowBlockBytes (one call of copy_windows, whose set-up cost as much as the copy itself on
-// 4 x 4 planes). It serves every strided forward and stride-1 rows shorter than kLongRow.
-// Measured on one thread, 3x3 pad 1 (us, other path -> this one): stride 2 N1 C144 32px 194 -> 91, N32 C144 56px 18.0 ms -> 9.0-11.0 (the direct
-// strided loops it replaced); stride 1 (per-row path ->) N1 C960 4px 93 -> 60, N8 C96 28px 890
-// -> 550, N32 C32 32px 1.13 -> 0.95 ms, N1 C144 56px 390 -> 350-394, N32 C144 56px 13.6-14.9
-// -> 14.6-15.7 ms: on wide rows the per-row path's padded copy and 16-value vectors win.
+// columns past Q computed and dropped) is one call of the row kernel instead of one per output row
+// with R*S row pointers each. Input channels are copied in blocks of about kWindowBlockBytes (one
+// call of copy_windows, whose set-up cost as much as the copy itself on 4 x 4 planes). It serves
+// every strided forward and stride-1 rows shorter than kLongRow. Measured on one thread, 3x3 pad 1
+// (us, other path -> this one): stride 2 N1 C144 32px 194 -> 91, N32 C144 56px 18.0 ms -> 9.0-11.0
+// (the direct strided loops it replaced); stride 1 (per-row path ->) N1 C960 4px 93 -> 60, N8 C96
+// 28px 890 -> 550, N32 C32 32px 1.13 -> 0.95 ms, N1 C144 56px 390 -> 350-394, N32 C144 56px
+// 13.6-14.9 -> 14.6-15.7 ms: on wide rows the per-row path's padded copy and 16-value vectors win.
 constexpr int64_t kLongRow = 48;
 constexpr int64_t kWindowBlockBytes = 16 << 10;
 

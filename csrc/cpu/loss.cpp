@@ -104,7 +104,8 @@ template <typename T>
 void mse_loss_backward(const T* grad, int64_t grad_stride, double grad_scale, const T* input, const T* target,
                        T* grad_input, int64_t size) {
   const T scale = T(2 * grad_scale);
-  parallel_for(size, worth_parallel(size), [&](int64_t i) { grad_input[i] = scale * grad[i * grad_stride] * (input[i] - target[i]); });
+  parallel_for(size, worth_parallel(size),
+               [&](int64_t i) { grad_input[i] = scale * grad[i * grad_stride] * (input[i] - target[i]); });
 }
 
 template <typename T>
