@@ -63,21 +63,26 @@ CASES = [
     (2, 3, 10, 9, 6, (3, 3), (2, 1), 1, 1, 3),
 ]
 # Winograd F(2x2, 3x3) (conv_winograd.h: 3x3, stride 1, 64 channels or more per group on both
-# sides and 64 output tiles or more, the input gradient's too; the weight gradient as well): odd
-# and even planes (partial tiles), padding 0 to 3 (the input gradient's padding 2 - pad goes
-# negative), groups, tile blocks across images, and runs of tiles longer than a vector.
+# sides, 64 output tiles or more and output rows of 10 columns or more per dilation phase (6 with
+# 128 channels), the input gradient's too; the weight gradient where its rows are long enough:
+# 24 columns with 64 channels, 8 with 128): odd and even planes (partial tiles), padding 0 to 3
+# (the input gradient's padding 2 - pad goes negative), groups, tile blocks across images, and
+# runs of tiles longer than a vector.
 WINOGRAD_CASES = [
     (2, 64, 13, 11, 64, (3, 3), 1, 1, 1, 1),
     (1, 64, 20, 17, 70, (3, 3), 1, 0, 1, 1),
     (4, 128, 9, 8, 128, (3, 3), 1, 2, 1, 2),
     (3, 65, 11, 10, 64, (3, 3), 1, 3, 1, 1),
     (2, 64, 3, 40, 64, (3, 3), 1, 1, 1, 1),
+    (4, 128, 7, 9, 128, (3, 3), 1, 1, 1, 1),
     # Dilated, as one undilated Winograd convolution per output phase: dilation 2 (odd width,
-    # whose column phases differ in size), 3, mixed (2, 1), and groups with padding (3, 1).
-    (3, 64, 11, 9, 64, (3, 3), 1, 2, 2, 1),
-    (2, 64, 17, 16, 70, (3, 3), 1, 1, 3, 1),
+    # whose column phases differ in size), 3, mixed (2, 1), and groups with padding (3, 1); the
+    # last two with weight gradients by Winograd too.
+    (3, 64, 11, 25, 64, (3, 3), 1, 2, 2, 1),
+    (2, 64, 17, 36, 70, (3, 3), 1, 1, 3, 1),
     (2, 64, 13, 12, 64, (3, 3), 1, 1, (2, 1), 1),
-    (4, 128, 8, 9, 128, (3, 3), 1, (3, 1), 2, 2),
+    (2, 64, 7, 52, 64, (3, 3), 1, 1, 2, 1),
+    (4, 256, 8, 19, 256, (3, 3), 1, (3, 1), 2, 2),
 ]
 CASES += WINOGRAD_CASES
 
@@ -152,7 +157,7 @@ def test_conv2d_large_shape_matches_torch():
                      [x, weight, bias], atol=2e-4, rtol=2e-4)
 
 
-@pytest.mark.parametrize("channels, size", [(64, 28), (256, 14)])
+@pytest.mark.parametrize("channels, size", [(64, 28), (128, 14)])
 def test_conv2d_winograd_float32_rounding(channels, size):
     """Winograd's float32 output and gradients keep within 2e-6 of their largest value from the
     float64 result (torch's direct float32 convolution: ~2e-6 on these shapes)."""

@@ -21,7 +21,8 @@
 //               pixel-major (channels contiguous), one per kernel row; where those GEMMs would be
 //               too narrow (few input channels) or the input planes already are col (1x1 stride
 //               1), dot products with col's rows (gemm_dots).
-//   Winograd — 3x3, stride 1, 64 channels or more per group: F(2x2, 3x3), 16 GEMMs over
+//   Winograd — 3x3, stride 1, 64 channels or more per group, rows not too short (the rules and
+//               their measurements are in conv_winograd.h): F(2x2, 3x3), 16 GEMMs over
 //               transformed tiles, 2.25 times fewer multiply-adds (conv_winograd.cpp; dilated
 //               kernels by output phase); the input gradient too (the flipped kernel's forward)
 //               and the weight gradient (the transforms' adjoints around 16 GEMMs).
@@ -549,7 +550,7 @@ void conv2d_backward_weight(const ConvShape& g, const T* grad_output, const T* i
     if (grad_bias != nullptr) conv_bias_backward<T>(N, G * K, PQ, grad_output, grad_bias);
     return depthwise_conv2d_backward_weight(g, grad_output, input, grad_weight);
   }
-  if (winograd_applies(g)) {
+  if (winograd_weight_gradient_applies(g)) {
     if (grad_bias != nullptr) conv_bias_backward<T>(N, G * K, PQ, grad_output, grad_bias);
     return winograd_conv2d_backward_weight(g, grad_output, input, grad_weight);
   }

@@ -329,11 +329,42 @@ void gather_phase(const T* src, int64_t planes, int64_t H, int64_t W, int64_t ro
 
 }  // namespace
 
-bool winograd_applies(const ConvShape& g) {
+namespace {
+
+// The fewest output columns per dilation phase (tile columns x 2) with which the forward and
+// input gradient (forward) or the weight gradient (weight) gain on the implicit GEMM, by the
+// smaller channel count of a group (conv_winograd.h). 0: never.
+struct MinimumColumns {
+  int64_t forward, weight;
+};
+MinimumColumns minimum_columns(int64_t channels) {
+  if (channels >= 256) return {6, 0};
+  if (channels >= 128) return {6, 8};
+  return {10, 24};
+}
+
+bool winograd_shape(const ConvShape& g) {
   const int64_t C = g.in_channels / g.groups, K = g.out_channels / g.groups;
   const int64_t tiles = g.batch * ((g.out_height + 1) / 2) * ((g.out_width + 1) / 2);
   return g.kernel_height == 3 && g.kernel_width == 3 && g.stride_height == 1 && g.stride_width == 1 && C >= 64 &&
          K >= 64 && tiles >= 64 && g.out_height >= 2 * g.dilation_height && g.out_width >= 2 * g.dilation_width;
+}
+
+int64_t phase_columns(const ConvShape& g) { return g.out_width / g.dilation_width; }
+
+int64_t group_channels(const ConvShape& g) {
+  return std::min(g.in_channels, g.out_channels) / g.groups;
+}
+
+}  // namespace
+
+bool winograd_applies(const ConvShape& g) {
+  return winograd_shape(g) && phase_columns(g) >= minimum_columns(group_channels(g)).forward;
+}
+
+bool winograd_weight_gradient_applies(const ConvShape& g) {
+  const int64_t minimum = minimum_columns(group_channels(g)).weight;
+  return winograd_shape(g) && minimum > 0 && phase_columns(g) >= minimum;
 }
 
 template <typename T>
