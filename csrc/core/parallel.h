@@ -29,10 +29,15 @@ inline constexpr int64_t kParallelWork = int64_t(1) << 16;
 inline constexpr int64_t kTranscendentalCost = 8;  // one libm exp / tanh / erf / log per element
 // A GEMM's multiply-adds per unit. The micro-kernel retires ~30 multiply-adds per streaming
 // element's time, but a parallel GEMM or convolution also forks for its packing and copy steps
-// and splits small products unevenly: measured on batch-1 3x3 convolutions (2.4 M multiply-adds)
-// 2 threads took 80-105 us against 30-45 us on one at 32 per unit, and 30-42 us (faster than
-// torch) at 256 per unit, while products of 38 M multiply-adds and up still go parallel.
-inline constexpr int64_t kMultiplyAddsPerUnit = 256;
+// and splits small products unevenly. On Zen 3 (AVX2) batch-1 3x3 convolutions of 2.4 M
+// multiply-adds took 80-105 us on 2 threads against 30-45 us on one (at 32 per unit), so this
+// was 256. On Zen 4 (AVX-512, 2 threads; us at 256 -> 16 per unit) the batch-1 pointwise
+// convolutions of MobileNetV2 gain from the second core: 160->960 at 4 px 47 -> 31, 96->576 at
+// 8 px 67 -> 43, 320->1280 at 4 px 120 -> 73, 64->384 at 8 px 31 -> 23 (960->160 at 4 px loses,
+// 50 -> 57), 3x3 convolutions of 2.4 M multiply-adds range from 50 -> 54 (16 channels, 32 px)
+// to 48 -> 41 (64 channels, 8 px), and the whole MobileNetV2 batch-1 inference runs 3.37 -> 2.73
+// ms (ResNet-20 1.06 -> 1.04 ms). Products of 1 M multiply-adds and up go parallel.
+inline constexpr int64_t kMultiplyAddsPerUnit = 16;
 
 // False with one thread (a team of one is pure overhead) and inside an active parallel region, so
 // a kernel called from a parallel loop runs on the calling thread instead of nesting a team.
