@@ -3,10 +3,14 @@
 Same function names and arguments as fastcnn.models, so a model case resolves its model by
 name on either library. The architectures follow the papers; when fastcnn.models settles a
 detail differently (a stage's stride, the shortcut kind, dropout), change it here so both sides
-run the same network. seednet has no twin: torch has no capsule routing layer.
+run the same network. seednet's twin writes the layers torch lacks (SAGAN self-attention, spatial
+pyramid pooling, squash, capsules with dynamic routing) from stock torch ops, as a torch user would.
 """
 from __future__ import annotations
 
+import math
+
+import torch
 from torch import nn
 
 
@@ -108,3 +112,87 @@ def digits_cnn(num_classes: int = 10) -> nn.Module:
         nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
         nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
         nn.MaxPool2d(2), nn.Dropout(0.25), nn.Flatten(), nn.Linear(64 * 4 * 4, num_classes))
+
+
+# --- seednet: the seed's example architecture (fastcnn/models/seednet.py) ------------------------
+def _conv_bn(in_channels: int, out_channels: int, dilation: int = 1, relu: bool = True) -> nn.Sequential:
+    layers = [nn.Conv2d(in_channels, out_channels, 3, padding=dilation, dilation=dilation, bias=False),
+              nn.BatchNorm2d(out_channels)]
+    return nn.Sequential(*layers, nn.ReLU()) if relu else nn.Sequential(*layers)
+
+
+def _squash(s, dim=-1, eps=1e-8):
+    squared = (s * s).sum(dim, keepdim=True)
+    return squared / (1 + squared) * s / torch.sqrt(squared + eps)
+
+
+class _SelfAttention2d(nn.Module):
+    """SAGAN self-attention over the H*W positions, one head: gamma * attention + input."""
+
+    def __init__(self, channels: int, reduction: int = 8):
+        super().__init__()
+        inner = max(1, channels // reduction)
+        self.query, self.key = nn.Conv2d(channels, inner, 1), nn.Conv2d(channels, inner, 1)
+        self.value = nn.Conv2d(channels, channels, 1)
+        self.gamma = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        batch, channels = x.shape[:2]
+        query, key = self.query(x).flatten(2).transpose(1, 2), self.key(x).flatten(2).transpose(1, 2)
+        value = self.value(x).flatten(2).transpose(1, 2)
+        attended = nn.functional.scaled_dot_product_attention(query.unsqueeze(1), key.unsqueeze(1),
+                                                              value.unsqueeze(1)).squeeze(1)
+        return self.gamma * attended.transpose(1, 2).reshape(x.shape) + x
+
+
+class _RoutingCapsules(nn.Module):
+    """Capsules with dynamic routing (Sabour et al. 2017), the routing detached as in fastcnn."""
+
+    def __init__(self, in_capsules: int, in_dim: int, out_capsules: int, out_dim: int, iterations: int = 3):
+        super().__init__()
+        self.iterations = iterations
+        bound = out_capsules * math.sqrt(3.0 / (out_dim * in_capsules))
+        self.weight = nn.Parameter(torch.empty(in_capsules, out_capsules, out_dim, in_dim).uniform_(-bound, bound))
+
+    def forward(self, u):
+        predictions = torch.einsum("ijdk,bik->bijd", self.weight, u)  # (B, I, J, D)
+        with torch.no_grad():
+            detached = predictions.detach()
+            logits = torch.zeros(predictions.shape[:3], dtype=u.dtype)
+            for iteration in range(self.iterations):
+                coupling = logits.softmax(dim=2)
+                if iteration + 1 < self.iterations:
+                    v = _squash((coupling.unsqueeze(-1) * detached).sum(1))
+                    logits = logits + (detached * v.unsqueeze(1)).sum(-1)
+        return _squash((coupling.unsqueeze(-1) * predictions).sum(1))
+
+
+class _SeedNet(nn.Module):
+    def __init__(self, num_classes: int = 10, in_channels: int = 3, width: int = 32, primary_capsules: int = 32,
+                 primary_dim: int = 8, class_capsules: int = 16, class_dim: int = 8, routing_iterations: int = 3,
+                 dropout: float = 0.5):
+        super().__init__()
+        self.primary_capsules, self.primary_dim = primary_capsules, primary_dim
+        self.stem = _conv_bn(in_channels, width)
+        self.residual = nn.Sequential(_conv_bn(width, width), _conv_bn(width, width, relu=False))
+        self.attention = _SelfAttention2d(width)
+        self.atrous = _conv_bn(width, width, dilation=2)
+        self.levels = (1, 2, 4)
+        self.primary = nn.Linear(width * sum(level * level for level in self.levels), primary_capsules * primary_dim)
+        self.capsules = _RoutingCapsules(primary_capsules, primary_dim, class_capsules, class_dim, routing_iterations)
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(class_capsules * class_dim, num_classes)
+
+    def forward(self, x):
+        stem = self.stem(x)
+        features = self.atrous(self.attention(nn.functional.relu(stem + self.residual(stem))))
+        pooled = torch.cat([nn.functional.adaptive_avg_pool2d(features, level).flatten(1) for level in self.levels], 1)
+        primary = self.primary(pooled).reshape(x.shape[0], self.primary_capsules, self.primary_dim)
+        return self.fc(self.dropout(self._capsules(primary).flatten(1)))
+
+    def _capsules(self, primary):
+        return self.capsules(_squash(primary))
+
+
+def seednet(num_classes: int = 10, in_channels: int = 3, **kwargs) -> nn.Module:
+    return _SeedNet(num_classes, in_channels, **kwargs)

@@ -28,6 +28,21 @@ def test_convolution_shapes_match_torch(convolution):
                                    convolution.output_size)
 
 
+@pytest.mark.parametrize("model", cases.MODELS, ids=lambda m: m.name)
+def test_torch_twins_match_the_models(model):
+    """Each model's torch twin (bench/torch_models.py) has the same parameter tensors, by shape in
+    order of creation, and the same output shape, so the two sides time the same network."""
+    pytest.importorskip("torch")
+    import numpy as np
+
+    ours, theirs = model.create(make_backend("fastcnn")), model.create(make_backend("torch"))
+    assert [tuple(p.shape) for p in ours.parameters()] == [tuple(p.shape) for p in theirs.parameters()]
+    images = np.random.default_rng(0).standard_normal((2,) + model.sample_shape, dtype=np.float32)
+    ours.eval(), theirs.eval()
+    assert tuple(ours(make_backend("fastcnn").tensor(images)).shape) == \
+        tuple(theirs(make_backend("torch").tensor(images)).shape) == (2, 10)
+
+
 def test_convolution_flops_formula():
     dense = cases.Convolution("dense", 2, 3, 4, 5, 3, padding=1)
     assert dense.flops == 2 * 2 * 4 * 3 * 3 * 3 * 5 * 5
