@@ -95,8 +95,18 @@ void affine(const T* u, const T* v, const T* r, T a, T b, T m, T d, T low, T hig
 }
 
 template <typename T>
+void affine_planes(const T* u, const T* r, const T* a, const T* d, T low, T high, int64_t first, int64_t count,
+                   int64_t C, int64_t S, T* out) {
+  for (int64_t p = first; p < first + count; ++p) {
+    const int64_t c = p % C, offset = p * S;
+    affine<T>(u + offset, nullptr, r != nullptr ? r + offset : nullptr, a[c], T(0), T(0), d[c], low, high, S,
+              out + offset);
+  }
+}
+
+template <typename T>
 NormKernels<T> kernels() {
-  return {moments<T>, grad_moments<T>, affine<T>};
+  return {moments<T>, grad_moments<T>, affine<T>, affine_planes<T>};
 }
 
 NormTable norm_table() { return {kernels<float>(), kernels<double>()}; }

@@ -2,7 +2,8 @@
 // The per-ISA batch-norm plane kernels: one table per kernel set, filled by
 // csrc/cpu/isa/<isa>/norm.cpp (the loops of csrc/cpu/isa/norm_planes.h compiled under that ISA's
 // flags) and chosen once in csrc/cpu/norm.cpp, which owns the threading and the per-channel math.
-// Each kernel runs over one plane of S contiguous values of one channel; sums are in double.
+// Each kernel runs over one plane of S contiguous values of one channel (affine_planes over a run
+// of planes); sums are in double.
 #include <cstdint>
 
 namespace fastcnn::cpu::isa {
@@ -21,6 +22,11 @@ struct NormKernels {
                        double* sum, double* dot);
   // out = clamp(a u + b (v - m) + d + r, low, high); v and r may be null (their terms vanish).
   void (*affine)(const T* u, const T* v, const T* r, T a, T b, T m, T d, T low, T high, int64_t S, T* out);
+  // affine without v over planes [first, first + count) of S values, plane p of channel p % C:
+  // out = clamp(a[c] u + d[c] + r, low, high), r may be null; u, r and out point at plane 0. Small
+  // planes (a 4 x 4 map: 16 values) would spend more on one call each than on their values.
+  void (*affine_planes)(const T* u, const T* r, const T* a, const T* d, T low, T high, int64_t first, int64_t count,
+                        int64_t C, int64_t S, T* out);
 };
 
 struct NormTable {
