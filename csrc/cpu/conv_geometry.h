@@ -258,47 +258,64 @@ inline void copy_windows(const ConvShape& g, const Windows& w, const T* in, int6
   const int64_t Hph = w.phase_height, Wpl = w.phase_width, plane_size = Hph * Wpl;
   const int64_t row_count = int64_t(w.row_phases.size()), col_count = int64_t(w.col_starts.size());
   const bool contiguous = sw == 1 && sh == 1 && Wpl == W;
+  // Each plane (phase pair)'s geometry, the same for every channel.
+  struct Plane {
+    int64_t a, offset, first, lo, hi;
+    ColumnRange inside, rows;
+  };
+  std::vector<Plane> planes;
   for (int64_t a_index = 0; a_index < row_count; ++a_index)
     for (int64_t b_index = 0; b_index < col_count; ++b_index) {
-      const int64_t a = w.row_phases[a_index], offset = w.col_starts[b_index] - g.pad_left;
-      const ColumnRange inside = valid_columns(offset, sw, W, Wpl);
+      Plane plane;
+      plane.a = w.row_phases[a_index];
+      plane.offset = w.col_starts[b_index] - g.pad_left;
+      plane.inside = valid_columns(plane.offset, sw, W, Wpl);
       // Rows i of the plane inside the input: sh*i + a - pad_top in [0, H).
-      const ColumnRange rows = valid_columns(a - g.pad_top, sh, H, Hph);
+      plane.rows = valid_columns(plane.a - g.pad_top, sh, H, Hph);
       // The contiguous case: plane values [lo, hi) are input values [lo + first, hi + first).
-      const int64_t first = (rows.begin + a - g.pad_top) * W + offset - rows.begin * Wpl;
-      const int64_t lo = std::max(rows.begin * Wpl, -first), hi = std::max(lo, std::min(rows.end * Wpl, H * W - first));
-      for (int64_t c = 0; c < channels; ++c) {
-        const T* src = in + c * H * W;
-        T* dst = out + ((c * row_count + a_index) * col_count + b_index) * plane_size;
-        if (contiguous) {
-          std::fill(dst, dst + lo, T(0));
-          std::copy(src + first + lo, src + first + hi, dst + lo);
-          std::fill(dst + hi, dst + plane_size, T(0));
-        } else {
-          std::fill(dst, dst + rows.begin * Wpl, T(0));
-          std::fill(dst + rows.end * Wpl, dst + plane_size, T(0));
-          for (int64_t i = rows.begin; i < rows.end; ++i) {
-            T* row = dst + i * Wpl;
-            const T* line = src + (sh * i + a - g.pad_top) * W + offset;
-            if (sw == 1)
-              gather_columns<1>(line, sw, inside, row);
-            else if (sw == 2)
-              gather_columns<2>(line, sw, inside, row);
-            else
-              gather_columns<0>(line, sw, inside, row);
-          }
-        }
-        // The columns in the padding, one at a time: they are a column or two, whose per-row
-        // runs would each be a call to memset.
-        auto zero_column = [&](int64_t j) {
-          for (int64_t i = rows.begin; i < rows.end; ++i) dst[i * Wpl + j] = T(0);
-        };
-        for (int64_t j = 0; j < inside.begin; ++j) zero_column(j);
-        for (int64_t j = inside.end; j < Wpl; ++j) zero_column(j);
-      }
+      plane.first = (plane.rows.begin + plane.a - g.pad_top) * W + plane.offset - plane.rows.begin * Wpl;
+      plane.lo = std::max(plane.rows.begin * Wpl, -plane.first);
+      plane.hi = std::max(plane.lo, std::min(plane.rows.end * Wpl, H * W - plane.first));
+      planes.push_back(plane);
     }
-  const int64_t planes = channels * row_count * col_count;
-  std::fill(out + planes * plane_size, out + w.size, T(0));
+  const int64_t count = int64_t(planes.size());
+  // Channels in parallel where the copy is worth a team: a batch-1 convolution's GEMM runs on
+  // every thread, and its copy alone on one left the others waiting (32 channels of 32 px, 3x3:
+  // a quarter of the call). Inside an image-parallel loop this runs on the calling thread.
+  parallel_for(channels, worth_parallel(channels * count * plane_size), [&](int64_t c) {
+    const T* src = in + c * H * W;
+    for (int64_t index = 0; index < count; ++index) {
+      const Plane& plane = planes[index];
+      const ColumnRange inside = plane.inside, rows = plane.rows;
+      T* dst = out + (c * count + index) * plane_size;
+      if (contiguous) {
+        std::fill(dst, dst + plane.lo, T(0));
+        std::copy(src + plane.first + plane.lo, src + plane.first + plane.hi, dst + plane.lo);
+        std::fill(dst + plane.hi, dst + plane_size, T(0));
+      } else {
+        std::fill(dst, dst + rows.begin * Wpl, T(0));
+        std::fill(dst + rows.end * Wpl, dst + plane_size, T(0));
+        for (int64_t i = rows.begin; i < rows.end; ++i) {
+          T* row = dst + i * Wpl;
+          const T* line = src + (sh * i + plane.a - g.pad_top) * W + plane.offset;
+          if (sw == 1)
+            gather_columns<1>(line, sw, inside, row);
+          else if (sw == 2)
+            gather_columns<2>(line, sw, inside, row);
+          else
+            gather_columns<0>(line, sw, inside, row);
+        }
+      }
+      // The columns in the padding, one at a time: they are a column or two, whose per-row
+      // runs would each be a call to memset.
+      auto zero_column = [&](int64_t j) {
+        for (int64_t i = rows.begin; i < rows.end; ++i) dst[i * Wpl + j] = T(0);
+      };
+      for (int64_t j = 0; j < inside.begin; ++j) zero_column(j);
+      for (int64_t j = inside.end; j < Wpl; ++j) zero_column(j);
+    }
+  });
+  std::fill(out + channels * count * plane_size, out + w.size, T(0));
 }
 
 }  // namespace fastcnn::cpu::conv_detail
