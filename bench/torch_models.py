@@ -168,31 +168,30 @@ class _RoutingCapsules(nn.Module):
 
 
 class _SeedNet(nn.Module):
-    def __init__(self, num_classes: int = 10, in_channels: int = 3, width: int = 32, primary_capsules: int = 32,
-                 primary_dim: int = 8, class_capsules: int = 16, class_dim: int = 8, routing_iterations: int = 3,
-                 dropout: float = 0.5):
+    """fastcnn.models.seednet at its defaults: width 32, 32 primary capsules of 8 from pyramid levels
+    (1, 2, 4), 16 class capsules of 8 after 3 routing iterations, dropout 0.5."""
+
+    levels = (1, 2, 4)
+
+    def __init__(self, num_classes: int, in_channels: int):
         super().__init__()
-        self.primary_capsules, self.primary_dim = primary_capsules, primary_dim
+        width, capsules, dim = 32, 32, 8
         self.stem = _conv_bn(in_channels, width)
         self.residual = nn.Sequential(_conv_bn(width, width), _conv_bn(width, width, relu=False))
         self.attention = _SelfAttention2d(width)
         self.atrous = _conv_bn(width, width, dilation=2)
-        self.levels = (1, 2, 4)
-        self.primary = nn.Linear(width * sum(level * level for level in self.levels), primary_capsules * primary_dim)
-        self.capsules = _RoutingCapsules(primary_capsules, primary_dim, class_capsules, class_dim, routing_iterations)
-        self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(class_capsules * class_dim, num_classes)
+        self.primary = nn.Linear(width * sum(level * level for level in self.levels), capsules * dim)
+        self.capsules = _RoutingCapsules(capsules, dim, 16, 8, iterations=3)
+        self.dropout = nn.Dropout(0.5)
+        self.fc = nn.Linear(16 * 8, num_classes)
 
     def forward(self, x):
         stem = self.stem(x)
         features = self.atrous(self.attention(nn.functional.relu(stem + self.residual(stem))))
         pooled = torch.cat([nn.functional.adaptive_avg_pool2d(features, level).flatten(1) for level in self.levels], 1)
-        primary = self.primary(pooled).reshape(x.shape[0], self.primary_capsules, self.primary_dim)
-        return self.fc(self.dropout(self._capsules(primary).flatten(1)))
-
-    def _capsules(self, primary):
-        return self.capsules(_squash(primary))
+        primary = self.primary(pooled).reshape(x.shape[0], 32, 8)
+        return self.fc(self.dropout(self.capsules(_squash(primary)).flatten(1)))
 
 
-def seednet(num_classes: int = 10, in_channels: int = 3, **kwargs) -> nn.Module:
-    return _SeedNet(num_classes, in_channels, **kwargs)
+def seednet(num_classes: int = 10, in_channels: int = 3) -> nn.Module:
+    return _SeedNet(num_classes, in_channels)
