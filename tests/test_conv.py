@@ -62,12 +62,13 @@ CASES = [
     (2, 4, 11, 12, 4, (2, 2), 3, 1, 1, 4),
     (2, 3, 10, 9, 6, (3, 3), (2, 1), 1, 1, 3),
 ]
-# Winograd F(2x2, 3x3) (conv_winograd.h: 3x3, stride 1, 64 channels or more per group on both
-# sides, 64 output tiles or more and output rows of 10 columns or more per dilation phase (6 with
-# 128 channels), the input gradient's too; the weight gradient where its rows are long enough:
-# 24 columns with 64 channels, 8 with 128): odd and even planes (partial tiles), padding 0 to 3
-# (the input gradient's padding 2 - pad goes negative), groups, tile blocks across images, and
-# runs of tiles longer than a vector.
+# Winograd F(2x2, 3x3) (conv_winograd.h: 3x3, stride 1, 32 channels or more per group on both
+# sides, 64 output tiles or more (256 under 64 channels) and output rows of 6 columns or more
+# per dilation phase (4 with 128 channels), the input gradient's too; the weight gradient from 64
+# channels where its rows are long enough: 24 columns with 64 channels, 8 with 128): odd and even
+# planes (partial tiles), padding 0 to 3 (the input gradient's padding 2 - pad goes negative),
+# groups, tile blocks across images, rows under 16 tiles (transformed side by side across tile
+# rows and images) and longer ones (run by run).
 WINOGRAD_CASES = [
     (2, 64, 13, 11, 64, (3, 3), 1, 1, 1, 1),
     (1, 64, 20, 17, 70, (3, 3), 1, 0, 1, 1),
@@ -75,6 +76,7 @@ WINOGRAD_CASES = [
     (3, 65, 11, 10, 64, (3, 3), 1, 3, 1, 1),
     (2, 64, 3, 40, 64, (3, 3), 1, 1, 1, 1),
     (4, 128, 7, 9, 128, (3, 3), 1, 1, 1, 1),
+    (4, 32, 17, 16, 40, (3, 3), 1, 1, 1, 1),
     # Dilated, as one undilated Winograd convolution per output phase: dilation 2 (odd width,
     # whose column phases differ in size), 3, mixed (2, 1), and groups with padding (3, 1); the
     # last two with weight gradients by Winograd too.

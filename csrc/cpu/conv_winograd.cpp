@@ -24,6 +24,7 @@
 #include "cpu/conv_winograd.h"
 
 #include <algorithm>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
@@ -125,7 +126,67 @@ void transform_input(const ConvShape& g, const Run& run, const T* in, int64_t C,
     for (int r = 0; r < 4; ++r)
       copy_padded_row(in + c * H * W, H, W, 2 * run.i - g.pad_top + r, 2 * run.j0 - g.pad_left, 2 * L + 2,
                       rows + r * stride);
-    kernels.input(rows, stride, L, v + c * ldv + run.at, plane);
+    kernels.input(rows, rows + 2, stride, L, v + c * ldv + run.at, plane);
+  }
+}
+
+// Tile rows shorter than a vector of tiles left most of the transforms' lanes idle (an 8 px
+// output has 4 tiles a row: a quarter of an AVX-512 vector). Below that, the block's tiles of all
+// its rows are transformed side by side: the input by way of two sets of rows, each run's padded
+// input columns from 2 j0 (`rows`) and from 2 j0 + 2 (`shifted`) at column 2 at of both, since the
+// patches of one tile row overlap the next row's by two columns; the output into two rows of the
+// block's tiles (`top`, `bottom`), copied run by run into the output.
+template <typename T>
+bool transforms_by_block(const Tiles& tiles) {
+  return tiles.cols < isa::kMaxLanes<T>;
+}
+
+// The input zero-padded for transform_block_input: every image's planes (of all groups) with
+// the tiles' rows and columns inside, `pitch` values a row, `rows` rows a plane; each row has 4
+// values of slack past the tiles' columns (the gather's whole chunks).
+struct PaddedInput {
+  int64_t rows, pitch;
+};
+
+inline PaddedInput padded_input(const Tiles& tiles) { return {2 * tiles.rows + 2, 2 * tiles.cols + 2 + 4}; }
+
+template <typename T>
+const T* pad_input(const ConvShape& g, const Tiles& tiles, const T* input) {
+  static thread_local Workspace<T> space;
+  const PaddedInput padded = padded_input(tiles);
+  const int64_t planes = g.batch * g.in_channels, size = padded.rows * padded.pitch;
+  T* out = space.get(planes * size);
+  parallel_for(planes, worth_parallel(planes * size), [&](int64_t plane) {
+    conv_detail::pad_planes(input + plane * g.in_height * g.in_width, 1, g.in_height, g.in_width, padded.rows,
+                            padded.pitch, g.pad_top, g.pad_left, out + plane * size);
+  });
+  return out;
+}
+
+// transform_input for the block's tiles [first, last) of one group, from the padded input
+// (pad_input): `in` is the group's first plane of the first image, images `image_stride` apart.
+template <typename T>
+void transform_block_input(const Tiles& tiles, int64_t first, int64_t last, const T* in, int64_t image_stride,
+                           int64_t C, T* v, int64_t ldv, int64_t plane, T* rows, T* shifted, int64_t stride) {
+  const PaddedInput padded = padded_input(tiles);
+  const isa::WinogradKernels<T>& kernels = transforms<T>();
+  for (int64_t c = 0; c < C; ++c) {
+    for_each_run(tiles, first, last, [&](const Run& run) {
+      const T* channel = in + run.n * image_stride + c * padded.rows * padded.pitch;
+      const int64_t width = 2 * (run.j1 - run.j0);
+      for (int r = 0; r < 4; ++r) {
+        // Whole chunks of 4 values (fixed-size copies: moves, not calls): a chunk past the run's
+        // width lands where the next run's columns go, written after it, or in the slack.
+        const T* line = channel + (2 * run.i + r) * padded.pitch + 2 * run.j0;
+        T* first_columns = rows + r * stride + 2 * run.at;
+        T* last_columns = shifted + r * stride + 2 * run.at;
+        for (int64_t x = 0; x < width; x += 4) {
+          std::memcpy(first_columns + x, line + x, 4 * sizeof(T));
+          std::memcpy(last_columns + x, line + 2 + x, 4 * sizeof(T));
+        }
+      }
+    });
+    kernels.input(rows, shifted, stride, last - first, v + c * ldv, plane);
   }
 }
 
@@ -157,6 +218,29 @@ void transform_output(const ConvShape& g, const Run& run, const T* m, int64_t ld
     T* top = out + (k * P + 2 * run.i) * Q + 2 * run.j0;
     kernels.output(m + k * ldm + run.at, plane, L, bias == nullptr ? T(0) : bias[k], columns, top,
                    second_row ? top + Q : nullptr);
+  }
+}
+
+// transform_output for the block's tiles [first, last) of one group (transforms_by_block): `out`
+// is the group's first image, images `image_stride` apart; `top` and `bottom` hold 2 (last -
+// first) values each.
+template <typename T>
+void transform_block_output(const ConvShape& g, const Tiles& tiles, int64_t first, int64_t last, const T* m,
+                            int64_t ldm, int64_t plane, int64_t K, const T* bias, T* out, int64_t image_stride,
+                            T* top, T* bottom) {
+  const int64_t P = g.out_height, Q = g.out_width, count = last - first;
+  const isa::WinogradKernels<T>& kernels = transforms<T>();
+  for (int64_t k = 0; k < K; ++k) {
+    kernels.output(m + k * ldm, plane, count, bias == nullptr ? T(0) : bias[k], 2 * count, top, bottom);
+    for_each_run(tiles, first, last, [&](const Run& run) {
+      const int64_t columns = std::min(2 * (run.j1 - run.j0), Q - 2 * run.j0);
+      T* dst = out + run.n * image_stride + (k * P + 2 * run.i) * Q + 2 * run.j0;
+      const bool second_row = 2 * run.i + 1 < P;
+      for (int64_t x = 0; x < columns; ++x) {  // a few values: no call to memcpy
+        dst[x] = top[2 * run.at + x];
+        if (second_row) dst[Q + x] = bottom[2 * run.at + x];
+      }
+    });
   }
 }
 
@@ -220,7 +304,7 @@ TransformedWeights<T> transform_and_pack(const ConvShape& g, const T* weight, in
 // 16 streams 4 KiB apart would share one set of L1's 8 ways.
 template <typename T>
 struct TileBuffers {
-  T *v, *other, *rows;
+  T *v, *other, *rows, *shifted, *top, *bottom;
   int64_t* offsets;
   int64_t ld, v_plane, other_plane, row_stride;
 };
@@ -234,11 +318,16 @@ TileBuffers<T> tile_buffers(const Tiles& tiles, int64_t C, int64_t rows) {
   b.ld = tiles.block + isa::kMaxLanes<T>;
   b.v_plane = C * b.ld + nr;
   b.other_plane = rows * b.ld + nr;
-  b.row_stride = 2 * tiles.cols + 2 + 2 * isa::kMaxLanes<T>;
+  // Room for a run's padded rows, or a block's (transforms_by_block), with the transforms'
+  // whole vectors past them; the two output rows of a block after the eight input rows.
+  b.row_stride = 2 * (std::max(tiles.cols + 1, tiles.block) + 2 * isa::kMaxLanes<T>);
   b.v = v_space.get(kPositions * b.v_plane);
   b.other = other_space.get(kPositions * b.other_plane);
-  b.rows = row_space.get(4 * b.row_stride);
-  std::fill(b.rows, b.rows + 4 * b.row_stride, T(0));
+  b.rows = row_space.get(10 * b.row_stride);
+  std::fill(b.rows, b.rows + 10 * b.row_stride, T(0));
+  b.shifted = b.rows + 4 * b.row_stride;
+  b.top = b.rows + 8 * b.row_stride;
+  b.bottom = b.top + b.row_stride;
   b.offsets = offset_space.get(C);
   for (int64_t c = 0; c < C; ++c) b.offsets[c] = c * b.ld;
   return b;
@@ -253,6 +342,9 @@ void multiply_tiles(const ConvShape& g, const TransformedWeights<T>& weights, co
   const int64_t HW = g.in_height * g.in_width, PQ = g.out_height * g.out_width;
   const Tiles tiles = tile_layout<T>(g);
   const int64_t blocks = (tiles.total + tiles.block - 1) / tiles.block;
+  const bool by_block = transforms_by_block<T>(tiles);
+  const T* padded = by_block ? pad_input(g, tiles, input) : nullptr;
+  const int64_t padded_plane = padded_input(tiles).rows * padded_input(tiles).pitch;
   conv_detail::for_each_image(blocks, [&](int64_t index) {
     const int64_t first = index * tiles.block, last = std::min(tiles.total, first + tiles.block);
     const TileBuffers<T> buffers = tile_buffers<T>(tiles, C, K);
@@ -268,16 +360,24 @@ void multiply_tiles(const ConvShape& g, const TransformedWeights<T>& weights, co
       std::fill(plane + C * ld, plane + v_plane, T(0));
     }
     for (int64_t group = 0; group < G; ++group) {
-      for_each_run(tiles, first, last, [&](const Run& run) {
-        transform_input(g, run, input + (run.n * G + group) * C * HW, C, v, ld, v_plane, rows, row_stride);
-      });
+      const T* group_bias = bias == nullptr ? bias : bias + group * K;
+      if (by_block)
+        transform_block_input(tiles, first, last, padded + group * C * padded_plane, G * C * padded_plane, C, v, ld,
+                              v_plane, rows, buffers.shifted, row_stride);
+      else
+        for_each_run(tiles, first, last, [&](const Run& run) {
+          transform_input(g, run, input + (run.n * G + group) * C * HW, C, v, ld, v_plane, rows, row_stride);
+        });
       for (int64_t position = 0; position < kPositions; ++position)
         gemm_rows<T>(K, count, C, weights.of(position, group), v + position * v_plane, offsets,
                      m + position * m_plane, ld, false, weights.packed != nullptr ? 0 : C);
-      for_each_run(tiles, first, last, [&](const Run& run) {
-        transform_output(g, run, m, ld, m_plane, K, bias == nullptr ? bias : bias + group * K,
-                         output + (run.n * G + group) * K * PQ);
-      });
+      if (by_block)
+        transform_block_output(g, tiles, first, last, m, ld, m_plane, K, group_bias, output + group * K * PQ,
+                               G * K * PQ, buffers.top, buffers.bottom);
+      else
+        for_each_run(tiles, first, last, [&](const Run& run) {
+          transform_output(g, run, m, ld, m_plane, K, group_bias, output + (run.n * G + group) * K * PQ);
+        });
     }
   });
 }
@@ -338,16 +438,18 @@ struct MinimumColumns {
   int64_t forward, weight;
 };
 MinimumColumns minimum_columns(int64_t channels) {
-  if (channels >= 256) return {6, 0};
-  if (channels >= 128) return {6, 8};
-  return {10, 24};
+  if (channels >= 256) return {4, 0};
+  if (channels >= 128) return {4, 8};
+  return {6, 24};
 }
 
-bool winograd_shape(const ConvShape& g) {
+bool winograd_shape(const ConvShape& g, int64_t min_channels) {
   const int64_t C = g.in_channels / g.groups, K = g.out_channels / g.groups;
   const int64_t tiles = g.batch * ((g.out_height + 1) / 2) * ((g.out_width + 1) / 2);
-  return g.kernel_height == 3 && g.kernel_width == 3 && g.stride_height == 1 && g.stride_width == 1 && C >= 64 &&
-         K >= 64 && tiles >= 64 && g.out_height >= 2 * g.dilation_height && g.out_width >= 2 * g.dilation_width;
+  return g.kernel_height == 3 && g.kernel_width == 3 && g.stride_height == 1 && g.stride_width == 1 &&
+         C >= min_channels && K >= min_channels && tiles >= (std::min(C, K) >= 64 ? 64 : 256) &&
+         g.out_height >= 2 * g.dilation_height &&
+         g.out_width >= 2 * g.dilation_width;
 }
 
 int64_t phase_columns(const ConvShape& g) { return g.out_width / g.dilation_width; }
@@ -359,12 +461,12 @@ int64_t group_channels(const ConvShape& g) {
 }  // namespace
 
 bool winograd_applies(const ConvShape& g) {
-  return winograd_shape(g) && phase_columns(g) >= minimum_columns(group_channels(g)).forward;
+  return winograd_shape(g, 32) && phase_columns(g) >= minimum_columns(group_channels(g)).forward;
 }
 
 bool winograd_weight_gradient_applies(const ConvShape& g) {
   const int64_t minimum = minimum_columns(group_channels(g)).weight;
-  return winograd_shape(g) && minimum > 0 && phase_columns(g) >= minimum;
+  return winograd_shape(g, 64) && minimum > 0 && phase_columns(g) >= minimum;
 }
 
 template <typename T>

@@ -6,23 +6,26 @@
 
 namespace fastcnn::cpu {
 
-// Whether the shape takes the Winograd kernels: a 3x3 kernel, stride 1, at least 64 channels per
-// group on both sides, at least 64 output tiles of 2x2 (all images together), two output rows
-// and columns per dilation phase, and output rows long enough (below). With fewer channels the
-// transforms (a fixed cost per channel and tile) weigh more against the GEMMs' C x K: measured on
-// Zen 3, 32 channels ran no faster than the implicit GEMM (weight gradient 20% slower), 16
-// channels 1.5 times slower. With fewer tiles the weights' transform, K x C x 16 values per call,
-// is not paid back (batch 1, 2 threads: 16 or 32 tiles 1.1-1.4 times slower, 4 tiles of 256
-// channels 3.4 times; 64 tiles as fast or 1.2-2.6 times faster).
-// Short rows (few tile columns per dilation phase) favour the implicit GEMM, the weight gradient
-// most: measured on Zen 4 (AVX-512, 2 threads, implicit GEMM time / Winograd time, forward and
-// weight gradient, about 1 G multiply-adds a call), 64 channels: 4 px 0.62 / 0.45, 8 px 0.82 /
-// 0.62, 10 px 0.99 / 0.72, 14 px 1.11 / 0.76, 28 px 1.47 / 1.11, 56 px 1.56 / 1.37; 128
-// channels: 4 px 0.95 / 0.82, 6 px 1.42 / 0.90, 8 px 1.18 / 1.02, 12 px 1.47 / 1.78, 28 px 1.61 /
-// 1.31; 256 channels: 4 px 0.85 / 0.65, 7 px 1.43 / 0.85, 14 px 1.46 / 0.89, 28 px 1.36 / 0.97.
-// So the forward and the input gradient (a forward) need 10 output columns per phase with fewer
-// than 128 channels (the smaller of C and K per group), else 6; the weight gradient 24 columns
-// with fewer than 128 channels, 8 with fewer than 256, and never with more.
+// Whether the shape takes the Winograd kernels: a 3x3 kernel, stride 1, at least 32 channels per
+// group on both sides (64 for the weight gradient), enough output tiles of 2x2 (all images
+// together: 64 with 64 channels or more, 256 with fewer), two output rows and columns per
+// dilation phase, and output rows long enough (below).
+// Tiles: with few of them the weights' transform, K x C x 16 values per call, is not paid back
+// (Zen 3, batch 1, 2 threads: 16 or 32 tiles of 64 channels or more 1.1-1.4 times slower, 4
+// tiles of 256 channels 3.4 times; 64 tiles as fast or 1.2-2.6 times faster); 32 channels at
+// batch 1 (64 tiles of a 16 px map) ran 8% slower on Zen 4 than the implicit GEMM.
+// Channels and rows, measured on Zen 4 (AVX-512, 2 threads, about 1 G multiply-adds a call;
+// implicit GEMM time / Winograd time), with rows shorter than 16 tiles transformed side by side
+// (conv_winograd.cpp): forward, 64 channels 4 px 0.5-1.0, 6 px 1.38, 8 px 1.11, 10 px 1.27, 12 px
+// 1.20, 16 px 1.23; 128 channels 4 px 1.31, 6 px 1.78, 8 px 1.43, 16 px 1.47; 256 channels 4 px
+// 1.02, 8 px 1.07; 32 channels at 16 px 1.16, 16 channels at 32 px 1.04 (kept on the implicit
+// GEMM). Side by side, 256 channels at 14 px (batch 32) ran 1.18 times faster than run by run. Weight gradient (each tile row on its own), 64 channels: 4 px
+// 0.45, 8 px 0.62, 10 px 0.72, 14 px 0.76, 28 px 1.11, 56 px 1.37; 128 channels: 6 px 0.90, 8 px
+// 1.02, 12 px 1.78, 28 px 1.31; 256 channels: 4 px 0.65, 7 px 0.85, 14 px 0.89, 28 px 0.97; 16
+// channels at 32 px 0.87. So the forward and the input gradient (a forward) need 6 output
+// columns per phase with fewer than 128 channels (the smaller of C and K per group), else 4;
+// the weight gradient 24 columns with fewer than 128 channels, 8 with fewer than 256, and never
+// with more.
 bool winograd_applies(const ConvShape& shape);
 bool winograd_weight_gradient_applies(const ConvShape& shape);
 

@@ -2,8 +2,9 @@
 // The per-ISA Winograd F(2x2, 3x3) tile transforms: one table per kernel set, filled by
 // csrc/cpu/isa/<isa>/winograd.cpp (the loops of csrc/cpu/isa/winograd_tiles.h compiled under that
 // ISA's flags) and chosen once in csrc/cpu/conv_winograd.cpp, which owns the tiling, the GEMMs
-// and the threading. Both transforms run over a run of L tiles side by side in one tile row of
-// one channel; the transformed values of position ξ (0..15) lie `plane` apart, tile jj at jj.
+// and the threading. The transforms run over L tiles side by side of one channel (one tile row's
+// run, or for short rows the tiles of several); the transformed values of position ξ (0..15) lie
+// `plane` apart, tile jj at jj.
 #include <cstdint>
 
 namespace fastcnn::cpu::isa {
@@ -14,11 +15,13 @@ constexpr int64_t kMaxLanes = 64 / int64_t(sizeof(T));
 
 template <typename T>
 struct WinogradKernels {
-  // v[ξ * plane + jj] = (B^T d B)[ξ / 4][ξ % 4] for jj < L, d the 4x4 patch at columns
-  // [2 jj, 2 jj + 4) of the four zero-padded input rows rows + r * stride (r < 4), which are
-  // readable up to column 2 L + 2 + 2 * kMaxLanes<T>. Whole vectors are written: values past L, up
-  // to L + kMaxLanes<T>, are overwritten with values of no use.
-  void (*input)(const T* rows, int64_t stride, int64_t L, T* v, int64_t plane);
+  // v[ξ * plane + jj] = (B^T d B)[ξ / 4][ξ % 4] for jj < L, d the 4x4 patch whose columns 0 and 1
+  // are columns [2 jj, 2 jj + 2) of the four zero-padded input rows rows + r * stride (r < 4) and
+  // columns 2 and 3 those of shifted + r * stride. shifted = rows + 2 reads one padded tile row;
+  // separate rows let tiles of several tile rows lie side by side (each row's patches overlap
+  // the next's by two columns). Both are readable up to column 2 L + 2 * kMaxLanes<T>. Whole
+  // vectors are written: values past L, up to L + kMaxLanes<T>, are overwritten with values of no use.
+  void (*input)(const T* rows, const T* shifted, int64_t stride, int64_t L, T* v, int64_t plane);
   // top[x] and, unless bottom is null, bottom[x] for x < columns (2 L - 1 or 2 L): the two
   // output rows of the tiles, (A^T M A)[y][x % 2] of tile x / 2 plus bias, M[ξ] =
   // m[ξ * plane + x / 2], which is read in whole vectors (readable up to L + kMaxLanes<T>).

@@ -56,16 +56,18 @@ inline Vec<T> interleave_high(Vec<T> a, Vec<T> b) {
 }
 
 template <typename T>
-void input_tiles(const T* rows, int64_t stride, int64_t L, T* v, int64_t plane) {
+void input_tiles(const T* rows, const T* shifted, int64_t stride, int64_t L, T* v, int64_t plane) {
   constexpr int64_t N = kLanes<T>;
   for (int64_t j = 0; j < L; j += N) {  // whole vectors: the caller leaves room past L
-    // t = B^T d: column s of the patch, over the N tiles, is d[r][s] = row r at 2 jj + s.
+    // t = B^T d: column s of the patch, over the N tiles, is d[r][s] = row r at 2 jj + s, columns
+    // 2 and 3 read from the shifted rows at 2 jj + s - 2.
     Vec<T> t[4][4];
     Vec<T> d[4][4];
     for (int r = 0; r < 4; ++r) {
       const T* row = rows + r * stride + 2 * j;
+      const T* row2 = shifted + r * stride + 2 * j;
       const Vec<T> a = load(row, N, T(0)), b = load(row + N, N, T(0));
-      const Vec<T> a2 = load(row + 2, N, T(0)), b2 = load(row + 2 + N, N, T(0));
+      const Vec<T> a2 = load(row2, N, T(0)), b2 = load(row2 + N, N, T(0));
       d[r][0] = even<T>(a, b);
       d[r][1] = odd<T>(a, b);
       d[r][2] = even<T>(a2, b2);
