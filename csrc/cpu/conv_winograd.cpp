@@ -141,38 +141,41 @@ bool transforms_by_block(const Tiles& tiles) {
   return tiles.cols < isa::kMaxLanes<T>;
 }
 
-// The input zero-padded for transform_block_input: every image's planes (of all groups) with
-// the tiles' rows and columns inside, `pitch` values a row, `rows` rows a plane; each row has 4
-// values of slack past the tiles' columns (the gather's whole chunks).
+// The input zero-padded for transform_block_input: the planes (of all groups) of the images a
+// block's tiles cover, with the tiles' rows and columns inside, `pitch` values a row, `rows`
+// rows a plane; each row has 4 values of slack past the tiles' columns (the gather's whole
+// chunks).
 struct PaddedInput {
   int64_t rows, pitch;
 };
 
 inline PaddedInput padded_input(const Tiles& tiles) { return {2 * tiles.rows + 2, 2 * tiles.cols + 2 + 4}; }
 
+// Images [n0, n1) of the input, padded (a thread-local buffer).
 template <typename T>
-const T* pad_input(const ConvShape& g, const Tiles& tiles, const T* input) {
+const T* pad_images(const ConvShape& g, const Tiles& tiles, const T* input, int64_t n0, int64_t n1) {
   static thread_local Workspace<T> space;
   const PaddedInput padded = padded_input(tiles);
-  const int64_t planes = g.batch * g.in_channels, size = padded.rows * padded.pitch;
+  const int64_t planes = (n1 - n0) * g.in_channels, size = padded.rows * padded.pitch;
   T* out = space.get(planes * size);
   parallel_for(planes, worth_parallel(planes * size), [&](int64_t plane) {
-    conv_detail::pad_planes(input + plane * g.in_height * g.in_width, 1, g.in_height, g.in_width, padded.rows,
-                            padded.pitch, g.pad_top, g.pad_left, out + plane * size);
+    conv_detail::pad_planes(input + (n0 * g.in_channels + plane) * g.in_height * g.in_width, 1, g.in_height,
+                            g.in_width, padded.rows, padded.pitch, g.pad_top, g.pad_left, out + plane * size);
   });
   return out;
 }
 
 // transform_input for the block's tiles [first, last) of one group, from the padded input
-// (pad_input): `in` is the group's first plane of the first image, images `image_stride` apart.
+// (pad_images): `in` is the group's first plane of image n0, images `image_stride` apart.
 template <typename T>
-void transform_block_input(const Tiles& tiles, int64_t first, int64_t last, const T* in, int64_t image_stride,
-                           int64_t C, T* v, int64_t ldv, int64_t plane, T* rows, T* shifted, int64_t stride) {
+void transform_block_input(const Tiles& tiles, int64_t first, int64_t last, const T* in, int64_t n0,
+                           int64_t image_stride, int64_t C, T* v, int64_t ldv, int64_t plane, T* rows, T* shifted,
+                           int64_t stride) {
   const PaddedInput padded = padded_input(tiles);
   const isa::WinogradKernels<T>& kernels = transforms<T>();
   for (int64_t c = 0; c < C; ++c) {
     for_each_run(tiles, first, last, [&](const Run& run) {
-      const T* channel = in + run.n * image_stride + c * padded.rows * padded.pitch;
+      const T* channel = in + (run.n - n0) * image_stride + c * padded.rows * padded.pitch;
       const int64_t width = 2 * (run.j1 - run.j0);
       for (int r = 0; r < 4; ++r) {
         // Whole chunks of 4 values (fixed-size copies: moves, not calls): a chunk past the run's
@@ -343,7 +346,6 @@ void multiply_tiles(const ConvShape& g, const TransformedWeights<T>& weights, co
   const Tiles tiles = tile_layout<T>(g);
   const int64_t blocks = (tiles.total + tiles.block - 1) / tiles.block;
   const bool by_block = transforms_by_block<T>(tiles);
-  const T* padded = by_block ? pad_input(g, tiles, input) : nullptr;
   const int64_t padded_plane = padded_input(tiles).rows * padded_input(tiles).pitch;
   conv_detail::for_each_image(blocks, [&](int64_t index) {
     const int64_t first = index * tiles.block, last = std::min(tiles.total, first + tiles.block);
@@ -352,6 +354,9 @@ void multiply_tiles(const ConvShape& g, const TransformedWeights<T>& weights, co
     const int64_t count = last - first, ld = buffers.ld, v_plane = buffers.v_plane, m_plane = buffers.other_plane;
     const int64_t row_stride = buffers.row_stride;
     const int64_t* offsets = buffers.offsets;
+    // The block's images, padded once for all groups (transforms_by_block).
+    const int64_t n0 = first / tiles.per_image, n1 = (last - 1) / tiles.per_image + 1;
+    const T* padded = by_block ? pad_images(g, tiles, input, n0, n1) : nullptr;
     // V's values past the tiles only meet GEMM lanes that are never stored; they are zeroed all
     // the same, so that no leftover bits can be a slow denormal.
     for (int64_t position = 0; position < kPositions; ++position) {
@@ -362,8 +367,8 @@ void multiply_tiles(const ConvShape& g, const TransformedWeights<T>& weights, co
     for (int64_t group = 0; group < G; ++group) {
       const T* group_bias = bias == nullptr ? bias : bias + group * K;
       if (by_block)
-        transform_block_input(tiles, first, last, padded + group * C * padded_plane, G * C * padded_plane, C, v, ld,
-                              v_plane, rows, buffers.shifted, row_stride);
+        transform_block_input(tiles, first, last, padded + group * C * padded_plane, n0, G * C * padded_plane, C, v,
+                              ld, v_plane, rows, buffers.shifted, row_stride);
       else
         for_each_run(tiles, first, last, [&](const Run& run) {
           transform_input(g, run, input + (run.n * G + group) * C * HW, C, v, ld, v_plane, rows, row_stride);
