@@ -65,10 +65,10 @@ CASES = [
 # Winograd F(2x2, 3x3) (conv_winograd.h: 3x3, stride 1, 32 channels or more per group on both
 # sides, 64 output tiles or more (256 under 64 channels) and output rows of 6 columns or more
 # per dilation phase (4 with 128 channels), the input gradient's too; the weight gradient from 64
-# channels where its rows are long enough: 24 columns with 64 channels, 8 with 128): odd and even
-# planes (partial tiles), padding 0 to 3 (the input gradient's padding 2 - pad goes negative),
-# groups, tile blocks across images, rows under 16 tiles (transformed side by side across tile
-# rows and images) and longer ones (run by run).
+# channels where its rows are long enough: 24 columns with 64 channels, 4 with 128, 6 with 256):
+# odd and even planes (partial tiles), padding 0 to 3 (the input gradient's padding 2 - pad goes
+# negative), groups, tile blocks across images, rows under 16 tiles (transformed side by side
+# across tile rows and images) and longer ones (run by run).
 WINOGRAD_CASES = [
     (2, 64, 13, 11, 64, (3, 3), 1, 1, 1, 1),
     (1, 64, 20, 17, 70, (3, 3), 1, 0, 1, 1),

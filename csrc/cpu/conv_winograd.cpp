@@ -224,6 +224,28 @@ void transform_output(const ConvShape& g, const Run& run, const T* m, int64_t ld
   }
 }
 
+// transform_gradient for the block's tiles [first, last) of one group (transforms_by_block): `grad`
+// is the group's first output-gradient plane of the first image, images `image_stride` apart; the
+// tiles' two rows are gathered side by side into `top` and `bottom` (zero past the output).
+template <typename T>
+void transform_block_gradient(const ConvShape& g, const Tiles& tiles, int64_t first, int64_t last, const T* grad,
+                              int64_t image_stride, int64_t K, T* d, int64_t ldd, int64_t plane, T* top, T* bottom) {
+  const int64_t P = g.out_height, Q = g.out_width;
+  const isa::WinogradKernels<T>& kernels = transforms<T>();
+  for (int64_t k = 0; k < K; ++k) {
+    for_each_run(tiles, first, last, [&](const Run& run) {
+      const T* channel = grad + run.n * image_stride + k * P * Q + 2 * run.j0;
+      const int64_t width = 2 * (run.j1 - run.j0), columns = std::min(width, Q - 2 * run.j0);
+      for (int y = 0; y < 2; ++y) {
+        const int64_t row = 2 * run.i + y;
+        T* dst = (y == 0 ? top : bottom) + 2 * run.at;
+        for (int64_t x = 0; x < width; ++x) dst[x] = row < P && x < columns ? channel[row * Q + x] : T(0);
+      }
+    });
+    kernels.gradient(top, bottom, last - first, d + k * ldd, plane);
+  }
+}
+
 // transform_output for the block's tiles [first, last) of one group (transforms_by_block): `out`
 // is the group's first image, images `image_stride` apart; `top` and `bottom` hold 2 (last -
 // first) values each.
@@ -438,13 +460,13 @@ namespace {
 
 // The fewest output columns per dilation phase (tile columns x 2) with which the forward and
 // input gradient (forward) or the weight gradient (weight) gain on the implicit GEMM, by the
-// smaller channel count of a group (conv_winograd.h). 0: never.
+// smaller channel count of a group (conv_winograd.h).
 struct MinimumColumns {
   int64_t forward, weight;
 };
 MinimumColumns minimum_columns(int64_t channels) {
-  if (channels >= 256) return {4, 0};
-  if (channels >= 128) return {4, 8};
+  if (channels >= 256) return {4, 6};
+  if (channels >= 128) return {4, 4};
   return {6, 24};
 }
 
@@ -470,8 +492,7 @@ bool winograd_applies(const ConvShape& g) {
 }
 
 bool winograd_weight_gradient_applies(const ConvShape& g) {
-  const int64_t minimum = minimum_columns(group_channels(g)).weight;
-  return winograd_shape(g, 64) && minimum > 0 && phase_columns(g) >= minimum;
+  return winograd_shape(g, 64) && phase_columns(g) >= minimum_columns(group_channels(g)).weight;
 }
 
 template <typename T>
@@ -584,13 +605,24 @@ void winograd_conv2d_backward_weight(const ConvShape& g, const T* grad_output, c
     const int64_t first = (index - problem->first_block) * tiles.block, last = std::min(tiles.total, first + tiles.block);
     const TileBuffers<T> buffers = tile_buffers<T>(tiles, C, K);
     T *v = buffers.v, *d = buffers.other;
+    const bool by_block = transforms_by_block<T>(tiles);
+    const int64_t n0 = first / tiles.per_image, n1 = (last - 1) / tiles.per_image + 1;
+    const T* padded = by_block ? pad_images(shape, tiles, problem->input, n0, n1) : nullptr;
+    const int64_t padded_plane = padded_input(tiles).rows * padded_input(tiles).pitch;
     for (int64_t group = 0; group < G; ++group) {
-      for_each_run(tiles, first, last, [&](const Run& run) {
-        transform_input(shape, run, problem->input + (run.n * G + group) * C * HW, C, v, buffers.ld, buffers.v_plane,
-                        buffers.rows, buffers.row_stride);
-        transform_gradient(shape, run, problem->grad + (run.n * G + group) * K * PQ, K, d, buffers.ld,
-                           buffers.other_plane, buffers.rows, buffers.row_stride);
-      });
+      if (by_block) {
+        transform_block_input(tiles, first, last, padded + group * C * padded_plane, n0, G * C * padded_plane, C, v,
+                              buffers.ld, buffers.v_plane, buffers.rows, buffers.shifted, buffers.row_stride);
+        transform_block_gradient(shape, tiles, first, last, problem->grad + group * K * PQ, G * K * PQ, K, d,
+                                 buffers.ld, buffers.other_plane, buffers.top, buffers.bottom);
+      } else {
+        for_each_run(tiles, first, last, [&](const Run& run) {
+          transform_input(shape, run, problem->input + (run.n * G + group) * C * HW, C, v, buffers.ld,
+                          buffers.v_plane, buffers.rows, buffers.row_stride);
+          transform_gradient(shape, run, problem->grad + (run.n * G + group) * K * PQ, K, d, buffers.ld,
+                             buffers.other_plane, buffers.rows, buffers.row_stride);
+        });
+      }
       for (int64_t position = 0; position < kPositions; ++position)
         gemm_dots<T>(K, C, last - first, d + position * buffers.other_plane, buffers.ld,
                      v + position * buffers.v_plane, buffers.offsets, sums + position * u_plane + group * K * C, C,

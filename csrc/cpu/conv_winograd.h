@@ -19,13 +19,13 @@ namespace fastcnn::cpu {
 // (conv_winograd.cpp): forward, 64 channels 4 px 0.5-1.0, 6 px 1.38, 8 px 1.11, 10 px 1.27, 12 px
 // 1.20, 16 px 1.23; 128 channels 4 px 1.31, 6 px 1.78, 8 px 1.43, 16 px 1.47; 256 channels 4 px
 // 1.02, 8 px 1.07; 32 channels at 16 px 1.16, 16 channels at 32 px 1.04 (kept on the implicit
-// GEMM). Side by side, 256 channels at 14 px (batch 32) ran 1.18 times faster than run by run. Weight gradient (each tile row on its own), 64 channels: 4 px
-// 0.45, 8 px 0.62, 10 px 0.72, 14 px 0.76, 28 px 1.11, 56 px 1.37; 128 channels: 6 px 0.90, 8 px
-// 1.02, 12 px 1.78, 28 px 1.31; 256 channels: 4 px 0.65, 7 px 0.85, 14 px 0.89, 28 px 0.97; 16
+// GEMM). Side by side, 256 channels at 14 px (batch 32) ran 1.18 times faster than run by run.
+// Weight gradient, transformed side by side too: 64 channels 4 px 0.69, 8 px 0.85, 14 px 0.85,
+// 28 px 1.08 (56 px 1.37); 128 channels 4 px 1.11, 6 px 1.08, 8 px 1.13, 14 px 1.76; 256
+// channels (batch 32) 4 px 0.75, 7 px 1.17, 8 px 1.20, 14 px 1.07; 32 channels at 16 px 0.91, 16
 // channels at 32 px 0.87. So the forward and the input gradient (a forward) need 6 output
-// columns per phase with fewer than 128 channels (the smaller of C and K per group), else 4;
-// the weight gradient 24 columns with fewer than 128 channels, 8 with fewer than 256, and never
-// with more.
+// columns per phase with fewer than 128 channels (the smaller of C and K per group), else 4; the
+// weight gradient 24 columns with fewer than 128 channels, 4 with fewer than 256, else 6.
 bool winograd_applies(const ConvShape& shape);
 bool winograd_weight_gradient_applies(const ConvShape& shape);
 
