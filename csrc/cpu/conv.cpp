@@ -21,11 +21,12 @@
 //               pixel-major (channels contiguous), one per kernel row; where those GEMMs would be
 //               too narrow (few input channels) or the input planes already are col (1x1 stride
 //               1), dot products with col's rows (gemm_dots).
-//   Winograd — 3x3, stride 1, 64 channels or more per group, rows not too short (the rules and
-//               their measurements are in conv_winograd.h): F(2x2, 3x3), 16 GEMMs over
-//               transformed tiles, 2.25 times fewer multiply-adds (conv_winograd.cpp; dilated
-//               kernels by output phase); the input gradient too (the flipped kernel's forward)
-//               and the weight gradient (the transforms' adjoints around 16 GEMMs).
+//   Winograd — 3x3, stride 1, 32 channels or more per group (64 for the weight gradient), rows
+//               not too short (the rules and their measurements are in conv_winograd.h):
+//               F(2x2, 3x3), 16 GEMMs over transformed tiles, 2.25 times fewer multiply-adds
+//               (conv_winograd.cpp; dilated kernels by output phase); the input gradient too
+//               (the flipped kernel's forward) and the weight gradient (the transforms' adjoints
+//               around 16 GEMMs).
 //   pointwise — 1x1, stride 1, no padding: the input planes already are col.
 //   depthwise — groups = C: direct kernels (conv_depthwise.cpp).
 // Images run one per thread when there are enough of them (the GEMMs then run serially);

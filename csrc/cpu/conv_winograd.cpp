@@ -358,27 +358,58 @@ TileBuffers<T> tile_buffers(const Tiles& tiles, int64_t C, int64_t rows) {
   return b;
 }
 
+// A block's input tiles, transformed into V for each group in turn: side by side from the block's
+// images padded once for all groups (transforms_by_block), else run by run.
+template <typename T>
+class BlockInput {
+ public:
+  BlockInput(const ConvShape& g, const Tiles& tiles, int64_t first, int64_t last, const T* input)
+      : g_(g), tiles_(tiles), first_(first), last_(last), input_(input), n0_(first / tiles.per_image) {
+    if (transforms_by_block<T>(tiles))
+      padded_ = pad_images(g, tiles, input, n0_, (last - 1) / tiles.per_image + 1);
+  }
+
+  void transform(int64_t group, int64_t C, const TileBuffers<T>& buffers) const {
+    const int64_t G = g_.groups;
+    if (padded_ != nullptr) {
+      const int64_t plane = padded_input(tiles_).rows * padded_input(tiles_).pitch;
+      transform_block_input(tiles_, first_, last_, padded_ + group * C * plane, n0_, G * C * plane, C, buffers.v,
+                            buffers.ld, buffers.v_plane, buffers.rows, buffers.shifted, buffers.row_stride);
+      return;
+    }
+    const int64_t HW = g_.in_height * g_.in_width;
+    for_each_run(tiles_, first_, last_, [&](const Run& run) {
+      transform_input(g_, run, input_ + (run.n * G + group) * C * HW, C, buffers.v, buffers.ld, buffers.v_plane,
+                      buffers.rows, buffers.row_stride);
+    });
+  }
+
+ private:
+  const ConvShape& g_;
+  const Tiles& tiles_;
+  int64_t first_, last_;
+  const T* input_;
+  int64_t n0_;
+  const T* padded_ = nullptr;
+};
+
 // output = conv(input) + bias for an undilated shape, by blocks of tiles (one per thread when
 // there are enough of them).
 template <typename T>
 void multiply_tiles(const ConvShape& g, const TransformedWeights<T>& weights, const T* input, const T* bias,
                     T* output) {
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
-  const int64_t HW = g.in_height * g.in_width, PQ = g.out_height * g.out_width;
+  const int64_t PQ = g.out_height * g.out_width;
   const Tiles tiles = tile_layout<T>(g);
   const int64_t blocks = (tiles.total + tiles.block - 1) / tiles.block;
   const bool by_block = transforms_by_block<T>(tiles);
-  const int64_t padded_plane = padded_input(tiles).rows * padded_input(tiles).pitch;
   conv_detail::for_each_image(blocks, [&](int64_t index) {
     const int64_t first = index * tiles.block, last = std::min(tiles.total, first + tiles.block);
     const TileBuffers<T> buffers = tile_buffers<T>(tiles, C, K);
-    T *v = buffers.v, *m = buffers.other, *rows = buffers.rows;
+    T *v = buffers.v, *m = buffers.other;
     const int64_t count = last - first, ld = buffers.ld, v_plane = buffers.v_plane, m_plane = buffers.other_plane;
-    const int64_t row_stride = buffers.row_stride;
     const int64_t* offsets = buffers.offsets;
-    // The block's images, padded once for all groups (transforms_by_block).
-    const int64_t n0 = first / tiles.per_image, n1 = (last - 1) / tiles.per_image + 1;
-    const T* padded = by_block ? pad_images(g, tiles, input, n0, n1) : nullptr;
+    const BlockInput<T> block_input(g, tiles, first, last, input);
     // V's values past the tiles only meet GEMM lanes that are never stored; they are zeroed all
     // the same, so that no leftover bits can be a slow denormal.
     for (int64_t position = 0; position < kPositions; ++position) {
@@ -388,13 +419,7 @@ void multiply_tiles(const ConvShape& g, const TransformedWeights<T>& weights, co
     }
     for (int64_t group = 0; group < G; ++group) {
       const T* group_bias = bias == nullptr ? bias : bias + group * K;
-      if (by_block)
-        transform_block_input(tiles, first, last, padded + group * C * padded_plane, n0, G * C * padded_plane, C, v,
-                              ld, v_plane, rows, buffers.shifted, row_stride);
-      else
-        for_each_run(tiles, first, last, [&](const Run& run) {
-          transform_input(g, run, input + (run.n * G + group) * C * HW, C, v, ld, v_plane, rows, row_stride);
-        });
+      block_input.transform(group, C, buffers);
       for (int64_t position = 0; position < kPositions; ++position)
         gemm_rows<T>(K, count, C, weights.of(position, group), v + position * v_plane, offsets,
                      m + position * m_plane, ld, false, weights.packed != nullptr ? 0 : C);
@@ -454,10 +479,6 @@ void gather_phase(const T* src, int64_t planes, int64_t H, int64_t W, int64_t ro
   });
 }
 
-}  // namespace
-
-namespace {
-
 // The fewest output columns per dilation phase (tile columns x 2) with which the forward and
 // input gradient (forward) or the weight gradient (weight) gain on the implicit GEMM, by the
 // smaller channel count of a group (conv_winograd.h).
@@ -475,15 +496,12 @@ bool winograd_shape(const ConvShape& g, int64_t min_channels) {
   const int64_t tiles = g.batch * ((g.out_height + 1) / 2) * ((g.out_width + 1) / 2);
   return g.kernel_height == 3 && g.kernel_width == 3 && g.stride_height == 1 && g.stride_width == 1 &&
          C >= min_channels && K >= min_channels && tiles >= (std::min(C, K) >= 64 ? 64 : 256) &&
-         g.out_height >= 2 * g.dilation_height &&
-         g.out_width >= 2 * g.dilation_width;
+         g.out_height >= 2 * g.dilation_height && g.out_width >= 2 * g.dilation_width;
 }
 
 int64_t phase_columns(const ConvShape& g) { return g.out_width / g.dilation_width; }
 
-int64_t group_channels(const ConvShape& g) {
-  return std::min(g.in_channels, g.out_channels) / g.groups;
-}
+int64_t group_channels(const ConvShape& g) { return std::min(g.in_channels, g.out_channels) / g.groups; }
 
 }  // namespace
 
@@ -601,28 +619,21 @@ void winograd_conv2d_backward_weight(const ConvShape& g, const T* grad_output, c
     while (problem + 1 != problems.data() + problems.size() && (problem + 1)->first_block <= index) ++problem;
     const ConvShape& shape = problem->shape;
     const Tiles& tiles = problem->tiles;
-    const int64_t HW = shape.in_height * shape.in_width, PQ = shape.out_height * shape.out_width;
+    const int64_t PQ = shape.out_height * shape.out_width;
     const int64_t first = (index - problem->first_block) * tiles.block, last = std::min(tiles.total, first + tiles.block);
     const TileBuffers<T> buffers = tile_buffers<T>(tiles, C, K);
     T *v = buffers.v, *d = buffers.other;
-    const bool by_block = transforms_by_block<T>(tiles);
-    const int64_t n0 = first / tiles.per_image, n1 = (last - 1) / tiles.per_image + 1;
-    const T* padded = by_block ? pad_images(shape, tiles, problem->input, n0, n1) : nullptr;
-    const int64_t padded_plane = padded_input(tiles).rows * padded_input(tiles).pitch;
+    const BlockInput<T> block_input(shape, tiles, first, last, problem->input);
     for (int64_t group = 0; group < G; ++group) {
-      if (by_block) {
-        transform_block_input(tiles, first, last, padded + group * C * padded_plane, n0, G * C * padded_plane, C, v,
-                              buffers.ld, buffers.v_plane, buffers.rows, buffers.shifted, buffers.row_stride);
+      block_input.transform(group, C, buffers);
+      if (transforms_by_block<T>(tiles))
         transform_block_gradient(shape, tiles, first, last, problem->grad + group * K * PQ, G * K * PQ, K, d,
                                  buffers.ld, buffers.other_plane, buffers.top, buffers.bottom);
-      } else {
+      else
         for_each_run(tiles, first, last, [&](const Run& run) {
-          transform_input(shape, run, problem->input + (run.n * G + group) * C * HW, C, v, buffers.ld,
-                          buffers.v_plane, buffers.rows, buffers.row_stride);
           transform_gradient(shape, run, problem->grad + (run.n * G + group) * K * PQ, K, d, buffers.ld,
                              buffers.other_plane, buffers.rows, buffers.row_stride);
         });
-      }
       for (int64_t position = 0; position < kPositions; ++position)
         gemm_dots<T>(K, C, last - first, d + position * buffers.other_plane, buffers.ld,
                      v + position * buffers.v_plane, buffers.offsets, sums + position * u_plane + group * K * C, C,

@@ -68,13 +68,15 @@ std::pair<T, T> bounds(NormActivation activation) {
   return {-inf, inf};
 }
 
+// Values per call of NormKernels::affine_planes: enough that small planes do not pay a call each.
+constexpr int64_t kAffineRun = 4096;
+
 // out = clamp(a[c] u + b[c] (v - m[c]) + d[c] + r, low, high) over every plane of channel c; v and
 // r may be null (b and m are then ignored).
-constexpr int64_t kAffineRun = 4096;
 template <typename T>
 void channel_affine(const T* u, const T* v, const T* r, const T* a, const T* b, const T* m, const T* d,
                     std::pair<T, T> clamp, int64_t N, int64_t C, int64_t S, T* out) {
-  if (v == nullptr) {  // runs of planes of about kAffineRun values per call (NormKernels::affine_planes)
+  if (v == nullptr) {  // runs of planes, about kAffineRun values a call
     const auto affine_planes = planes<T>().affine_planes;
     const int64_t total = N * C, per_run = std::max<int64_t>(1, kAffineRun / S), runs = (total + per_run - 1) / per_run;
     parallel_for(runs, worth_threads(total, S), [&](int64_t run) {
