@@ -130,8 +130,8 @@ Windows implicit_windows(const ConvShape& g) {
   return window_layout<T>(g, plan.channel_block, plan.column_taps);
 }
 
-// out = conv(in) + bias (bias may be null). The bias is added while the output rows are copied
-// off the GEMM's result, saving a pass over the output. The windows are copied and multiplied
+// out = conv(in) + bias (bias may be null). The bias is added as the GEMM stores its tiles, or
+// while the output rows are copied off the GEMM's result, saving a pass over the output. The windows are copied and multiplied
 // one block of channels at a time (conv_geometry.h, window_plan), each block a range of the
 // GEMM's depth accumulated into the result. With `results` (one image only), the GEMM's results
 // are left there instead, group g's K x grid at results + g * K * grid, rows
@@ -165,13 +165,9 @@ void implicit_conv(const ConvShape& g, const T* input, const WeightOperand<T>& w
         copy_windows(g, windows, input + ((n * G + group) * C + c0) * HW, channels, copy);
         gemm_rows<T>(K, grid, channels * taps, weights.data + group * weights.group_stride + c0 * taps * a_depth_step,
                      copy, offsets, direct ? out : result, direct ? layout.channel_stride : grid, c0 > 0,
-                     weights.a_stride, weights.a_stride == 0 ? depth : 0);
+                     weights.a_stride, weights.a_stride == 0 ? depth : 0, direct && c0 == 0 ? group_bias : nullptr);
       }
-      if (results != nullptr) continue;
-      if (!direct)
-        store_rows(result, windows.phase_width, K, P, Q, group_bias, out, layout);
-      else if (bias != nullptr)
-        conv_bias_forward<T>(1, K, P * Q, group_bias, out);
+      if (!direct && results == nullptr) store_rows(result, windows.phase_width, K, P, Q, group_bias, out, layout);
     }
   });
 }
@@ -316,12 +312,12 @@ void phase_backward_input(const ConvShape& g, const T* grad_output, const T* wei
   });
 }
 
-// 1x1 stride 1, per image and group: out (rows x PQ) = A (rows x depth) in (depth x PQ), A
-// packed by the caller (a_panels elements per group), the planes of `in` packed as B by blocks
-// of columns that stay in L2.
+// 1x1 stride 1, per image and group: out (rows x PQ) = A (rows x depth) in (depth x PQ) (+ bias,
+// groups * rows values, or null), A packed by the caller (a_panels elements per group), the
+// planes of `in` packed as B by blocks of columns that stay in L2.
 template <typename T>
 void pointwise_gemm(int64_t batch, int64_t groups, int64_t rows, int64_t depth, int64_t PQ, const WeightOperand<T>& a,
-                    const T* in, T* out) {
+                    const T* in, const T* bias, T* out) {
   const int64_t block = std::min(PQ, gemm_block_columns<T>(depth));
   for_each_image(batch, [&](int64_t n) {
     static thread_local Workspace<T> columns_space;
@@ -331,7 +327,8 @@ void pointwise_gemm(int64_t batch, int64_t groups, int64_t rows, int64_t depth, 
         const int64_t n1 = std::min(PQ, n0 + block);
         pack_b<T>(false, depth, n1 - n0, in + (n * groups + group) * depth * PQ + n0, PQ, packed_columns);
         gemm_packed<T>(rows, n1 - n0, depth, a.data + group * a.group_stride, packed_columns,
-                       out + (n * groups + group) * rows * PQ + n0, PQ, false, a.a_stride);
+                       out + (n * groups + group) * rows * PQ + n0, PQ, false, a.a_stride,
+                       bias != nullptr ? bias + group * rows : nullptr);
       }
   });
 }
@@ -384,8 +381,7 @@ void conv2d_forward(const ConvShape& g, const T* input, const T* weight, const T
     implicit_conv(g, input, weights, bias, output, OutputLayout{PQ, g.out_width, 1});
     return;
   }
-  pointwise_gemm(g.batch, G, K, depth, PQ, weights, input, output);
-  if (bias != nullptr) conv_bias_forward<T>(g.batch, G * K, PQ, bias, output);
+  pointwise_gemm(g.batch, G, K, depth, PQ, weights, input, bias, output);
 }
 
 template <typename T>
@@ -400,7 +396,8 @@ void conv2d_backward_input(const ConvShape& g, const T* grad_output, const T* we
   T* packed_weight = weight_space.get(G * weight_panels);
   for (int64_t group = 0; group < G; ++group)
     pack_a<T>(true, C, K, T(1), weight + group * K * C, C, packed_weight + group * weight_panels);
-  pointwise_gemm(g.batch, G, C, K, PQ, WeightOperand<T>{packed_weight, weight_panels, 0}, grad_output, grad_input);
+  pointwise_gemm(g.batch, G, C, K, PQ, WeightOperand<T>{packed_weight, weight_panels, 0}, grad_output,
+                 static_cast<const T*>(nullptr), grad_input);
 }
 
 // --- weight gradient ------------------------------------------------------------------------------

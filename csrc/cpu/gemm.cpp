@@ -177,12 +177,13 @@ int64_t block_panels_max(int64_t kc_block) {
 
 // The two inner loops: row panels [row_begin, row_end) of packed A (panels of panel_depth) times
 // column panels [col_begin, col_end) of B, depths [depth0, depth0 + depth); add: accumulate into
-// C. movable: tiles may start at any column (B read in place), so a narrow last panel is merged
+// C; row_bias: M values added to C's rows (null for none; given for one depth block only).
+// movable: tiles may start at any column (B read in place), so a narrow last panel is merged
 // with the one before it (GemmKernel::narrow).
 template <typename T, typename Micro>
 void multiply_panels(int64_t M, int64_t N, int64_t panel_depth, const T* a_operand, int64_t a_stride, Micro& micro, T* C,
-                     int64_t ldc, bool add, int64_t depth0, int64_t depth, int64_t row_begin, int64_t row_end,
-                     int64_t col_begin, int64_t col_end, bool movable = false) {
+                     int64_t ldc, bool add, const T* row_bias, int64_t depth0, int64_t depth, int64_t row_begin,
+                     int64_t row_end, int64_t col_begin, int64_t col_end, bool movable = false) {
   const GemmKernel<T>& kernel = gemm_kernel<T>();
   const int64_t mr = kernel.mr, nr = kernel.nr;
   const int64_t last = ceil_div(N, nr) - 1;
@@ -191,8 +192,9 @@ void multiply_panels(int64_t M, int64_t N, int64_t panel_depth, const T* a_opera
     const int64_t row = a_panel_row<T>(M, row_panel);
     const int rows = int(a_panel_row<T>(M, row_panel + 1) - row);
     const T* a = a_stride == 0 ? a_operand + (row_panel * panel_depth + depth0) * mr : a_operand + row * a_stride + depth0;
+    const T* bias = row_bias != nullptr ? row_bias + row : nullptr;
     auto run = [&](int64_t col, int64_t cols) {
-      micro(depth, a, col, depth0, C + row * ldc + col, ldc, add, rows, int(cols));
+      micro(depth, a, col, depth0, C + row * ldc + col, ldc, add, rows, int(cols), bias);
     };
     for (int64_t col_panel = col_begin; col_panel < (merge ? last - 1 : col_end); ++col_panel)
       run(col_panel * nr, std::min(nr, N - col_panel * nr));
@@ -205,16 +207,19 @@ void multiply_panels(int64_t M, int64_t N, int64_t panel_depth, const T* a_opera
 }
 
 // The blocked loops shared by gemm_packed and gemm_rows; micro(depth, a, col, depth0, c, ldc, add,
-// rows, cols) runs the micro-kernel on the B columns starting at `col`, depths [depth0, depth0 +
-// depth), of which the first rows x cols of the tile are needed; `col` may be any column when movable (gemm_rows), a
-// multiple of nr otherwise (packed B).
+// rows, cols, row_bias) runs the micro-kernel on the B columns starting at `col`, depths [depth0,
+// depth0 + depth), of which the first rows x cols of the tile are needed; `col` may be any column
+// when movable (gemm_rows), a multiple of nr otherwise (packed B). row_bias (M values, or null)
+// goes with the first depth block.
 template <typename T, typename Micro>
 void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* a_operand, int64_t a_stride, int64_t a_panel_depth,
-                  Micro&& micro, T* C, int64_t ldc, bool accumulate, bool movable) {
+                  Micro&& micro, T* C, int64_t ldc, bool accumulate, const T* row_bias, bool movable) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
-    if (!accumulate)
-      for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, T(0));
+    for (int64_t i = 0; i < M; ++i) {
+      const T bias = row_bias != nullptr ? row_bias[i] : T(0);
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = (accumulate ? C[i * ldc + j] : T(0)) + bias;
+    }
     return;
   }
   const GemmKernel<T>& kernel = gemm_kernel<T>();
@@ -241,8 +246,8 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* a_operand, int64_t a
     for (int64_t depth0 = 0; depth0 < K; depth0 += kc_block) {
       const int64_t depth = std::min(kc_block, K - depth0);
       const bool add = accumulate || depth0 > 0;
-      multiply_panels<T>(M, N, a_panel_depth, a_operand, a_stride, micro, C, ldc, add, depth0, depth, row_begin,
-                         row_end, col_begin, col_end, movable);
+      multiply_panels<T>(M, N, a_panel_depth, a_operand, a_stride, micro, C, ldc, add, depth0 == 0 ? row_bias : nullptr,
+                         depth0, depth, row_begin, row_end, col_begin, col_end, movable);
     }
   });
 }
@@ -251,24 +256,25 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* a_operand, int64_t a
 
 template <typename T>
 void gemm_packed(int64_t M, int64_t N, int64_t K, const T* a, const T* packed_b, T* C, int64_t ldc, bool accumulate,
-                 int64_t a_stride) {
+                 int64_t a_stride, const T* row_bias) {
   const GemmKernel<T>& kernel = gemm_kernel<T>();
   const int64_t nr = kernel.nr;
   gemm_blocked<T>(M, N, K, a, a_stride, K, [&](int64_t depth, const T* a_tile, int64_t col, int64_t depth0, T* c,
-                                               int64_t ldc_, bool add, int rows, int cols) {
-    kernel.run(depth, a_tile, a_stride, packed_b + col * K + depth0 * nr, c, ldc_, add, rows, cols);
-  }, C, ldc, accumulate, false);
+                                               int64_t ldc_, bool add, int rows, int cols, const T* bias) {
+    kernel.run(depth, a_tile, a_stride, packed_b + col * K + depth0 * nr, c, ldc_, add, rows, cols, bias);
+  }, C, ldc, accumulate, row_bias, false);
 }
 
 template <typename T>
 void gemm_rows(int64_t M, int64_t N, int64_t K, const T* a, const T* b, const int64_t* b_offsets, T* C, int64_t ldc,
-               bool accumulate, int64_t a_stride, int64_t a_panel_depth) {
+               bool accumulate, int64_t a_stride, int64_t a_panel_depth, const T* row_bias) {
   const GemmKernel<T>& kernel = gemm_kernel<T>();
   const int64_t panel_depth = a_panel_depth > 0 ? a_panel_depth : K;
   gemm_blocked<T>(M, N, K, a, a_stride, panel_depth, [&](int64_t depth, const T* a_tile, int64_t col, int64_t depth0,
-                                                         T* c, int64_t ldc_, bool add, int rows, int cols) {
-    kernel.run_rows(depth, a_tile, a_stride, b + col, b_offsets + depth0, c, ldc_, add, rows, cols);
-  }, C, ldc, accumulate, true);
+                                                         T* c, int64_t ldc_, bool add, int rows, int cols,
+                                                         const T* bias) {
+    kernel.run_rows(depth, a_tile, a_stride, b + col, b_offsets + depth0, c, ldc_, add, rows, cols, bias);
+  }, C, ldc, accumulate, row_bias, true);
 }
 
 template <typename T>
@@ -377,11 +383,12 @@ void gemm(bool transpose_a, bool transpose_b, int64_t M, int64_t N, int64_t K, T
         pack_b_lines<T>(transpose_b, depth, cols, B + (transpose_b ? col0 * ldb + depth0 : depth0 * ldb + col0), ldb,
                         packed, false);
         auto micro = [&](int64_t depth_, const T* a, int64_t col, int64_t, T* c, int64_t ldc_, bool add, int rows,
-                         int cols_) {
-          kernel.run(depth_, a, 0, packed + col * depth_, c, ldc_, add, rows, cols_);
+                         int cols_, const T*) {
+          kernel.run(depth_, a, 0, packed + col * depth_, c, ldc_, add, rows, cols_, nullptr);
         };
-        multiply_panels<T>(M, cols, K, packed_a, 0, micro, C + col0, ldc, accumulate || depth0 > 0, depth0, depth, 0,
-                           ceil_div(M, kernel.mr), 0, ceil_div(cols, nr));
+        multiply_panels<T>(M, cols, K, packed_a, 0, micro, C + col0, ldc, accumulate || depth0 > 0,
+                           static_cast<const T*>(nullptr), depth0, depth, 0, ceil_div(M, kernel.mr), 0,
+                           ceil_div(cols, nr));
       }
     }
   });
@@ -406,9 +413,10 @@ void gemm_batched(int64_t batch, bool transpose_a, bool transpose_b, int64_t M, 
   template bool worth_packing_a<T>(int64_t);                                                                        \
   template void pack_a<T>(bool, int64_t, int64_t, T, const T*, int64_t, T*);                                       \
   template void pack_b<T>(bool, int64_t, int64_t, const T*, int64_t, T*);                                          \
-  template void gemm_packed<T>(int64_t, int64_t, int64_t, const T*, const T*, T*, int64_t, bool, int64_t);         \
+  template void gemm_packed<T>(int64_t, int64_t, int64_t, const T*, const T*, T*, int64_t, bool, int64_t,         \
+                               const T*);                                                                          \
   template void gemm_rows<T>(int64_t, int64_t, int64_t, const T*, const T*, const int64_t*, T*, int64_t, bool,      \
-                             int64_t, int64_t);                                                                    \
+                             int64_t, int64_t, const T*);                                                          \
   template int64_t gemm_block_depth<T>();                                                                          \
   template void gemm_dots<T>(int64_t, int64_t, int64_t, const T*, int64_t, const T*, const int64_t*, T*, int64_t,   \
                              bool, int64_t, int64_t);                                                              \

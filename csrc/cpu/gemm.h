@@ -55,22 +55,23 @@ void pack_a(bool transpose, int64_t M, int64_t K, T alpha, const T* A, int64_t l
 template <typename T>
 void pack_b(bool transpose, int64_t K, int64_t N, const T* B, int64_t ldb, T* packed);
 
-// C = A * packed_b (+ C when accumulate). A is gemm.h's packed A when a_stride is 0; otherwise
-// it is read in place, row i at a + i * a_stride (see worth_packing_a). Parallel over tiles of C
-// unless already inside a parallel region (the convolutions run one image per thread and call
-// it serially).
+// C = A * packed_b (+ C when accumulate) (+ row_bias[i] on row i when row_bias is not null, added
+// as the tiles are stored: a convolution's bias without another pass over its output). A is
+// gemm.h's packed A when a_stride is 0; otherwise it is read in place, row i at a + i * a_stride
+// (see worth_packing_a). Parallel over tiles of C unless already inside a parallel region (the
+// convolutions run one image per thread and call it serially).
 template <typename T>
 void gemm_packed(int64_t M, int64_t N, int64_t K, const T* a, const T* packed_b, T* C, int64_t ldc, bool accumulate,
-                 int64_t a_stride = 0);
+                 int64_t a_stride = 0, const T* row_bias = nullptr);
 
-// C = A * B (+ C when accumulate), A as in gemm_packed, where row k of B is the N values starting
-// at b + b_offsets[k]; up to nr - 1 values past the end of each row are read (and ignored), so
-// the caller keeps them readable. The stride-1 convolutions read im2col rows from the input this
+// C = A * B (+ C when accumulate) (+ row_bias as in gemm_packed), A as in gemm_packed, where row
+// k of B is the N values starting at b + b_offsets[k]; up to nr - 1 values past the end of each
+// row are read (and ignored), so the caller keeps them readable. The stride-1 convolutions read im2col rows from the input this
 // way. a_panel_depth > 0: A is a depth range of a packed A of that depth (a points at the range's
 // first depth of panel 0), for products over a part of the depth at a time.
 template <typename T>
 void gemm_rows(int64_t M, int64_t N, int64_t K, const T* a, const T* b, const int64_t* b_offsets, T* C, int64_t ldc,
-               bool accumulate, int64_t a_stride = 0, int64_t a_panel_depth = 0);
+               bool accumulate, int64_t a_stride = 0, int64_t a_panel_depth = 0, const T* row_bias = nullptr);
 
 // Whether an A operand (row-major, contiguous rows) that will multiply `columns` columns of B in
 // all is worth packing. The micro-kernels read A in place within ~5% of their speed on packed

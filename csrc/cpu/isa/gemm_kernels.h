@@ -2,7 +2,9 @@
 // GEMM micro-kernels, one per ISA with one signature (csrc/cpu/gemm.cpp picks one at start-up).
 //
 // A micro-kernel computes one MR x NR tile of C from packed panels:
-//   C[i][j] = (accumulate ? C[i][j] : 0) + sum_{p < depth} a[p * MR + i] * b[p * NR + j]
+//   C[i][j] = (accumulate ? C[i][j] : 0) + (row_bias ? row_bias[i] : 0) + sum_{p < depth} a[p * MR + i] * b[p * NR + j]
+// row_bias (null for none; read for i < rows) lets a convolution add its bias as the tile is
+// stored instead of in another pass over the output.
 // `a` is an MR-row panel of A stored k-major (MR values per k) when a_stride is 0; otherwise A
 // is read in place, row i's values at a[i * a_stride + p], rows i >= `rows` never read (small
 // products, where packing A would cost more than it saves). `b` is an NR-column panel of B
@@ -26,12 +28,12 @@ namespace fastcnn::cpu {
 
 template <typename T>
 using GemmMicroKernel = void (*)(int64_t depth, const T* a, int64_t a_stride, const T* b, T* c, int64_t ldc,
-                                 bool accumulate, int rows, int cols);
+                                 bool accumulate, int rows, int cols, const T* row_bias);
 
 template <typename T>
 using GemmRowsMicroKernel = void (*)(int64_t depth, const T* a, int64_t a_stride, const T* b,
                                      const int64_t* b_offsets, T* c, int64_t ldc, bool accumulate, int rows,
-                                     int cols);
+                                     int cols, const T* row_bias);
 
 template <typename T>
 using GemmDotsKernel = void (*)(int64_t length, int rows, int cols, const T* a, int64_t lda, const T* b,

@@ -24,7 +24,8 @@ inline void fma_row(float a_value, __m256 b0, __m256 b1, __m256& lo, __m256& hi)
 // of the tile are computed and stored: fewer only for the last row panel of C (16 or 32
 // channels are 3 or 6 panels of which the last is two thirds or one third full).
 template <int ROWS, typename A, typename NextB>
-inline void tile(int64_t depth, const A& a, NextB next_b, float* c, int64_t ldc, bool accumulate, int cols) {
+inline void tile(int64_t depth, const A& a, NextB next_b, float* c, int64_t ldc, bool accumulate, int cols,
+                 const float* row_bias) {
   // The accumulators are twelve named variables, not arrays: GCC keeps an array that later
   // loops index in memory and stores it back every step (the k loop ran at 55-75% of peak,
   // with spills); named ones stay in registers and the loop runs at the FMA peak. For the same
@@ -64,6 +65,12 @@ inline void tile(int64_t depth, const A& a, NextB next_b, float* c, int64_t ldc,
     c20 = _mm256_add_ps(c20, c50), c21 = _mm256_add_ps(c21, c51);
   }
   __m256 acc0[MR] = {c00, c10, c20, c30, c40, c50}, acc1[MR] = {c01, c11, c21, c31, c41, c51};
+  if (row_bias != nullptr)
+    for (int i = 0; i < ROWS; ++i) {
+      const __m256 bias = _mm256_set1_ps(row_bias[i]);
+      acc0[i] = _mm256_add_ps(acc0[i], bias);
+      acc1[i] = _mm256_add_ps(acc1[i], bias);
+    }
   if (cols < NR) {
     // A right-edge tile: lane j of the two vectors is kept where j < cols.
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), limit = _mm256_set1_epi32(cols);
@@ -93,33 +100,33 @@ inline void tile(int64_t depth, const A& a, NextB next_b, float* c, int64_t ldc,
 
 template <typename A, typename NextB>
 inline void tile_for(int rows, int64_t depth, const A& a, NextB next_b, float* c, int64_t ldc, bool accumulate,
-                     int cols) {
+                     int cols, const float* row_bias) {
   switch (rows) {
-    case 1: return tile<1>(depth, a, next_b, c, ldc, accumulate, cols);
-    case 2: return tile<2>(depth, a, next_b, c, ldc, accumulate, cols);
-    case 3: return tile<3>(depth, a, next_b, c, ldc, accumulate, cols);
-    case 4: return tile<4>(depth, a, next_b, c, ldc, accumulate, cols);
-    case 5: return tile<5>(depth, a, next_b, c, ldc, accumulate, cols);
-    default: return tile<6>(depth, a, next_b, c, ldc, accumulate, cols);
+    case 1: return tile<1>(depth, a, next_b, c, ldc, accumulate, cols, row_bias);
+    case 2: return tile<2>(depth, a, next_b, c, ldc, accumulate, cols, row_bias);
+    case 3: return tile<3>(depth, a, next_b, c, ldc, accumulate, cols, row_bias);
+    case 4: return tile<4>(depth, a, next_b, c, ldc, accumulate, cols, row_bias);
+    case 5: return tile<5>(depth, a, next_b, c, ldc, accumulate, cols, row_bias);
+    default: return tile<6>(depth, a, next_b, c, ldc, accumulate, cols, row_bias);
   }
 }
 
 template <typename NextB>
 inline void tile_for_a(int64_t a_stride, int rows, int64_t depth, const float* a, NextB next_b, float* c,
-                       int64_t ldc, bool accumulate, int cols) {
-  if (a_stride == 0) return tile_for(rows, depth, PackedA<float, MR>{a}, next_b, c, ldc, accumulate, cols);
-  tile_for(rows, depth, StridedA<float, MR>(a, a_stride, rows), next_b, c, ldc, accumulate, cols);
+                       int64_t ldc, bool accumulate, int cols, const float* row_bias) {
+  if (a_stride == 0) return tile_for(rows, depth, PackedA<float, MR>{a}, next_b, c, ldc, accumulate, cols, row_bias);
+  tile_for(rows, depth, StridedA<float, MR>(a, a_stride, rows), next_b, c, ldc, accumulate, cols, row_bias);
 }
 
 void kernel(int64_t depth, const float* a, int64_t a_stride, const float* b, float* c, int64_t ldc, bool accumulate,
-            int rows, int cols) {
-  tile_for_a(a_stride, rows, depth, a, [b](int64_t p) { return b + p * NR; }, c, ldc, accumulate, cols);
+            int rows, int cols, const float* row_bias) {
+  tile_for_a(a_stride, rows, depth, a, [b](int64_t p) { return b + p * NR; }, c, ldc, accumulate, cols, row_bias);
 }
 
 void kernel_rows(int64_t depth, const float* a, int64_t a_stride, const float* b, const int64_t* b_offsets, float* c,
-                 int64_t ldc, bool accumulate, int rows, int cols) {
+                 int64_t ldc, bool accumulate, int rows, int cols, const float* row_bias) {
   tile_for_a(a_stride, rows, depth, a, [b, b_offsets](int64_t p) { return b + b_offsets[p]; }, c, ldc, accumulate,
-             cols);
+             cols, row_bias);
 }
 
 // Dot products: a 3 x 3 tile in 9 accumulators (3 + 1 more registers for operands).

@@ -19,7 +19,7 @@ constexpr int MR = 8, NR = 48;
 // of each row are used: fewer than three only for the last, narrower column panel of C.
 template <int NV, typename A, typename NextB>
 inline void tile(int64_t depth, const A& a, NextB next_b, float* c, int64_t ldc, bool accumulate, int rows,
-                 int cols) {
+                 int cols, const float* row_bias) {
   // The C tile is read only after the k loop: fetching it now hides the miss behind the FMAs.
   for (int i = 0; i < rows; ++i)
     for (int v = 0; v < NV; ++v) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16 * v), _MM_HINT_T0);
@@ -49,7 +49,8 @@ inline void tile(int64_t depth, const A& a, NextB next_b, float* c, int64_t ldc,
     for (int v = 0; v < NV; ++v) {
       float* dst = c + i * ldc + 16 * v;
       const __mmask16 mask = v + 1 < NV ? __mmask16(0xffff) : last;
-      const __m512 sum = accumulate ? _mm512_add_ps(acc[v][i], _mm512_maskz_loadu_ps(mask, dst)) : acc[v][i];
+      __m512 sum = row_bias != nullptr ? _mm512_add_ps(acc[v][i], _mm512_set1_ps(row_bias[i])) : acc[v][i];
+      if (accumulate) sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(mask, dst));
       _mm512_mask_storeu_ps(dst, mask, sum);
     }
 }
@@ -57,31 +58,31 @@ inline void tile(int64_t depth, const A& a, NextB next_b, float* c, int64_t ldc,
 // Runs the tile with as many vectors as the needed columns take.
 template <typename A, typename NextB>
 inline void tile_for(int rows, int cols, int64_t depth, const A& a, NextB next_b, float* c, int64_t ldc,
-                     bool accumulate) {
-  if (cols <= 16) return tile<1>(depth, a, next_b, c, ldc, accumulate, rows, cols);
-  if (cols <= 32) return tile<2>(depth, a, next_b, c, ldc, accumulate, rows, cols);
-  tile<3>(depth, a, next_b, c, ldc, accumulate, rows, cols);
+                     bool accumulate, const float* row_bias) {
+  if (cols <= 16) return tile<1>(depth, a, next_b, c, ldc, accumulate, rows, cols, row_bias);
+  if (cols <= 32) return tile<2>(depth, a, next_b, c, ldc, accumulate, rows, cols, row_bias);
+  tile<3>(depth, a, next_b, c, ldc, accumulate, rows, cols, row_bias);
 }
 
 template <typename NextB>
 inline void tile_for_a(int64_t a_stride, int rows, int cols, int64_t depth, const float* a, NextB next_b, float* c,
-                       int64_t ldc, bool accumulate) {
-  if (a_stride == 0) return tile_for(rows, cols, depth, PackedA<float, MR>{a}, next_b, c, ldc, accumulate);
-  tile_for(rows, cols, depth, StridedA<float, MR>(a, a_stride, rows), next_b, c, ldc, accumulate);
+                       int64_t ldc, bool accumulate, const float* row_bias) {
+  if (a_stride == 0) return tile_for(rows, cols, depth, PackedA<float, MR>{a}, next_b, c, ldc, accumulate, row_bias);
+  tile_for(rows, cols, depth, StridedA<float, MR>(a, a_stride, rows), next_b, c, ldc, accumulate, row_bias);
 }
 
 void kernel(int64_t depth, const float* a, int64_t a_stride, const float* b, float* c, int64_t ldc, bool accumulate,
-            int rows, int cols) {
+            int rows, int cols, const float* row_bias) {
   // The packed panel streams from L2 (cpu/gemm.cpp) in order, which the hardware prefetchers
   // follow: software prefetches of it measured 3-7% slower, their three loads a step taking
   // slots from the eleven of the tile.
-  tile_for_a(a_stride, rows, cols, depth, a, [b](int64_t p) { return b + p * NR; }, c, ldc, accumulate);
+  tile_for_a(a_stride, rows, cols, depth, a, [b](int64_t p) { return b + p * NR; }, c, ldc, accumulate, row_bias);
 }
 
 void kernel_rows(int64_t depth, const float* a, int64_t a_stride, const float* b, const int64_t* b_offsets, float* c,
-                 int64_t ldc, bool accumulate, int rows, int cols) {
+                 int64_t ldc, bool accumulate, int rows, int cols, const float* row_bias) {
   tile_for_a(a_stride, rows, cols, depth, a, [b, b_offsets](int64_t p) { return b + b_offsets[p]; }, c, ldc,
-             accumulate);
+             accumulate, row_bias);
 }
 
 // Dot products: a 4 x 6 tile in 24 accumulators; each 16-wide step loads 4 + 6 vectors for 24

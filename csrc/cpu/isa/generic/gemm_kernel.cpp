@@ -8,7 +8,8 @@ namespace {
 
 // next_b(p) is the start of B's row p: the packed panel or a row of the input.
 template <typename T, int MR, int NR, typename A, typename NextB>
-inline void tile(int64_t depth, const A& a, NextB next_b, T* c, int64_t ldc, bool accumulate, int rows, int cols) {
+inline void tile(int64_t depth, const A& a, NextB next_b, T* c, int64_t ldc, bool accumulate, int rows, int cols,
+                 const T* row_bias) {
   T sums[MR][NR] = {};
   for (int64_t p = 0; p < depth; ++p) {
     const T* b = next_b(p);
@@ -18,27 +19,32 @@ inline void tile(int64_t depth, const A& a, NextB next_b, T* c, int64_t ldc, boo
     }
   }
   for (int i = 0; i < rows; ++i)
-    for (int j = 0; j < cols; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + sums[i][j] : sums[i][j];
+    for (int j = 0; j < cols; ++j) {
+      const T sum = row_bias != nullptr ? sums[i][j] + row_bias[i] : sums[i][j];
+      c[i * ldc + j] = accumulate ? c[i * ldc + j] + sum : sum;
+    }
 }
 
 template <typename T, int MR, int NR, typename NextB>
 inline void tile_for_a(int64_t depth, const T* a, int64_t a_stride, NextB next_b, T* c, int64_t ldc, bool accumulate,
-                       int rows, int cols) {
-  if (a_stride == 0) return tile<T, MR, NR>(depth, PackedA<T, MR>{a}, next_b, c, ldc, accumulate, rows, cols);
-  tile<T, MR, NR>(depth, StridedA<T, MR>(a, a_stride, rows), next_b, c, ldc, accumulate, rows, cols);
+                       int rows, int cols, const T* row_bias) {
+  if (a_stride == 0)
+    return tile<T, MR, NR>(depth, PackedA<T, MR>{a}, next_b, c, ldc, accumulate, rows, cols, row_bias);
+  tile<T, MR, NR>(depth, StridedA<T, MR>(a, a_stride, rows), next_b, c, ldc, accumulate, rows, cols, row_bias);
 }
 
 template <typename T, int MR, int NR>
 void kernel(int64_t depth, const T* a, int64_t a_stride, const T* b, T* c, int64_t ldc, bool accumulate, int rows,
-            int cols) {
-  tile_for_a<T, MR, NR>(depth, a, a_stride, [b](int64_t p) { return b + p * NR; }, c, ldc, accumulate, rows, cols);
+            int cols, const T* row_bias) {
+  tile_for_a<T, MR, NR>(depth, a, a_stride, [b](int64_t p) { return b + p * NR; }, c, ldc, accumulate, rows, cols,
+                        row_bias);
 }
 
 template <typename T, int MR, int NR>
 void kernel_rows(int64_t depth, const T* a, int64_t a_stride, const T* b, const int64_t* b_offsets, T* c,
-                 int64_t ldc, bool accumulate, int rows, int cols) {
+                 int64_t ldc, bool accumulate, int rows, int cols, const T* row_bias) {
   tile_for_a<T, MR, NR>(depth, a, a_stride, [b, b_offsets](int64_t p) { return b + b_offsets[p]; }, c, ldc,
-                        accumulate, rows, cols);
+                        accumulate, rows, cols, row_bias);
 }
 
 template <typename T, int DM, int DN>
