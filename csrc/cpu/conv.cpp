@@ -200,7 +200,7 @@ inline PhaseAxis phase_axis(int64_t phase, int64_t stride, int64_t dilation, int
 }
 
 template <typename T>
-void phase_backward_input(const ConvShape& g, const T* grad_output, const T* weight, T* grad_input) {
+void phase_backward_input(const ConvShape& g, const T* grad_output, const T* weight, const T* bias, T* grad_input) {
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   const int64_t H = g.in_height, W = g.in_width, R = g.kernel_height, S = g.kernel_width;
   const int64_t sh = g.stride_height, sw = g.stride_width;
@@ -219,9 +219,11 @@ void phase_backward_input(const ConvShape& g, const T* grad_output, const T* wei
       const PhaseAxis cols = phase_axis(b, sw, g.dilation_width, g.pad_left, S, W);
       T* phase_input = grad_input + a * W + b;
       if (rows.taps == 0 || cols.taps == 0) {  // no tap reaches these pixels
-        for (int64_t plane = 0; plane < g.batch * g.in_channels; ++plane)
+        for (int64_t plane = 0; plane < g.batch * g.in_channels; ++plane) {
+          const T value = bias != nullptr ? bias[plane % g.in_channels] : T(0);
           for (int64_t i = 0; i < rows.size; ++i)
-            for (int64_t j = 0; j < cols.size; ++j) phase_input[plane * H * W + i * sh * W + j * sw] = T(0);
+            for (int64_t j = 0; j < cols.size; ++j) phase_input[plane * H * W + i * sh * W + j * sw] = value;
+        }
         continue;
       }
       ConvShape phase = input_gradient_shape(g);
@@ -284,7 +286,7 @@ void phase_backward_input(const ConvShape& g, const T* grad_output, const T* wei
       T* out = grad_input + n * image_in + phase.a * W + phase.b;
       const bool paired = sw == 2 && phase.b == 0 && index + 1 < phases.size() && phases[index + 1].a == phase.a;
       if (!paired) {
-        implicit_conv(phase.shape, image, weights, static_cast<const T*>(nullptr), out, layout);
+        implicit_conv(phase.shape, image, weights, bias, out, layout);
         continue;
       }
       const Phase& odd = phases[++index];
@@ -295,19 +297,21 @@ void phase_backward_input(const ConvShape& g, const T* grad_output, const T* wei
       implicit_conv(odd.shape, image, WeightOperand<T>{packed_weights + odd.weight_offset, odd.weight_panels, 0},
                     static_cast<const T*>(nullptr), out, layout, odd_results);
       // Channel c's row i: even columns from the first phase, odd from the second (which has
-      // one column fewer when W is odd).
+      // one column fewer when W is odd), plus the bias.
       const int64_t rows = phase.shape.out_height, even_q = phase.shape.out_width, odd_q = odd.shape.out_width;
-      for (int64_t c = 0; c < g.in_channels; ++c)
+      for (int64_t c = 0; c < g.in_channels; ++c) {
+        const T value = bias != nullptr ? bias[c] : T(0);
         for (int64_t i = 0; i < rows; ++i) {
           const T* even = even_results + (c * rows + i) * even_windows.phase_width;
           const T* odd_values = odd_results + (c * rows + i) * odd_windows.phase_width;
           T* dst = out + c * H * W + i * sh * W;
           for (int64_t j = 0; j < odd_q; ++j) {
-            dst[2 * j] = even[j];
-            dst[2 * j + 1] = odd_values[j];
+            dst[2 * j] = even[j] + value;
+            dst[2 * j + 1] = odd_values[j] + value;
           }
-          if (even_q > odd_q) dst[2 * odd_q] = even[odd_q];
+          if (even_q > odd_q) dst[2 * odd_q] = even[odd_q] + value;
         }
+      }
     }
   });
 }
@@ -385,10 +389,18 @@ void conv2d_forward(const ConvShape& g, const T* input, const T* weight, const T
 }
 
 template <typename T>
-void conv2d_backward_input(const ConvShape& g, const T* grad_output, const T* weight, T* grad_input) {
-  if (is_depthwise(g)) return depthwise_conv2d_backward_input(g, grad_output, weight, grad_input);
-  if (winograd_applies(g)) return winograd_conv2d_backward_input(g, grad_output, weight, grad_input);
-  if (!is_pointwise(g)) return phase_backward_input(g, grad_output, weight, grad_input);
+void conv2d_backward_input(const ConvShape& g, const T* grad_output, const T* weight, T* grad_input,
+                           const T* bias) {
+  const int64_t HW = g.in_height * g.in_width;
+  if (is_depthwise(g) || winograd_applies(g)) {
+    if (is_depthwise(g))
+      depthwise_conv2d_backward_input(g, grad_output, weight, grad_input);
+    else
+      winograd_conv2d_backward_input(g, grad_output, weight, grad_input);
+    if (bias != nullptr) conv_bias_forward<T>(g.batch, g.in_channels, HW, bias, grad_input);
+    return;
+  }
+  if (!is_pointwise(g)) return phase_backward_input(g, grad_output, weight, bias, grad_input);
   // 1x1 stride 1: grad_in = W^T grad_out per group, W^T packed once per call.
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G, PQ = g.out_height * g.out_width;
   static thread_local Workspace<T> weight_space;
@@ -396,8 +408,8 @@ void conv2d_backward_input(const ConvShape& g, const T* grad_output, const T* we
   T* packed_weight = weight_space.get(G * weight_panels);
   for (int64_t group = 0; group < G; ++group)
     pack_a<T>(true, C, K, T(1), weight + group * K * C, C, packed_weight + group * weight_panels);
-  pointwise_gemm(g.batch, G, C, K, PQ, WeightOperand<T>{packed_weight, weight_panels, 0}, grad_output,
-                 static_cast<const T*>(nullptr), grad_input);
+  pointwise_gemm(g.batch, G, C, K, PQ, WeightOperand<T>{packed_weight, weight_panels, 0}, grad_output, bias,
+                 grad_input);
 }
 
 // --- weight gradient ------------------------------------------------------------------------------
@@ -597,7 +609,7 @@ void conv2d_backward_weight(const ConvShape& g, const T* grad_output, const T* i
 
 #define FASTCNN_INSTANTIATE_CONV(T)                                                                       \
   template void conv2d_forward<T>(const ConvShape&, const T*, const T*, const T*, T*);                   \
-  template void conv2d_backward_input<T>(const ConvShape&, const T*, const T*, T*);                      \
+  template void conv2d_backward_input<T>(const ConvShape&, const T*, const T*, T*, const T*);                    \
   template void conv2d_backward_weight<T>(const ConvShape&, const T*, const T*, T*, T*);                 \
   template void conv_bias_forward<T>(int64_t, int64_t, int64_t, const T*, T*);                           \
   template void conv_bias_backward<T>(int64_t, int64_t, int64_t, const T*, T*);

@@ -23,9 +23,12 @@ struct ConvShape {
 template <typename T>
 void conv2d_forward(const ConvShape& shape, const T* input, const T* weight, const T* bias, T* output);
 
-// grad_input = d(sum grad_output * output) / d input.
+// grad_input = d(sum grad_output * output) / d input (+ bias[c] on every value of input channel c
+// when bias is not null: the forward of a transposed convolution, which is this product, adds
+// its bias as the product is stored instead of in another pass).
 template <typename T>
-void conv2d_backward_input(const ConvShape& shape, const T* grad_output, const T* weight, T* grad_input);
+void conv2d_backward_input(const ConvShape& shape, const T* grad_output, const T* weight, T* grad_input,
+                           const T* bias = nullptr);
 
 // grad_weight (and grad_bias when not null) from grad_output and the forward input.
 template <typename T>

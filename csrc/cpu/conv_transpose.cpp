@@ -40,8 +40,7 @@ ConvShape as_convolution(const ConvTransposeShape& t) {
 template <typename T>
 void conv_transpose2d_forward(const ConvTransposeShape& t, const T* input, const T* weight, const T* bias,
                               T* output) {
-  conv2d_backward_input<T>(as_convolution(t), input, weight, output);
-  if (bias != nullptr) conv_bias_forward<T>(t.batch, t.out_channels, t.out_height * t.out_width, bias, output);
+  conv2d_backward_input<T>(as_convolution(t), input, weight, output, bias);
 }
 
 template <typename T>
