@@ -213,17 +213,13 @@ void phase_backward_input(const ConvShape& g, const T* grad_output, const T* wei
   std::vector<Phase> phases;
   std::vector<std::vector<int64_t>> sources;
   int64_t packed_size = 0;
+  bool gaps = false;  // some phase is reached by no tap (stride > kernel extent): its pixels hold the bias or 0
   for (int64_t a = 0; a < std::min(sh, H); ++a)
     for (int64_t b = 0; b < std::min(sw, W); ++b) {
       const PhaseAxis rows = phase_axis(a, sh, g.dilation_height, g.pad_top, R, H);
       const PhaseAxis cols = phase_axis(b, sw, g.dilation_width, g.pad_left, S, W);
-      T* phase_input = grad_input + a * W + b;
-      if (rows.taps == 0 || cols.taps == 0) {  // no tap reaches these pixels
-        for (int64_t plane = 0; plane < g.batch * g.in_channels; ++plane) {
-          const T value = bias != nullptr ? bias[plane % g.in_channels] : T(0);
-          for (int64_t i = 0; i < rows.size; ++i)
-            for (int64_t j = 0; j < cols.size; ++j) phase_input[plane * H * W + i * sh * W + j * sw] = value;
-        }
+      if (rows.taps == 0 || cols.taps == 0) {
+        gaps = gaps || (rows.size > 0 && cols.size > 0);
         continue;
       }
       ConvShape phase = input_gradient_shape(g);
@@ -280,6 +276,11 @@ void phase_backward_input(const ConvShape& g, const T* grad_output, const T* wei
   for_each_image(g.batch, [&](int64_t n) {
     static thread_local Workspace<T> pair_space;
     const T* image = grad_output + n * image_out;
+    if (gaps)  // the whole image first, contiguously; the phases with taps then overwrite theirs
+      for (int64_t c = 0; c < g.in_channels; ++c) {
+        T* plane = grad_input + n * image_in + c * H * W;
+        std::fill(plane, plane + H * W, bias != nullptr ? bias[c] : T(0));
+      }
     for (size_t index = 0; index < phases.size(); ++index) {
       const Phase& phase = phases[index];
       const WeightOperand<T> weights{packed_weights + phase.weight_offset, phase.weight_panels, 0};
