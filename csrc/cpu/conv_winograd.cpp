@@ -89,6 +89,15 @@ void for_each_run(const Tiles& tiles, int64_t first, int64_t last, Fn&& fn) {
   }
 }
 
+// The runs of tiles [first, last), listed once for a block's transforms, which walk them once per
+// channel (finding them anew for each took two integer divisions per run and channel: 8% of a
+// 64-channel 8 px forward, whose runs are 4 tiles long).
+inline std::vector<Run> block_runs(const Tiles& tiles, int64_t first, int64_t last) {
+  std::vector<Run> runs;
+  for_each_run(tiles, first, last, [&](const Run& run) { runs.push_back(run); });
+  return runs;
+}
+
 // The kernel set's tile transforms (cpu/isa/winograd_table.h).
 template <typename T>
 const isa::WinogradKernels<T>& transforms() {
@@ -173,8 +182,9 @@ void transform_block_input(const Tiles& tiles, int64_t first, int64_t last, cons
                            int64_t stride) {
   const PaddedInput padded = padded_input(tiles);
   const isa::WinogradKernels<T>& kernels = transforms<T>();
+  const std::vector<Run> runs = block_runs(tiles, first, last);
   for (int64_t c = 0; c < C; ++c) {
-    for_each_run(tiles, first, last, [&](const Run& run) {
+    for (const Run& run : runs) {
       const T* channel = in + (run.n - n0) * image_stride + c * padded.rows * padded.pitch;
       const int64_t width = 2 * (run.j1 - run.j0);
       for (int r = 0; r < 4; ++r) {
@@ -188,7 +198,7 @@ void transform_block_input(const Tiles& tiles, int64_t first, int64_t last, cons
           std::memcpy(last_columns + x, line + 2 + x, 4 * sizeof(T));
         }
       }
-    });
+    }
     kernels.input(rows, shifted, stride, last - first, v + c * ldv, plane);
   }
 }
@@ -232,8 +242,9 @@ void transform_block_gradient(const ConvShape& g, const Tiles& tiles, int64_t fi
                               int64_t image_stride, int64_t K, T* d, int64_t ldd, int64_t plane, T* top, T* bottom) {
   const int64_t P = g.out_height, Q = g.out_width;
   const isa::WinogradKernels<T>& kernels = transforms<T>();
+  const std::vector<Run> runs = block_runs(tiles, first, last);
   for (int64_t k = 0; k < K; ++k) {
-    for_each_run(tiles, first, last, [&](const Run& run) {
+    for (const Run& run : runs) {
       const T* channel = grad + run.n * image_stride + k * P * Q + 2 * run.j0;
       const int64_t width = 2 * (run.j1 - run.j0), columns = std::min(width, Q - 2 * run.j0);
       for (int y = 0; y < 2; ++y) {
@@ -241,7 +252,7 @@ void transform_block_gradient(const ConvShape& g, const Tiles& tiles, int64_t fi
         T* dst = (y == 0 ? top : bottom) + 2 * run.at;
         for (int64_t x = 0; x < width; ++x) dst[x] = row < P && x < columns ? channel[row * Q + x] : T(0);
       }
-    });
+    }
     kernels.gradient(top, bottom, last - first, d + k * ldd, plane);
   }
 }
@@ -255,9 +266,10 @@ void transform_block_output(const ConvShape& g, const Tiles& tiles, int64_t firs
                             T* top, T* bottom) {
   const int64_t P = g.out_height, Q = g.out_width, count = last - first;
   const isa::WinogradKernels<T>& kernels = transforms<T>();
+  const std::vector<Run> runs = block_runs(tiles, first, last);
   for (int64_t k = 0; k < K; ++k) {
     kernels.output(m + k * ldm, plane, count, bias == nullptr ? T(0) : bias[k], 2 * count, top, bottom);
-    for_each_run(tiles, first, last, [&](const Run& run) {
+    for (const Run& run : runs) {
       const int64_t columns = std::min(2 * (run.j1 - run.j0), Q - 2 * run.j0);
       T* dst = out + run.n * image_stride + (k * P + 2 * run.i) * Q + 2 * run.j0;
       const bool second_row = 2 * run.i + 1 < P;
@@ -265,7 +277,7 @@ void transform_block_output(const ConvShape& g, const Tiles& tiles, int64_t firs
         dst[x] = top[2 * run.at + x];
         if (second_row) dst[Q + x] = bottom[2 * run.at + x];
       }
-    });
+    }
   }
 }
 
@@ -273,7 +285,7 @@ void transform_block_output(const ConvShape& g, const Tiles& tiles, int64_t firs
 // least one, and as many blocks as make a whole number per thread, of equal size (a multiple of
 // the widest vector): the threads take blocks in turn, and 1024 tiles on two threads cut 384 +
 // 384 + 256 left one thread 640 tiles against 384 (the other idle for a fifth of the call), cut
-// 4 x 256 they share evenly (64 channels of 8 px, N64: 1.32 -> 1.2x ms). Each block multiplies
+// 4 x 256 they share evenly (64 channels of 8 px, N64: forward 1.30-1.46 -> 1.04-1.07 ms). Each block multiplies
 // all of U, so a block must be wide enough to use each value of U often: measured on Zen 3 (one
 // thread, 3x3, 64 to 256 channels), 1 and 2 panels ran at 0.6-0.9 of the speed of 8, which
 // matched 4 and 12 within the noise. Its V and M (16 x 128 x (C + K) values, 2 MiB each at 256
