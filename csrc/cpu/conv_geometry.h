@@ -127,6 +127,18 @@ template <typename T>
 inline void pad_planes(const T* in, int64_t channels, int64_t H, int64_t W, int64_t Hp, int64_t Wp, int64_t pad_top,
                 int64_t pad_left, T* padded) {
   const int64_t begin = std::clamp<int64_t>(pad_left, 0, Wp), end = std::clamp<int64_t>(W + pad_left, begin, Wp);
+  if (Wp < 64) {
+    // Narrow rows: the planes zeroed at once and the rows' insides copied over, one call a row
+    // instead of three (the padding's fills are a few values each; 8 px planes took 7% of a
+    // Winograd forward in these calls).
+    std::fill(padded, padded + channels * Hp * Wp, T(0));
+    for (int64_t c = 0; c < channels; ++c)
+      for (int64_t hp = std::max<int64_t>(pad_top, 0); hp < std::min(Hp, H + pad_top); ++hp) {
+        const T* src = in + (c * H + hp - pad_top) * W - pad_left;
+        std::copy(src + begin, src + end, padded + (c * Hp + hp) * Wp + begin);
+      }
+    return;
+  }
   for (int64_t c = 0; c < channels; ++c)
     for (int64_t hp = 0; hp < Hp; ++hp) {
       T* dst = padded + (c * Hp + hp) * Wp;
