@@ -81,16 +81,20 @@ class BufferCache {
     std::vector<void*> released;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      auto best = idle_.end();
-      for (auto it = idle_.begin(); it != idle_.end(); ++it)
+      // The smallest fit, and of equal fits the one freed last: its lines are the likeliest to
+      // be in cache still (taking the oldest, a loop of 8 MiB ReLUs cycled through every idle
+      // buffer of that size and wrote each from memory; torch's allocator hands back the block
+      // just freed).
+      auto best = idle_.rend();
+      for (auto it = idle_.rbegin(); it != idle_.rend(); ++it)
         if (it->first >= capacity && it->first - capacity <= capacity / kSlackDivisor &&
-            (best == idle_.end() || it->first < best->first))
+            (best == idle_.rend() || it->first < best->first))
           best = it;
-      if (best != idle_.end()) {
+      if (best != idle_.rend()) {
         void* block = best->second;
         idle_bytes_ -= best->first;
         note_live(best->first);
-        idle_.erase(best);
+        idle_.erase(std::next(best).base());
         return block;
       }
       // A miss: make room first (core/buffer_cache.h's bound). Oldest first: the buffers the
