@@ -21,7 +21,7 @@
 //               pixel-major (channels contiguous), one per kernel row; where those GEMMs would be
 //               too narrow (few input channels) or the input planes already are col (1x1 stride
 //               1), dot products with col's rows (gemm_dots).
-//   Winograd — 3x3, stride 1, 32 channels or more per group (64 for the weight gradient), rows
+//   Winograd — 3x3, stride 1, 32 channels or more per group (forward and both gradients), rows
 //               not too short (the rules and their measurements are in conv_winograd.h):
 //               F(2x2, 3x3), 16 GEMMs over transformed tiles, 2.25 times fewer multiply-adds
 //               (conv_winograd.cpp; dilated kernels by output phase); the input gradient too

@@ -503,9 +503,9 @@ struct MinimumColumns {
   int64_t forward, weight;
 };
 MinimumColumns minimum_columns(int64_t channels) {
-  if (channels >= 256) return {4, 6};
   if (channels >= 128) return {4, 4};
-  return {6, 24};
+  if (channels >= 64) return {6, 6};
+  return {6, 12};
 }
 
 bool winograd_shape(const ConvShape& g, int64_t min_channels) {
@@ -527,7 +527,7 @@ bool winograd_applies(const ConvShape& g) {
 }
 
 bool winograd_weight_gradient_applies(const ConvShape& g) {
-  return winograd_shape(g, 64) && phase_columns(g) >= minimum_columns(group_channels(g)).weight;
+  return winograd_shape(g, 32) && phase_columns(g) >= minimum_columns(group_channels(g)).weight;
 }
 
 template <typename T>

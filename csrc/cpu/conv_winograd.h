@@ -7,7 +7,7 @@
 namespace fastcnn::cpu {
 
 // Whether the shape takes the Winograd kernels: a 3x3 kernel, stride 1, at least 32 channels per
-// group on both sides (64 for the weight gradient), enough output tiles of 2x2 (all images
+// group on both sides, enough output tiles of 2x2 (all images
 // together: 64 with 64 channels or more, 256 with fewer), two output rows and columns per
 // dilation phase, and output rows long enough (below).
 // Tiles: with few of them the weights' transform, K x C x 16 values per call, is not paid back
@@ -20,12 +20,16 @@ namespace fastcnn::cpu {
 // 1.20, 16 px 1.23; 128 channels 4 px 1.31, 6 px 1.78, 8 px 1.43, 16 px 1.47; 256 channels 4 px
 // 1.02, 8 px 1.07; 32 channels at 16 px 1.16, 16 channels at 32 px 1.04 (kept on the implicit
 // GEMM). Side by side, 256 channels at 14 px (batch 32) ran 1.18 times faster than run by run.
-// Weight gradient, transformed side by side too: 64 channels 4 px 0.69, 8 px 0.85, 14 px 0.85,
-// 28 px 1.08 (56 px 1.37); 128 channels 4 px 1.11, 6 px 1.08, 8 px 1.13, 14 px 1.76; 256
-// channels (batch 32) 4 px 0.75, 7 px 1.17, 8 px 1.20, 14 px 1.07; 32 channels at 16 px 0.91, 16
-// channels at 32 px 0.87. So the forward and the input gradient (a forward) need 6 output
-// columns per phase with fewer than 128 channels (the smaller of C and K per group), else 4; the
-// weight gradient 24 columns with fewer than 128 channels, 4 with fewer than 256, else 6.
+// Weight gradient, transformed side by side too, with the blocks of tiles balanced over the
+// threads and each block's runs listed once (conv_winograd.cpp; 2026-12-04, batch 64 unless
+// noted; ranges over runs at 2 and at 1 thread, for 64 channels up to 8 px 2 threads / 1
+// thread): 64 channels 4 px 0.65-0.73 / 1.09-1.21, 6 px 1.25-1.64 / 1.24-1.35, 8 px 1.33-1.46 /
+// 1.46-1.47, 14 px (batch 32) 1.34-1.54; 48 channels 12 px (batch 32) 1.43-1.54;
+// 32 channels 8 px 0.98-1.12, 12 px 1.08-1.18, 16 px 1.06-1.20, 32 px (batch 16) 1.11-1.33; 256
+// channels 4 px (batch 32) 1.04-1.44. (Before those two changes: 64 channels 8 px 0.85, 14 px
+// 0.85; 128 channels 4-8 px 1.08-1.13.) So the forward and the input gradient (a forward) need 6
+// output columns per phase with fewer than 128 channels (the smaller of C and K per group), else
+// 4; the weight gradient 12 columns with fewer than 64 channels, 6 with fewer than 128, else 4.
 bool winograd_applies(const ConvShape& shape);
 bool winograd_weight_gradient_applies(const ConvShape& shape);
 
