@@ -122,4 +122,5 @@ PYBIND11_MODULE(_C, m) {
 
   // --- elementwise ---
   m.def("binary_forward", &fastcnn::ops::binary_forward, "name"_a, "a"_a, "b"_a);
+  m.def("add_into", &fastcnn::ops::add_into, "total"_a, "addend"_a);
 }

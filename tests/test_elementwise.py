@@ -53,3 +53,35 @@ def test_each_isa_matches_numpy_exactly(isa):
         "        for name, ufunc in (('add', np.add), ('sub', np.subtract), ('mul', np.multiply)):\n"
         "            np.testing.assert_array_equal(_C.binary_forward(name, a, b), ufunc(a, b), err_msg=name)\n"
     ))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1,), (5, 7), (2, 16, 33, 65)])
+def test_add_into_adds_in_place(dtype, shape):
+    total = rng.standard_normal(shape).astype(dtype)
+    addend = rng.standard_normal(shape).astype(dtype)
+    expected = total + addend
+    buffer = total.ctypes.data
+    assert _C.add_into(total, addend) is None
+    assert total.ctypes.data == buffer
+    np.testing.assert_array_equal(total, expected)
+
+
+@pytest.mark.parametrize("total, addend, error, match", [
+    (np.ones((2, 3), np.float32), np.ones((3, 2), np.float32), ValueError, r"add_into: addend must have shape \(2, 3\)"),
+    (np.ones((2, 3), np.float32), np.ones((2, 3), np.float64), TypeError, "add_into: addend has dtype float64"),
+    (np.ones((2, 3), np.int64), np.ones((2, 3), np.int64), TypeError, "add_into: total"),
+    (np.ones((4, 3), np.float32)[::2], np.ones((2, 3), np.float32), ValueError, "add_into: total"),
+    (np.broadcast_to(np.ones(3, np.float32), (2, 3)), np.ones((2, 3), np.float32), ValueError, "add_into: total"),
+])
+def test_add_into_bad_arguments_raise(total, addend, error, match):
+    with pytest.raises(error, match=match):
+        _C.add_into(total, addend)
+
+
+def test_add_into_refuses_a_read_only_total():
+    total = np.ones((2, 3), np.float32)
+    total.flags.writeable = False
+    with pytest.raises(ValueError, match="add_into: total must be writeable"):
+        _C.add_into(total, np.ones((2, 3), np.float32))
+    np.testing.assert_array_equal(total, 1)

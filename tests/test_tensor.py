@@ -85,6 +85,22 @@ def test_summed_intermediate_gradients_stay_separate(caller_gradient):
     np.testing.assert_allclose(x.grad.numpy(), [40.0, 40.0])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_summed_gradients_of_large_arrays(dtype):
+    # Above the elementwise kernel's size threshold the engine sums a reused tensor's gradients
+    # with our parallel kernels (ops/elementwise.py, add_into and add), in place where it may:
+    # the same sums, and the caller's gradient left as it was.
+    values = np.random.default_rng(0).standard_normal((4, 64, 32, 32)).astype(dtype)
+    x = fastcnn.tensor(values, requires_grad=True)
+    a, b = x * 2, x * 3
+    total = (a + b) + a * 5 + b * 7 + (a + a)
+    gradient = fastcnn.tensor(np.full(values.shape, 0.5, dtype))
+    total.backward(gradient)
+    assert x.grad.dtype == dtype
+    np.testing.assert_array_equal(gradient.numpy(), 0.5)
+    np.testing.assert_allclose(x.grad.numpy(), np.full(values.shape, 20.0, dtype))
+
+
 def test_leaf_gradients_never_share_memory():
     # Leaves keep a backward's fresh result uncopied; a gradient handed to two leaves, or the
     # caller's gradient, must still give each leaf its own array.

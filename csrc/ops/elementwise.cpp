@@ -25,4 +25,19 @@ py::array binary_forward(const std::string& name, const py::array& a, const py::
   });
 }
 
+void add_into(py::array& total, const py::array& addend) {
+  const DType dtype = check_float("add_into", "total", total);
+  check_same_dtype("add_into", "total", total, "addend", addend);
+  check_shape("add_into", "addend", addend, shape_of(total));
+  if (!total.writeable()) fail_value("add_into", "total must be writeable");
+  dispatch_float(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    T* sum = mutable_data_of<T>(total);
+    const T* right = data_of<T>(addend);
+    const int64_t size = total.size();
+    py::gil_scoped_release release;
+    cpu::binary_forward<T>(cpu::BinaryOp::add, sum, right, sum, size);
+  });
+}
+
 }  // namespace fastcnn::ops

@@ -177,5 +177,8 @@ py::array margin_loss_backward(const py::array& grad_losses, const py::array& le
 // --- elementwise (ops/elementwise.cpp) ---
 // name: add, sub, mul; a and b of one float dtype and one shape (broadcasting stays in NumPy).
 py::array binary_forward(const std::string& name, const py::array& a, const py::array& b);
+// total += addend in place (one float dtype and shape; total writeable): the autograd engine's
+// sum of two gradients of one tensor.
+void add_into(py::array& total, const py::array& addend);
 
 }  // namespace fastcnn::ops

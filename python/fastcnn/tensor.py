@@ -268,6 +268,7 @@ def backward(root: "Tensor", gradient=None, retain_graph: bool = False):
     if root.grad_fn is None:
         _accumulate_leaf(root, gradient)
         return
+    from .ops.elementwise import add, add_into  # the ops import this module
     grads = {id(root.grad_fn): gradient}
     # Arrays already handed somewhere (the caller's gradient, a gradient a backward returned for
     # two inputs): a leaf must copy these. Any other kernel result becomes the leaf's .grad as is,
@@ -310,9 +311,9 @@ def backward(root: "Tensor", gradient=None, retain_graph: bool = False):
                     if fresh and _exclusive(grad) and sum(g is grad for g in input_grads) == 1:
                         owned.add(key)
                 elif key in owned and _fits(grads[key], grad):
-                    np.add(grads[key], grad, out=grads[key])
+                    add_into(grads[key], grad)
                 else:
-                    grads[key] = grads[key] + grad
+                    grads[key] = add(grads[key], grad)
                     if _exclusive(grads[key]):
                         owned.add(key)
             if not retain_graph:

@@ -35,14 +35,34 @@ def _shape(x):
     return x.shape if type(x) is np.ndarray else np.shape(x)
 
 
-def _binary(name: str, ufunc, a, b):
-    """a op b: our parallel kernel when a and b are large aligned C-contiguous float arrays of one
-    shape and dtype, else the NumPy ufunc with its broadcasting and type promotion."""
-    if (type(a) is np.ndarray and type(b) is np.ndarray and a.shape == b.shape and a.dtype == b.dtype
+def _kernel_fits(a, b) -> bool:
+    """Whether a and b are large aligned C-contiguous float arrays of one shape and dtype."""
+    return (type(a) is np.ndarray and type(b) is np.ndarray and a.shape == b.shape and a.dtype == b.dtype
             and a.size >= _KERNEL_MIN_SIZE and a.dtype in _KERNEL_DTYPES
-            and a.flags.c_contiguous and b.flags.c_contiguous and a.flags.aligned and b.flags.aligned):
+            and a.flags.c_contiguous and b.flags.c_contiguous and a.flags.aligned and b.flags.aligned)
+
+
+def _binary(name: str, ufunc, a, b):
+    """a op b: our parallel kernel where _kernel_fits, else the NumPy ufunc with its broadcasting
+    and type promotion."""
+    if _kernel_fits(a, b):
         return kernels(a).binary_forward(name, a, b)
     return ufunc(a, b)
+
+
+def add_into(total: np.ndarray, addend) -> None:
+    """total += addend in place, total's shape and dtype kept (the autograd engine's sum of a
+    tensor's gradients from its several uses, such as a residual block's input): our parallel
+    kernel where _kernel_fits, else NumPy's."""
+    if _kernel_fits(total, addend) and total.flags.writeable:
+        kernels(total).add_into(total, addend)
+    else:
+        np.add(total, addend, out=total)
+
+
+def add(a, b):
+    """a + b with broadcasting, on our kernel where _kernel_fits (no autograd)."""
+    return _binary("add", np.add, a, b)
 
 
 @register("add")
