@@ -68,7 +68,8 @@ def test_add_into_adds_in_place(dtype, shape):
 
 
 @pytest.mark.parametrize("total, addend, error, match", [
-    (np.ones((2, 3), np.float32), np.ones((3, 2), np.float32), ValueError, r"add_into: addend must have shape \(2, 3\)"),
+    (np.ones((2, 3), np.float32), np.ones((3, 2), np.float32), ValueError,
+     r"add_into: addend must have shape \(2, 3\)"),
     (np.ones((2, 3), np.float32), np.ones((2, 3), np.float64), TypeError, "add_into: addend has dtype float64"),
     (np.ones((2, 3), np.int64), np.ones((2, 3), np.int64), TypeError, "add_into: total"),
     (np.ones((4, 3), np.float32)[::2], np.ones((2, 3), np.float32), ValueError, "add_into: total"),

@@ -131,11 +131,12 @@ Windows implicit_windows(const ConvShape& g) {
 }
 
 // out = conv(in) + bias (bias may be null). The bias is added as the GEMM stores its tiles, or
-// while the output rows are copied off the GEMM's result, saving a pass over the output. The windows are copied and multiplied
-// one block of channels at a time (conv_geometry.h, window_plan), each block a range of the
-// GEMM's depth accumulated into the result. With `results` (one image only), the GEMM's results
-// are left there instead, group g's K x grid at results + g * K * grid, rows
-// implicit_windows(g).phase_width apart, for the caller to store.
+// while the output rows are copied off the GEMM's result, saving a pass over the output. The
+// windows are copied and multiplied one block of channels at a time (conv_geometry.h,
+// window_plan), each block a range of the GEMM's depth accumulated into the result. With
+// `results` (one image only), the GEMM's results are left there instead (no bias), group g's
+// K x grid at results + g * K * grid, rows implicit_windows(g).phase_width apart, for the caller
+// to store.
 template <typename T>
 void implicit_conv(const ConvShape& g, const T* input, const WeightOperand<T>& weights, const T* bias, T* output,
                    OutputLayout layout, T* results = nullptr) {

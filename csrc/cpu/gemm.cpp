@@ -181,8 +181,8 @@ int64_t block_panels_max(int64_t kc_block) {
 // movable: tiles may start at any column (B read in place), so a narrow last panel is merged
 // with the one before it (GemmKernel::narrow).
 template <typename T, typename Micro>
-void multiply_panels(int64_t M, int64_t N, int64_t panel_depth, const T* a_operand, int64_t a_stride, Micro& micro, T* C,
-                     int64_t ldc, bool add, const T* row_bias, int64_t depth0, int64_t depth, int64_t row_begin,
+void multiply_panels(int64_t M, int64_t N, int64_t panel_depth, const T* a_operand, int64_t a_stride, Micro& micro,
+                     T* C, int64_t ldc, bool add, const T* row_bias, int64_t depth0, int64_t depth, int64_t row_begin,
                      int64_t row_end, int64_t col_begin, int64_t col_end, bool movable = false) {
   const GemmKernel<T>& kernel = gemm_kernel<T>();
   const int64_t mr = kernel.mr, nr = kernel.nr;

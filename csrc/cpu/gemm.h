@@ -66,9 +66,10 @@ void gemm_packed(int64_t M, int64_t N, int64_t K, const T* a, const T* packed_b,
 
 // C = A * B (+ C when accumulate) (+ row_bias as in gemm_packed), A as in gemm_packed, where row
 // k of B is the N values starting at b + b_offsets[k]; up to nr - 1 values past the end of each
-// row are read (and ignored), so the caller keeps them readable. The stride-1 convolutions read im2col rows from the input this
-// way. a_panel_depth > 0: A is a depth range of a packed A of that depth (a points at the range's
-// first depth of panel 0), for products over a part of the depth at a time.
+// row are read (and ignored), so the caller keeps them readable. The stride-1 convolutions read
+// im2col rows from the input this way. a_panel_depth > 0: A is a depth range of a packed A of
+// that depth (a points at the range's first depth of panel 0), for products over a part of the
+// depth at a time.
 template <typename T>
 void gemm_rows(int64_t M, int64_t N, int64_t K, const T* a, const T* b, const int64_t* b_offsets, T* C, int64_t ldc,
                bool accumulate, int64_t a_stride = 0, int64_t a_panel_depth = 0, const T* row_bias = nullptr);
