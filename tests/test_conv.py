@@ -61,11 +61,15 @@ CASES = [
     # phases no tap reaches (zeroed), and unequal strides with a channel multiplier.
     (2, 4, 11, 12, 4, (2, 2), 3, 1, 1, 4),
     (2, 3, 10, 9, 6, (3, 3), (2, 1), 1, 1, 3),
+    # The input gradient of a 4x4 stride-2 kernel by Winograd F(2x2, 2x2) over its four 2x2-tap
+    # phases (conv_winograd_phases.h: 64 output and 32 input channels, phase rows of 16 pixels or
+    # more, 256 tiles a phase).
+    (4, 36, 32, 33, 64, (4, 4), 2, 1, 1, 1),
 ]
 # Winograd F(2x2, 3x3) (conv_winograd.h: 3x3, stride 1, 32 channels or more per group on both
 # sides, 64 output tiles or more (256 under 64 channels) and output rows of 6 columns or more
-# per dilation phase (4 with 128 channels), the input gradient's too; the weight gradient from 64
-# channels where its rows are long enough: 24 columns with 64 channels, 4 with 128, 6 with 256):
+# per dilation phase (4 with 128 channels), the input gradient's too; the weight gradient where
+# its rows are long enough: 12 columns under 64 channels, 6 under 128, else 4):
 # odd and even planes (partial tiles), padding 0 to 3 (the input gradient's padding 2 - pad goes
 # negative), groups, tile blocks across images, rows under 16 tiles (transformed side by side
 # across tile rows and images) and longer ones (run by run).
@@ -77,6 +81,7 @@ WINOGRAD_CASES = [
     (2, 64, 3, 40, 64, (3, 3), 1, 1, 1, 1),
     (4, 128, 7, 9, 128, (3, 3), 1, 1, 1, 1),
     (4, 32, 17, 16, 40, (3, 3), 1, 1, 1, 1),
+    (16, 32, 8, 8, 32, (3, 3), 1, 1, 1, 1),     # Winograd forward, the weight gradient's rows too short
     # Dilated, as one undilated Winograd convolution per output phase: dilation 2 (odd width,
     # whose column phases differ in size), 3, mixed (2, 1), and groups with padding (3, 1); the
     # last two with weight gradients by Winograd too.

@@ -19,6 +19,10 @@ CASES = [
                                                        # 4 * 4 columns for the pixel-major weight gradient
     (2, 4, 5, 4, 8, (3, 3), 2, 1, 1, 1, 1),            # output_padding with the pixel-major weight gradient
     (1, 3, 4, 5, 16, (2, 3), 2, 0, 1, 2, 1),           # the same, dilated: one GEMM per kernel tap
+    # Winograd F(2x2, 2x2) over the 2x2-tap phases (conv_winograd_phases.h: 64 input and 32 output
+    # channels, phase rows of 16 pixels or more, 256 tiles a phase):
+    (4, 64, 16, 16, 36, (4, 4), 2, 1, 1, 1, 1),        # output_padding: phases of 17 and 16 pixels
+    (4, 64, 16, 16, 32, (2, 2), 2, 0, 0, 2, 1),        # one phase of 2x2 taps, three that no tap reaches
 ]
 
 

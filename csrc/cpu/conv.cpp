@@ -43,6 +43,7 @@
 #include "cpu/conv_depthwise.h"
 #include "cpu/conv_geometry.h"
 #include "cpu/conv_winograd.h"
+#include "cpu/conv_winograd_phases.h"
 
 namespace fastcnn::cpu {
 
@@ -205,14 +206,10 @@ void phase_backward_input(const ConvShape& g, const T* grad_output, const T* wei
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   const int64_t H = g.in_height, W = g.in_width, R = g.kernel_height, S = g.kernel_width;
   const int64_t sh = g.stride_height, sw = g.stride_width;
-  // A phase: its stride-1 convolution, where its pixels start in an image's gradient, and where
-  // its packed weights start in the one buffer that holds every phase's.
-  struct Phase {
-    ConvShape shape;
-    int64_t a, b, weight_panels, weight_offset;  // the phase's first pixel is (a, b)
-  };
-  std::vector<Phase> phases;
-  std::vector<std::vector<int64_t>> sources;
+  // The phases (conv_winograd_phases.h: each one's stride-1 convolution, first pixel and taps),
+  // and where each one's packed weights start in the one buffer that holds every phase's.
+  std::vector<SubPixelPhase> phases;
+  std::vector<int64_t> weight_panels, weight_offsets;
   int64_t packed_size = 0;
   bool gaps = false;  // some phase is reached by no tap (stride > kernel extent): its pixels hold the bias or 0
   for (int64_t a = 0; a < std::min(sh, H); ++a)
@@ -234,30 +231,32 @@ void phase_backward_input(const ConvShape& g, const T* grad_output, const T* wei
       phase.dilation_width = cols.dilation;
       phase.pad_top = rows.pad;
       phase.pad_left = cols.pad;
-      const int64_t weight_panels = packed_a_size<T>(C, K * rows.taps * cols.taps);
-      phases.push_back(Phase{phase, a, b, weight_panels, packed_size});
-      packed_size += G * weight_panels;
+      weight_panels.push_back(packed_a_size<T>(C, K * rows.taps * cols.taps));
+      weight_offsets.push_back(packed_size);
+      packed_size += G * weight_panels.back();
       // The phase's taps, flipped: tap i * cols.taps + j reads kernel tap source[...] (r * S + s).
-      std::vector<int64_t>& source = sources.emplace_back(rows.taps * cols.taps);
+      phases.push_back(SubPixelPhase{phase, a, b, std::vector<int64_t>(rows.taps * cols.taps)});
+      std::vector<int64_t>& source = phases.back().source;
       for (int64_t i = 0; i < rows.taps; ++i)
         for (int64_t j = 0; j < cols.taps; ++j)
           source[i * cols.taps + j] = (rows.first_tap + (rows.taps - 1 - i) * rows.tap_step) * S + cols.first_tap +
                                       (cols.taps - 1 - j) * cols.tap_step;
     }
+  if (winograd_phases_apply(g, phases))
+    return winograd_phases_backward_input(g, phases, grad_output, weight, bias, grad_input);
   static thread_local Workspace<T> weight_space;
   T* packed_weights = weight_space.get(packed_size);
   const int64_t mr = gemm_kernel<T>().mr;
   for (size_t index = 0; index < phases.size(); ++index) {
-    const Phase& phase = phases[index];
-    const std::vector<int64_t>& source = sources[index];
-    const int64_t taps = int64_t(source.size()), depth = K * taps, panels = phase.weight_panels / (mr * depth);
+    const std::vector<int64_t>& source = phases[index].source;
+    const int64_t taps = int64_t(source.size()), depth = K * taps, panels = weight_panels[index] / (mr * depth);
     // The kernel's channel axes swapped and its taps flipped, straight into gemm.h's packed A:
     // panel (group, c0) holds A[c0 + i][(k, tap)] = W[k][c0 + i][source[tap]] at (k * taps + tap)
     // * mr + i, read from the block of mr channels' taps that W holds contiguously for each k.
     parallel_for(G * panels, worth_parallel(G * C * depth), [&](int64_t group_panel) {
       const int64_t group = group_panel / panels, panel = group_panel % panels;
       const int64_t c0 = a_panel_row<T>(C, panel), rows_in = a_panel_row<T>(C, panel + 1) - c0;
-      T* dst = packed_weights + phase.weight_offset + group * phase.weight_panels + panel * mr * depth;
+      T* dst = packed_weights + weight_offsets[index] + group * weight_panels[index] + panel * mr * depth;
       if (rows_in < mr) std::fill(dst, dst + mr * depth, T(0));
       for (int64_t k = 0; k < K; ++k) {
         const T* src = weight + ((group * K + k) * C + c0) * R * S;
@@ -283,20 +282,20 @@ void phase_backward_input(const ConvShape& g, const T* grad_output, const T* wei
         std::fill(plane, plane + H * W, bias != nullptr ? bias[c] : T(0));
       }
     for (size_t index = 0; index < phases.size(); ++index) {
-      const Phase& phase = phases[index];
-      const WeightOperand<T> weights{packed_weights + phase.weight_offset, phase.weight_panels, 0};
+      const SubPixelPhase& phase = phases[index];
+      const WeightOperand<T> weights{packed_weights + weight_offsets[index], weight_panels[index], 0};
       T* out = grad_input + n * image_in + phase.a * W + phase.b;
       const bool paired = sw == 2 && phase.b == 0 && index + 1 < phases.size() && phases[index + 1].a == phase.a;
       if (!paired) {
         implicit_conv(phase.shape, image, weights, bias, out, layout);
         continue;
       }
-      const Phase& odd = phases[++index];
+      const SubPixelPhase& odd = phases[++index];
       const Windows even_windows = implicit_windows<T>(phase.shape), odd_windows = implicit_windows<T>(odd.shape);
       T* even_results = pair_space.get(g.in_channels * (even_windows.grid + odd_windows.grid));
       T* odd_results = even_results + g.in_channels * even_windows.grid;
       implicit_conv(phase.shape, image, weights, static_cast<const T*>(nullptr), out, layout, even_results);
-      implicit_conv(odd.shape, image, WeightOperand<T>{packed_weights + odd.weight_offset, odd.weight_panels, 0},
+      implicit_conv(odd.shape, image, WeightOperand<T>{packed_weights + weight_offsets[index], weight_panels[index], 0},
                     static_cast<const T*>(nullptr), out, layout, odd_results);
       // Channel c's row i: even columns from the first phase, odd from the second (which has
       // one column fewer when W is odd), plus the bias.

@@ -38,6 +38,17 @@
 
 namespace fastcnn::cpu {
 
+template <typename T>
+const isa::WinogradKernels<T>& winograd_transforms() {
+  static const isa::WinogradTable table = FASTCNN_CHOOSE_ISA_TABLE(winograd_table);
+  if constexpr (std::is_same_v<T, float>)
+    return table.f32;
+  else
+    return table.f64;
+}
+template const isa::WinogradKernels<float>& winograd_transforms<float>();
+template const isa::WinogradKernels<double>& winograd_transforms<double>();
+
 namespace {
 
 constexpr int64_t kPositions = 16;  // ξ = 4a + b
@@ -98,16 +109,6 @@ inline std::vector<Run> block_runs(const Tiles& tiles, int64_t first, int64_t la
   return runs;
 }
 
-// The kernel set's tile transforms (cpu/isa/winograd_table.h).
-template <typename T>
-const isa::WinogradKernels<T>& transforms() {
-  static const isa::WinogradTable table = FASTCNN_CHOOSE_ISA_TABLE(winograd_table);
-  if constexpr (std::is_same_v<T, float>)
-    return table.f32;
-  else
-    return table.f64;
-}
-
 // row[x] = plane[h][col0 + x] for x < width, zero outside the H x W plane.
 template <typename T>
 void copy_padded_row(const T* plane, int64_t H, int64_t W, int64_t h, int64_t col0, int64_t width, T* row) {
@@ -130,7 +131,7 @@ template <typename T>
 void transform_input(const ConvShape& g, const Run& run, const T* in, int64_t C, T* v, int64_t ldv, int64_t plane,
                      T* rows, int64_t stride) {
   const int64_t H = g.in_height, W = g.in_width, L = run.j1 - run.j0;
-  const isa::WinogradKernels<T>& kernels = transforms<T>();
+  const isa::WinogradKernels<T>& kernels = winograd_transforms<T>();
   for (int64_t c = 0; c < C; ++c) {
     for (int r = 0; r < 4; ++r)
       copy_padded_row(in + c * H * W, H, W, 2 * run.i - g.pad_top + r, 2 * run.j0 - g.pad_left, 2 * L + 2,
@@ -181,7 +182,7 @@ void transform_block_input(const Tiles& tiles, int64_t first, int64_t last, cons
                            int64_t image_stride, int64_t C, T* v, int64_t ldv, int64_t plane, T* rows, T* shifted,
                            int64_t stride) {
   const PaddedInput padded = padded_input(tiles);
-  const isa::WinogradKernels<T>& kernels = transforms<T>();
+  const isa::WinogradKernels<T>& kernels = winograd_transforms<T>();
   const std::vector<Run> runs = block_runs(tiles, first, last);
   for (int64_t c = 0; c < C; ++c) {
     for (const Run& run : runs) {
@@ -210,7 +211,7 @@ template <typename T>
 void transform_gradient(const ConvShape& g, const Run& run, const T* grad, int64_t K, T* d, int64_t ldd,
                         int64_t plane, T* rows, int64_t stride) {
   const int64_t P = g.out_height, Q = g.out_width, L = run.j1 - run.j0;
-  const isa::WinogradKernels<T>& kernels = transforms<T>();
+  const isa::WinogradKernels<T>& kernels = winograd_transforms<T>();
   for (int64_t k = 0; k < K; ++k) {
     for (int y = 0; y < 2; ++y)
       copy_padded_row(grad + k * P * Q, P, Q, 2 * run.i + y, 2 * run.j0, 2 * L, rows + y * stride);
@@ -226,7 +227,7 @@ void transform_output(const ConvShape& g, const Run& run, const T* m, int64_t ld
   const int64_t P = g.out_height, Q = g.out_width, L = run.j1 - run.j0;
   const int64_t columns = std::min(2 * L, Q - 2 * run.j0);
   const bool second_row = 2 * run.i + 1 < P;
-  const isa::WinogradKernels<T>& kernels = transforms<T>();
+  const isa::WinogradKernels<T>& kernels = winograd_transforms<T>();
   for (int64_t k = 0; k < K; ++k) {
     T* top = out + (k * P + 2 * run.i) * Q + 2 * run.j0;
     kernels.output(m + k * ldm + run.at, plane, L, bias == nullptr ? T(0) : bias[k], columns, top,
@@ -241,7 +242,7 @@ template <typename T>
 void transform_block_gradient(const ConvShape& g, const Tiles& tiles, int64_t first, int64_t last, const T* grad,
                               int64_t image_stride, int64_t K, T* d, int64_t ldd, int64_t plane, T* top, T* bottom) {
   const int64_t P = g.out_height, Q = g.out_width;
-  const isa::WinogradKernels<T>& kernels = transforms<T>();
+  const isa::WinogradKernels<T>& kernels = winograd_transforms<T>();
   const std::vector<Run> runs = block_runs(tiles, first, last);
   for (int64_t k = 0; k < K; ++k) {
     for (const Run& run : runs) {
@@ -265,7 +266,7 @@ void transform_block_output(const ConvShape& g, const Tiles& tiles, int64_t firs
                             int64_t ldm, int64_t plane, int64_t K, const T* bias, T* out, int64_t image_stride,
                             T* top, T* bottom) {
   const int64_t P = g.out_height, Q = g.out_width, count = last - first;
-  const isa::WinogradKernels<T>& kernels = transforms<T>();
+  const isa::WinogradKernels<T>& kernels = winograd_transforms<T>();
   const std::vector<Run> runs = block_runs(tiles, first, last);
   for (int64_t k = 0; k < K; ++k) {
     kernels.output(m + k * ldm, plane, count, bias == nullptr ? T(0) : bias[k], 2 * count, top, bottom);

@@ -3,6 +3,7 @@
 // conv2d_backward_input (the input gradient of a stride-1 3x3 convolution is another one).
 // Dilated ones run as one undilated convolution per output phase.
 #include "cpu/conv.h"
+#include "cpu/isa/winograd_table.h"
 
 namespace fastcnn::cpu {
 
@@ -32,6 +33,10 @@ namespace fastcnn::cpu {
 // 4; the weight gradient 12 columns with fewer than 64 channels, 6 with fewer than 128, else 4.
 bool winograd_applies(const ConvShape& shape);
 bool winograd_weight_gradient_applies(const ConvShape& shape);
+
+// The kernel set's tile transforms (cpu/isa/winograd_table.h), chosen once.
+template <typename T>
+const isa::WinogradKernels<T>& winograd_transforms();
 
 // output = conv(input, weight) + bias (bias may be null), for shapes winograd_applies accepts.
 template <typename T>

@@ -1,5 +1,5 @@
 #pragma once
-// The per-ISA Winograd F(2x2, 3x3) tile transforms: one table per kernel set, filled by
+// The per-ISA Winograd F(2x2, 3x3) (and F(2x2, 2x2)) tile transforms: one table per kernel set, filled by
 // csrc/cpu/isa/<isa>/winograd.cpp (the loops of csrc/cpu/isa/winograd_tiles.h compiled under that
 // ISA's flags) and chosen once in csrc/cpu/conv_winograd.cpp, which owns the tiling, the GEMMs
 // and the threading. The transforms run over L tiles side by side of one channel (one tile row's
@@ -30,6 +30,13 @@ struct WinogradKernels {
   // columns [2 jj, 2 jj + 2) of rows top and bottom (readable up to column 2 L + 2 kMaxLanes<T>):
   // the adjoint of `output`, for the weight gradient. Whole vectors are written, as by `input`.
   void (*gradient)(const T* top, const T* bottom, int64_t L, T* d, int64_t plane);
+  // F(2x2, 2x2) (csrc/cpu/conv_winograd_phases.cpp), 9 positions: v[ξ * plane + jj] = (B^T d
+  // B)[ξ / 3][ξ % 3] for jj < L, d the 3x3 patch at columns [2 jj, 2 jj + 3) of rows rows + r *
+  // stride (r < 3), readable up to column 2 L + 2 + 2 kMaxLanes<T>; whole vectors are written, as
+  // by `input`.
+  void (*input_2x2)(const T* rows, int64_t stride, int64_t L, T* v, int64_t plane);
+  // As `output`, for F(2x2, 2x2)'s 9 positions.
+  void (*output_2x2)(const T* m, int64_t plane, int64_t L, T bias, int64_t columns, T* top, T* bottom);
 };
 
 struct WinogradTable {

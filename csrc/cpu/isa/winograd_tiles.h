@@ -1,5 +1,6 @@
 #pragma once
-// The Winograd F(2x2, 3x3) tile transforms (cpu/conv_winograd.cpp has the formulas), written
+// The Winograd F(2x2, 3x3) tile transforms (cpu/conv_winograd.cpp has the formulas) and those of
+// F(2x2, 2x2) (cpu/conv_winograd_phases.cpp), written
 // once with the vector helpers of vector_lanes.h and compiled once per kernel set:
 // csrc/cpu/isa/<isa>/winograd.cpp defines FASTCNN_VECTOR_BYTES and includes this file under its
 // ISA's flags. A vector holds kLanes neighbouring tiles; the tiles' input columns 2 jj + s and
@@ -143,9 +144,62 @@ void gradient_tiles(const T* top, const T* bottom, int64_t L, T* d, int64_t plan
   }
 }
 
+// F(2x2, 2x2): V = B^T d B with B^T = [1 -1 0; 0 1 0; 0 -1 1] over 3x3 patches whose columns
+// 2 jj, 2 jj + 1 come apart from the row as in input_tiles and 2 jj + 2 from the row read 2 on.
+template <typename T>
+void input_tiles_2x2(const T* rows, int64_t stride, int64_t L, T* v, int64_t plane) {
+  constexpr int64_t N = kLanes<T>;
+  for (int64_t j = 0; j < L; j += N) {  // whole vectors: the caller leaves room past L
+    Vec<T> d[3][3];
+    for (int r = 0; r < 3; ++r) {
+      const T* row = rows + r * stride + 2 * j;
+      const Vec<T> a = load(row, N, T(0)), b = load(row + N, N, T(0));
+      const Vec<T> a2 = load(row + 2, N, T(0)), b2 = load(row + 2 + N, N, T(0));
+      d[r][0] = even<T>(a, b);
+      d[r][1] = odd<T>(a, b);
+      d[r][2] = even<T>(a2, b2);
+    }
+    for (int a = 0; a < 3; ++a) {
+      Vec<T> t[3];  // row a of B^T d
+      for (int s = 0; s < 3; ++s) t[s] = a == 0 ? d[0][s] - d[1][s] : a == 1 ? d[1][s] : d[2][s] - d[1][s];
+      T* dst = v + a * 3 * plane + j;
+      store(dst, t[0] - t[1], N);
+      store(dst + plane, t[1], N);
+      store(dst + 2 * plane, t[2] - t[1], N);
+    }
+  }
+}
+
+// F(2x2, 2x2): Y = A^T M A + bias with A^T = [1 1 0; 0 1 1], stored as output_tiles stores.
+template <typename T>
+void output_tiles_2x2(const T* m, int64_t plane, int64_t L, T bias, int64_t columns, T* top, T* bottom) {
+  constexpr int64_t N = kLanes<T>;
+  const Vec<T> shift = splat(bias);
+  for (int64_t j = 0; j < L; j += N) {
+    if (j + N > L && L >= N) j = L - N;  // as in output_tiles
+    Vec<T> r0[3], r1[3];
+    for (int b = 0; b < 3; ++b) {
+      const Vec<T> m0 = load(m + b * plane + j, N, T(0)), m1 = load(m + (3 + b) * plane + j, N, T(0));
+      const Vec<T> m2 = load(m + (6 + b) * plane + j, N, T(0));
+      r0[b] = m0 + m1;
+      r1[b] = m1 + m2;
+    }
+    const int64_t left = std::min(2 * N, columns - 2 * j);
+    auto put = [&](T* out, const Vec<T>* r) {
+      const Vec<T> y0 = r[0] + r[1] + shift, y1 = r[1] + r[2] + shift;
+      store(out + 2 * j, interleave_low<T>(y0, y1), std::min(N, left));
+      if (left > N) store(out + 2 * j + N, interleave_high<T>(y0, y1), left - N);
+    };
+    put(top, r0);
+    if (bottom != nullptr) put(bottom, r1);
+  }
+}
+
 WinogradTable winograd_table() {
-  return {{input_tiles<float>, output_tiles<float>, gradient_tiles<float>},
-          {input_tiles<double>, output_tiles<double>, gradient_tiles<double>}};
+  return {{input_tiles<float>, output_tiles<float>, gradient_tiles<float>, input_tiles_2x2<float>,
+           output_tiles_2x2<float>},
+          {input_tiles<double>, output_tiles<double>, gradient_tiles<double>, input_tiles_2x2<double>,
+           output_tiles_2x2<double>}};
 }
 
 }  // namespace
