@@ -65,6 +65,9 @@ CASES = [
     # phases (conv_winograd_phases.h: 64 output and 32 input channels, phase rows of 16 pixels or
     # more, 256 tiles a phase).
     (4, 36, 32, 33, 64, (4, 4), 2, 1, 1, 1),
+    # Its forward too: the input's four phases as one 2x2 convolution of 4C channels
+    # (conv_winograd_phases.h: 32 channels, output rows of 16 pixels, 256 tiles, an image a thread).
+    (4, 32, 34, 33, 36, (4, 4), 2, 1, 1, 1),
 ]
 # Winograd F(2x2, 3x3) (conv_winograd.h: 3x3, stride 1, 32 channels or more per group on both
 # sides, 64 output tiles or more (256 under 64 channels) and output rows of 6 columns or more

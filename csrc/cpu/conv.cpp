@@ -378,6 +378,7 @@ template <typename T>
 void conv2d_forward(const ConvShape& g, const T* input, const T* weight, const T* bias, T* output) {
   if (is_depthwise(g)) return depthwise_conv2d_forward(g, input, weight, bias, output);
   if (winograd_applies(g)) return winograd_conv2d_forward(g, input, weight, bias, output);
+  if (winograd_strided_applies(g)) return winograd_strided_forward(g, input, weight, bias, output);
   const int64_t G = g.groups, C = g.in_channels / G, K = g.out_channels / G;
   const int64_t PQ = g.out_height * g.out_width, depth = C * g.kernel_height * g.kernel_width;
   // The weights are packed (when that pays) once per call and shared by every image.

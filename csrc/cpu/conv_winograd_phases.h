@@ -1,7 +1,8 @@
 #pragma once
 // Winograd F(2x2, 2x2) for the 2x2-tap sub-pixel phases of a strided convolution's input
 // gradient, which is also a transposed convolution's forward (conv.cpp, phase_backward_input):
-// a 4x4 kernel at stride 2 splits into four phases of 2x2 taps each.
+// a 4x4 kernel at stride 2 splits into four phases of 2x2 taps each; and for a 4x4 stride-2
+// convolution's forward (a transposed convolution's input gradient), its input's four phases.
 #include <cstdint>
 #include <vector>
 
@@ -30,5 +31,15 @@ bool winograd_phases_apply(const ConvShape& g, const std::vector<SubPixelPhase>&
 template <typename T>
 void winograd_phases_backward_input(const ConvShape& g, const std::vector<SubPixelPhase>& phases,
                                     const T* grad_output, const T* weight, const T* bias, T* grad_input);
+
+// Whether the convolution g's forward takes winograd_strided_forward: one group, a 4x4 kernel at
+// stride 2, undilated, 32 input and output channels or more, output rows of 16 pixels or more,
+// 256 tiles of 2x2 outputs over the batch and at least an image per thread.
+bool winograd_strided_applies(const ConvShape& g);
+
+// output = conv(input, weight) + bias (bias may be null) for shapes winograd_strided_applies
+// accepts: the input's four phases as one 2x2 stride-1 convolution (conv_winograd_phases.cpp).
+template <typename T>
+void winograd_strided_forward(const ConvShape& g, const T* input, const T* weight, const T* bias, T* output);
 
 }  // namespace fastcnn::cpu
