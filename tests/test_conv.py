@@ -245,18 +245,19 @@ def test_conv2d_under_each_isa(isa):
     """The lower kernel sets (packed, rows, dots and depthwise micro-kernels), forced by
     FASTCNN_ISA in a fresh process, give the reference's output and gradients on every
     algorithm path: 5 channels of 30 x 36 (dot-product weight gradients, long enough), 6 channels
-    of 9 x 14 (pixel-major weight gradients), 20 channels of 64 x 80 (windows by stride phase) and
-    64 channels of 11 x 11 (Winograd, whose tile transforms are per-ISA kernels)."""
+    of 9 x 14 (pixel-major weight gradients), 20 channels of 64 x 80 (windows by stride phase),
+    64 channels of 11 x 11 (Winograd F(2x2, 3x3), whose tile transforms are per-ISA kernels) and a
+    4x4 stride-2 kernel of 36 -> 64 channels (Winograd F(2x2, 2x2) forward and input gradient)."""
     script = (
         "import numpy as np, fastcnn, fastcnn.nn.functional as F, reference\n"
         "from checks import run_with_grad\n"
         "rng = np.random.default_rng(0)\n"
-        "for batch, channels, height, width, out_channels, stride, padding, groups in (\n"
-        "        (1, 5, 30, 36, 7, 2, 1, 1), (1, 5, 30, 36, 7, 1, 1, 1), (1, 5, 30, 36, 7, 1, 0, 1),\n"
-        "        (1, 5, 30, 36, 10, 1, 1, 5), (1, 5, 30, 36, 10, 2, 1, 5), (2, 6, 9, 14, 7, 1, 1, 1),\n"
-        "        (2, 6, 9, 14, 7, 2, 1, 1), (1, 20, 64, 80, 2, 1, 1, 1), (2, 64, 11, 11, 64, 1, 1, 1)):\n"
+        "for batch, channels, height, width, out_channels, size, stride, padding, groups in (\n"
+        "        (1, 5, 30, 36, 7, 3, 2, 1, 1), (1, 5, 30, 36, 7, 3, 1, 1, 1), (1, 5, 30, 36, 7, 1, 1, 0, 1),\n"
+        "        (1, 5, 30, 36, 10, 3, 1, 1, 5), (1, 5, 30, 36, 10, 3, 2, 1, 5), (2, 6, 9, 14, 7, 3, 1, 1, 1),\n"
+        "        (2, 6, 9, 14, 7, 3, 2, 1, 1), (1, 20, 64, 80, 2, 3, 1, 1, 1), (2, 64, 11, 11, 64, 3, 1, 1, 1),\n"
+        "        (4, 36, 32, 33, 64, 4, 2, 1, 1)):\n"
         "    x = rng.standard_normal((batch, channels, height, width))\n"
-        "    size = 3 if padding else 1\n"
         "    kernel = rng.standard_normal((out_channels, channels // groups, size, size))\n"
         "    bias = rng.standard_normal(out_channels)\n"
         "    expected = None\n"
