@@ -61,12 +61,12 @@ CASES = [
     # phases no tap reaches (zeroed), and unequal strides with a channel multiplier.
     (2, 4, 11, 12, 4, (2, 2), 3, 1, 1, 4),
     (2, 3, 10, 9, 6, (3, 3), (2, 1), 1, 1, 3),
-    # The input gradient of a 4x4 stride-2 kernel by Winograd F(2x2, 2x2) over its four 2x2-tap
-    # phases (conv_winograd_phases.h: 64 output and 32 input channels, phase rows of 16 pixels or
-    # more, 256 tiles a phase).
+    # A 4x4 stride-2 kernel by Winograd F(2x2, 2x2) (conv_winograd_phases.h): the forward, the
+    # weight gradient (64 output channels) and the input gradient over its four 2x2-tap phases
+    # (64 output and 32 input channels, phase rows of 16 pixels or more, 256 tiles a phase).
     (4, 36, 32, 33, 64, (4, 4), 2, 1, 1, 1),
-    # Its forward too: the input's four phases as one 2x2 convolution of 4C channels
-    # (conv_winograd_phases.h: 32 channels, output rows of 16 pixels, 256 tiles, an image a thread).
+    # The forward only (36 output channels): the input's four phases as one 2x2 convolution of 4C
+    # channels (32 channels, output rows of 16 pixels, 256 tiles, an image a thread).
     (4, 32, 34, 33, 36, (4, 4), 2, 1, 1, 1),
 ]
 # Winograd F(2x2, 3x3) (conv_winograd.h: 3x3, stride 1, 32 channels or more per group on both

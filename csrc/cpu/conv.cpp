@@ -566,6 +566,10 @@ void conv2d_backward_weight(const ConvShape& g, const T* grad_output, const T* i
     if (grad_bias != nullptr) conv_bias_backward<T>(N, G * K, PQ, grad_output, grad_bias);
     return winograd_conv2d_backward_weight(g, grad_output, input, grad_weight);
   }
+  if (winograd_strided_weight_gradient_applies(g)) {
+    if (grad_bias != nullptr) conv_bias_backward<T>(N, G * K, PQ, grad_output, grad_bias);
+    return winograd_strided_backward_weight(g, grad_output, input, grad_weight);
+  }
   if (weight_gradient_by_pixels(g)) return pixel_major_backward_weight(g, grad_output, input, grad_weight, grad_bias);
   // grad_W[group] += grad_out[n, group] (K x PQ) col[n, group]^T (PQ x depth), summed over
   // images: dot products along the output positions (gemm_dots), with col's rows read in place

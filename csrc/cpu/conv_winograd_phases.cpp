@@ -25,14 +25,20 @@
 // Both run as jobs (2x2 stride-1 products) over blocks of images, one block per thread when there
 // are enough: the block's input planes are padded (or gathered into phases) once, then for each
 // job the input transform writes V, 9 GEMMs (gemm_rows reads V's rows in place) write M, and the
-// output transform writes the job's pixels, plus the bias.
+// output transform writes the job's pixels, plus the bias. The 4x4 stride-2 weight gradient runs
+// the adjoints: per block the same V and the output gradient's D = A dy A^T, 9 products D V^T
+// summed per thread (gemm_dots), then dW = G^T dU G.
 //
 // Measured on Zen 4 (AVX-512; 2 threads / 1 thread), 4x4 stride-2 convolutions' forward (padding
 // 1), implicit GEMM time / this: 64->128 channels at 32 px (batch 32) 1.09-1.31 / 1.34-1.38,
 // 32->64 at 64 px (16) 1.26 / 1.29, 128->128 at 64 px (4) 1.24-1.30 / 1.33-1.34, 64->64 at 32 px
 // (8) 1.07-1.09 / 1.11-1.12; kept off: 16 input channels (16->32 at 64 px, 0.91-1.05 / 1.03-1.08),
 // outputs under 16 px (8 px: 1.00), and fewer images than threads (batch 1, 64->128 at 64 px:
-// 0.85-0.86 / 1.03-1.06, its one block's transforms on one thread). Transposed 4x4 stride-2
+// 0.85-0.86 / 1.03-1.06, its one block's transforms on one thread). Their weight gradient (pixel-
+// major GEMMs / this): 64->128 at 32 px (32) 1.30-1.34 / 1.30-1.31, 32->64 at 64 px (16) 1.16-1.20
+// / 1.19-1.22, 128->128 at 64 px (4) 1.10-1.25 / 1.35, 64->64 at 32 px (8) 1.10 / 1.04-1.05,
+// 128->256 at 32 px (64) 1.32-1.39 / 1.45-1.47; kept off under 64 output channels (32->32 at 32
+// px: 0.91-0.93 / 0.86-0.92, GEMMs of 32 rows). Transposed 4x4 stride-2
 // convolutions' forward, implicit GEMM time / this: 128->64 channels at 16 px (batch 32) 1.23-1.30 / 1.27 (the
 // bench case: 11.5 -> 9.1 ms), 64->32 at 32 px (16) 1.18-1.30 / 1.30, 128->128 at 32 px (4)
 // 1.35-1.37 / 1.38, 256->128 at 16 px (16) 1.31-1.35 / 1.33, 64->64 at 16 px (32) 1.19-1.31 /
@@ -215,6 +221,34 @@ void run_jobs(int64_t N, const Planes& planes, const std::vector<Job<T>>& jobs, 
   });
 }
 
+// The planes of images [n0, n0 + count) of a 4x4 stride-2 convolution's input, as its four
+// phases: depth d = 4c + 2a + b holds X_ab[c][u][v] = in[c][2u + a - pad_top][2v + b - pad_left]
+// (zero outside), Hp x Wp.
+template <typename T>
+void fill_phases(const ConvShape& g, const T* input, int64_t n0, int64_t count, int64_t Hp, int64_t Wp, T* padded) {
+  const int64_t C = g.in_channels, H = g.in_height, W = g.in_width;
+  for (int64_t nc = 0; nc < count * C; ++nc) {
+    const T* plane = input + (n0 * C + nc) * H * W;
+    for (int64_t phase = 0; phase < 4; ++phase) {
+      const int64_t a = phase / 2, b = phase % 2;
+      T* dst = padded + (nc * 4 + phase) * Hp * Wp;
+      for (int64_t u = 0; u < Hp; ++u) {
+        const int64_t h = 2 * u + a - g.pad_top;
+        T* row = dst + u * Wp;
+        if (h < 0 || h >= H) {
+          std::fill(row, row + Wp, T(0));
+          continue;
+        }
+        const T* line = plane + h * W;
+        for (int64_t v = 0; v < Wp; ++v) {
+          const int64_t w = 2 * v + b - g.pad_left;
+          row[v] = w >= 0 && w < W ? line[w] : T(0);
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 bool winograd_phases_apply(const ConvShape& g, const std::vector<SubPixelPhase>& phases) {
@@ -278,9 +312,13 @@ bool winograd_strided_applies(const ConvShape& g) {
          g.batch * phase_tiles(g.out_height, g.out_width).per_image >= 256;
 }
 
+bool winograd_strided_weight_gradient_applies(const ConvShape& g) {
+  return winograd_strided_applies(g) && g.out_channels >= 64;
+}
+
 template <typename T>
 void winograd_strided_forward(const ConvShape& g, const T* input, const T* weight, const T* bias, T* output) {
-  const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, H = g.in_height, W = g.in_width;
+  const int64_t N = g.batch, C = g.in_channels, K = g.out_channels;
   const int64_t P = g.out_height, Q = g.out_width;
   const PhaseTiles tiles = phase_tiles(P, Q);
   // Depth d = 4c + 2a + b: channel c's input phase (a, b), Hp x Wp with every tile's patch inside.
@@ -296,34 +334,80 @@ void winograd_strided_forward(const ConvShape& g, const T* input, const T* weigh
   }, packed, packed_size);
   const std::vector<Job<T>> jobs{Job<T>{packed, tiles, 0, 0, P, Q, 0, Q, 1}};
   run_jobs<T>(N, planes, jobs, [&](int64_t n0, int64_t count, T* padded) {
-    const int64_t Hp = planes.height, Wp = planes.width;
-    for (int64_t nc = 0; nc < count * C; ++nc) {
-      const T* plane = input + (n0 * C + nc) * H * W;
-      for (int64_t phase = 0; phase < 4; ++phase) {
-        const int64_t a = phase / 2, b = phase % 2;
-        T* dst = padded + (nc * 4 + phase) * Hp * Wp;
-        for (int64_t u = 0; u < Hp; ++u) {
-          const int64_t h = 2 * u + a - g.pad_top;
-          T* row = dst + u * Wp;
-          if (h < 0 || h >= H) {
-            std::fill(row, row + Wp, T(0));
-            continue;
+    fill_phases(g, input, n0, count, planes.height, planes.width, padded);
+  }, bias, output);
+}
+
+template <typename T>
+void winograd_strided_backward_weight(const ConvShape& g, const T* grad_output, const T* input, T* grad_weight) {
+  const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, P = g.out_height, Q = g.out_width;
+  const PhaseTiles tiles = phase_tiles(P, Q);
+  const Planes planes{4 * C, 2 * tiles.rows + 1, 2 * tiles.cols + 1, K, P * Q};
+  const int64_t depth = planes.depth;
+  const int64_t images = images_per_block(N, tiles.per_image), blocks = (N + images - 1) / images;
+  const int64_t nr = gemm_kernel<T>().nr, lanes = isa::kMaxLanes<T>, slack = 2 * lanes + 4;
+  const int64_t ld = images * tiles.per_image + nr, v_plane = depth * ld + kPlaneSlack, d_plane = K * ld + kPlaneSlack;
+  const int64_t u_plane = K * depth + lanes;  // dU[ξ][k][d], its planes apart as V's
+  const Job<T> job{nullptr, tiles, 0, 0, P, Q, 0, Q, 1};
+  const auto gradient = winograd_transforms<T>().gradient_2x2;
+  // dU_ξ (K x 4C) += D_ξ V_ξ^T over each block's tiles, D = A dy A^T the transformed output gradient.
+  auto accumulate_block = [&](int64_t block, T* sums) {
+    static thread_local Workspace<T> padded_space, v_space, d_space, row_space;
+    static thread_local Workspace<int64_t> offset_space;
+    const int64_t n0 = block * images, count = std::min(images, N - n0), columns = count * tiles.per_image;
+    const int64_t padded_size = count * depth * planes.height * planes.width, width = 2 * tiles.cols + 2 * lanes;
+    T* padded = padded_space.get(padded_size + slack);
+    T* v = v_space.get(kPositions * v_plane);
+    T* d = d_space.get(kPositions * d_plane);
+    T* top = row_space.get(2 * width);
+    T* bottom = top + width;
+    int64_t* offsets = offset_space.get(depth);
+    for (int64_t i = 0; i < depth; ++i) offsets[i] = i * ld;
+    fill_phases(g, input, n0, count, planes.height, planes.width, padded);
+    std::fill(padded + padded_size, padded + padded_size + slack, T(0));
+    transform_input(job, planes, padded, count, v, ld, v_plane);
+    for (int64_t n = 0; n < count; ++n)
+      for (int64_t k = 0; k < K; ++k) {
+        const T* plane = grad_output + ((n0 + n) * K + k) * P * Q;
+        for (int64_t i = 0; i < tiles.rows; ++i) {
+          for (int64_t x = 0; x < width; ++x) {
+            top[x] = x < Q ? plane[2 * i * Q + x] : T(0);
+            bottom[x] = x < Q && 2 * i + 1 < P ? plane[(2 * i + 1) * Q + x] : T(0);
           }
-          const T* line = plane + h * W;
-          for (int64_t v = 0; v < Wp; ++v) {
-            const int64_t w = 2 * v + b - g.pad_left;
-            row[v] = w >= 0 && w < W ? line[w] : T(0);
-          }
+          gradient(top, bottom, tiles.cols, d + k * ld + n * tiles.per_image + i * tiles.cols, d_plane);
         }
       }
-    }
-  }, bias, output);
+    for (int64_t position = 0; position < kPositions; ++position)
+      gemm_dots<T>(K, depth, columns, d + position * d_plane, ld, v + position * v_plane, offsets,
+                   sums + position * u_plane, depth, true);
+  };
+  // grad_w[k][c][2r' + a][2s' + b] = (G^T dU G)[r'][s'] of dU[k][4c + 2a + b], G^T = [1 1 0; 0 1 1].
+  auto store = [&](auto sum_of, int threads) {
+    parallel_for(K * C, worth_parallel(K * C * 4 * kPositions * threads), [&](int64_t kc) {
+      const int64_t k = kc / C, c = kc % C;
+      for (int64_t phase = 0; phase < 4; ++phase) {
+        T u[3][3];
+        for (int64_t position = 0; position < kPositions; ++position)
+          u[position / 3][position % 3] = sum_of(position * u_plane + k * depth + 4 * c + phase);
+        const T rows[2][3] = {{u[0][0] + u[1][0], u[0][1] + u[1][1], u[0][2] + u[1][2]},
+                              {u[1][0] + u[2][0], u[1][1] + u[2][1], u[1][2] + u[2][2]}};
+        T* w = grad_weight + kc * 16;
+        const int64_t a = phase / 2, b = phase % 2;
+        for (int r = 0; r < 2; ++r) {
+          w[(2 * r + a) * 4 + b] = rows[r][0] + rows[r][1];
+          w[(2 * r + a) * 4 + 2 + b] = rows[r][1] + rows[r][2];
+        }
+      }
+    });
+  };
+  conv_detail::sum_over_threads<T>(blocks, kPositions * u_plane, accumulate_block, store);
 }
 
 #define FASTCNN_INSTANTIATE_WINOGRAD_PHASES(T)                                                                \
   template void winograd_phases_backward_input<T>(const ConvShape&, const std::vector<SubPixelPhase>&,        \
                                                   const T*, const T*, const T*, T*);                          \
-  template void winograd_strided_forward<T>(const ConvShape&, const T*, const T*, const T*, T*);
+  template void winograd_strided_forward<T>(const ConvShape&, const T*, const T*, const T*, T*);             \
+  template void winograd_strided_backward_weight<T>(const ConvShape&, const T*, const T*, T*);
 FASTCNN_INSTANTIATE_WINOGRAD_PHASES(float)
 FASTCNN_INSTANTIATE_WINOGRAD_PHASES(double)
 #undef FASTCNN_INSTANTIATE_WINOGRAD_PHASES

@@ -42,4 +42,13 @@ bool winograd_strided_applies(const ConvShape& g);
 template <typename T>
 void winograd_strided_forward(const ConvShape& g, const T* input, const T* weight, const T* bias, T* output);
 
+// Whether g's weight gradient takes winograd_strided_backward_weight: as winograd_strided_applies,
+// with 64 output channels or more (the rows of its GEMMs).
+bool winograd_strided_weight_gradient_applies(const ConvShape& g);
+
+// grad_weight for those shapes (the bias gradient is the caller's): the adjoints of the forward's
+// transforms around 9 GEMMs over the tiles, dW = G^T (sum over tiles of (A dy A^T) ⊙ V) G.
+template <typename T>
+void winograd_strided_backward_weight(const ConvShape& g, const T* grad_output, const T* input, T* grad_weight);
+
 }  // namespace fastcnn::cpu

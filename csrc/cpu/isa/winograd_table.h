@@ -37,6 +37,8 @@ struct WinogradKernels {
   void (*input_2x2)(const T* rows, int64_t stride, int64_t L, T* v, int64_t plane);
   // As `output`, for F(2x2, 2x2)'s 9 positions.
   void (*output_2x2)(const T* m, int64_t plane, int64_t L, T bias, int64_t columns, T* top, T* bottom);
+  // As `gradient`, for F(2x2, 2x2)'s 9 positions: d[ξ * plane + jj] = (A dy A^T)[ξ / 3][ξ % 3].
+  void (*gradient_2x2)(const T* top, const T* bottom, int64_t L, T* d, int64_t plane);
 };
 
 struct WinogradTable {

@@ -56,6 +56,27 @@ inline Vec<T> interleave_high(Vec<T> a, Vec<T> b) {
   return __builtin_shuffle(a, b, mask);
 }
 
+// Stores a vector of tiles' two output columns, y0 at their even and y1 at their odd pixels:
+// the first `left` values from out on.
+template <typename T>
+inline void store_pairs(T* out, Vec<T> y0, Vec<T> y1, int64_t left) {
+  constexpr int64_t N = kLanes<T>;
+  store(out, interleave_low<T>(y0, y1), std::min(N, left));
+  if (left > N) store(out + N, interleave_high<T>(y0, y1), left - N);
+}
+
+// dy[y][x] over the N tiles from tile j: row y (top, bottom) at 2 jj + x.
+template <typename T>
+inline void load_pairs(const T* top, const T* bottom, int64_t j, Vec<T> (&dy)[2][2]) {
+  constexpr int64_t N = kLanes<T>;
+  const Vec<T> a = load(top + 2 * j, N, T(0)), b = load(top + 2 * j + N, N, T(0));
+  const Vec<T> c = load(bottom + 2 * j, N, T(0)), e = load(bottom + 2 * j + N, N, T(0));
+  dy[0][0] = even<T>(a, b);
+  dy[0][1] = odd<T>(a, b);
+  dy[1][0] = even<T>(c, e);
+  dy[1][1] = odd<T>(c, e);
+}
+
 template <typename T>
 void input_tiles(const T* rows, const T* shifted, int64_t stride, int64_t L, T* v, int64_t plane) {
   constexpr int64_t N = kLanes<T>;
@@ -109,9 +130,7 @@ void output_tiles(const T* m, int64_t plane, int64_t L, T bias, int64_t columns,
     }
     const int64_t left = std::min(2 * N, columns - 2 * j);  // output columns of these tiles
     auto put = [&](T* out, const Vec<T>* r) {
-      const Vec<T> y0 = r[0] + r[1] + r[2] + shift, y1 = r[1] - r[2] - r[3] + shift;
-      store(out + 2 * j, interleave_low<T>(y0, y1), std::min(N, left));
-      if (left > N) store(out + 2 * j + N, interleave_high<T>(y0, y1), left - N);
+      store_pairs<T>(out + 2 * j, r[0] + r[1] + r[2] + shift, r[1] - r[2] - r[3] + shift, left);
     };
     put(top, r0);
     if (bottom != nullptr) put(bottom, r1);
@@ -122,10 +141,8 @@ template <typename T>
 void gradient_tiles(const T* top, const T* bottom, int64_t L, T* d, int64_t plane) {
   constexpr int64_t N = kLanes<T>;
   for (int64_t j = 0; j < L; j += N) {  // whole vectors: the caller leaves room past L
-    // dy[y][x] over the N tiles: row y at 2 jj + x.
-    const Vec<T> a = load(top + 2 * j, N, T(0)), b = load(top + 2 * j + N, N, T(0));
-    const Vec<T> c = load(bottom + 2 * j, N, T(0)), e = load(bottom + 2 * j + N, N, T(0));
-    const Vec<T> dy[2][2] = {{even<T>(a, b), odd<T>(a, b)}, {even<T>(c, e), odd<T>(c, e)}};
+    Vec<T> dy[2][2];
+    load_pairs<T>(top, bottom, j, dy);
     // A dy, A = [1 0; 1 1; 1 -1; 0 -1]: row r of the 4x2, then (A dy) A^T row by row.
     Vec<T> r[4][2];
     for (int x = 0; x < 2; ++x) {
@@ -186,20 +203,40 @@ void output_tiles_2x2(const T* m, int64_t plane, int64_t L, T bias, int64_t colu
     }
     const int64_t left = std::min(2 * N, columns - 2 * j);
     auto put = [&](T* out, const Vec<T>* r) {
-      const Vec<T> y0 = r[0] + r[1] + shift, y1 = r[1] + r[2] + shift;
-      store(out + 2 * j, interleave_low<T>(y0, y1), std::min(N, left));
-      if (left > N) store(out + 2 * j + N, interleave_high<T>(y0, y1), left - N);
+      store_pairs<T>(out + 2 * j, r[0] + r[1] + shift, r[1] + r[2] + shift, left);
     };
     put(top, r0);
     if (bottom != nullptr) put(bottom, r1);
   }
 }
 
+// F(2x2, 2x2)'s adjoint of output_tiles_2x2: A dy A^T with A = [1 0; 1 1; 0 1].
+template <typename T>
+void gradient_tiles_2x2(const T* top, const T* bottom, int64_t L, T* d, int64_t plane) {
+  constexpr int64_t N = kLanes<T>;
+  for (int64_t j = 0; j < L; j += N) {  // whole vectors: the caller leaves room past L
+    Vec<T> dy[2][2];
+    load_pairs<T>(top, bottom, j, dy);
+    Vec<T> r[3][2];  // A dy
+    for (int x = 0; x < 2; ++x) {
+      r[0][x] = dy[0][x];
+      r[1][x] = dy[0][x] + dy[1][x];
+      r[2][x] = dy[1][x];
+    }
+    for (int row = 0; row < 3; ++row) {
+      T* dst = d + row * 3 * plane + j;
+      store(dst, r[row][0], N);
+      store(dst + plane, r[row][0] + r[row][1], N);
+      store(dst + 2 * plane, r[row][1], N);
+    }
+  }
+}
+
 WinogradTable winograd_table() {
   return {{input_tiles<float>, output_tiles<float>, gradient_tiles<float>, input_tiles_2x2<float>,
-           output_tiles_2x2<float>},
+           output_tiles_2x2<float>, gradient_tiles_2x2<float>},
           {input_tiles<double>, output_tiles<double>, gradient_tiles<double>, input_tiles_2x2<double>,
-           output_tiles_2x2<double>}};
+           output_tiles_2x2<double>, gradient_tiles_2x2<double>}};
 }
 
 }  // namespace
