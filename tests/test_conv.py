@@ -247,10 +247,12 @@ def test_conv2d_under_each_isa(isa):
     algorithm path: 5 channels of 30 x 36 (dot-product weight gradients, long enough), 6 channels
     of 9 x 14 (pixel-major weight gradients), 20 channels of 64 x 80 (windows by stride phase),
     64 channels of 11 x 11 (Winograd F(2x2, 3x3), whose tile transforms are per-ISA kernels) and a
-    4x4 stride-2 kernel of 36 -> 64 channels (Winograd F(2x2, 2x2) forward and input gradient)."""
+    4x4 stride-2 kernel of 36 -> 64 channels (Winograd F(2x2, 2x2) forward and both gradients;
+    two threads, as its forward wants an image per thread)."""
     script = (
         "import numpy as np, fastcnn, fastcnn.nn.functional as F, reference\n"
         "from checks import run_with_grad\n"
+        "fastcnn.set_num_threads(2)\n"
         "rng = np.random.default_rng(0)\n"
         "for batch, channels, height, width, out_channels, size, stride, padding, groups in (\n"
         "        (1, 5, 30, 36, 7, 3, 2, 1, 1), (1, 5, 30, 36, 7, 3, 1, 1, 1), (1, 5, 30, 36, 7, 1, 1, 0, 1),\n"
