@@ -1,5 +1,6 @@
 // Winograd F(2x2, 2x2) over the 2x2-tap sub-pixel phases of a strided convolution's input
-// gradient (Lavin and Gray 2016; the F(2x2, 3x3) twin is conv_winograd.cpp). Letters as in
+// gradient, and for 4x4 stride-2 convolutions (Lavin and Gray 2016; the F(2x2, 3x3) twin is
+// conv_winograd.cpp). Letters as in
 // conv.cpp, for the convolution g whose input gradient this is: K channels of grad_output (P x Q)
 // in, C channels of grad_input (H x W) out. A phase (conv_winograd_phases.h) is a stride-1
 // convolution of grad_output with a 2x2 kernel w (its taps flipped) and padding (pr, pc); its
@@ -38,14 +39,14 @@
 // major GEMMs / this): 64->128 at 32 px (32) 1.30-1.34 / 1.30-1.31, 32->64 at 64 px (16) 1.16-1.20
 // / 1.19-1.22, 128->128 at 64 px (4) 1.10-1.25 / 1.35, 64->64 at 32 px (8) 1.10 / 1.04-1.05,
 // 128->256 at 32 px (64) 1.32-1.39 / 1.45-1.47; kept off under 64 output channels (32->32 at 32
-// px: 0.91-0.93 / 0.86-0.92, GEMMs of 32 rows). Transposed 4x4 stride-2
-// convolutions' forward, implicit GEMM time / this: 128->64 channels at 16 px (batch 32) 1.23-1.30 / 1.27 (the
-// bench case: 11.5 -> 9.1 ms), 64->32 at 32 px (16) 1.18-1.30 / 1.30, 128->128 at 32 px (4)
-// 1.35-1.37 / 1.38, 256->128 at 16 px (16) 1.31-1.35 / 1.33, 64->64 at 16 px (32) 1.19-1.31 /
-// 1.18, (8) 0.87-1.03 / 1.16; kept off: 32 channels of grad_output (32->32 at 16 px, 0.81-0.95 /
-// 0.92-1.03, GEMMs 32 deep), 8 px inputs (256->128, batch 32: 0.89-0.97 / 1.16-1.19; 4 tiles a
-// row fill a quarter of a vector), 4 px (0.94-1.07). Blocks of 192 tiles rather than 384: 1.13-1.30
-// -> 1.18-1.37 at 2 threads (a block's V and M then stay nearer L2). Batch 1 (64->32 at 32 px)
+// px: 0.91-0.93 / 0.86-0.92, GEMMs of 32 rows). Transposed 4x4 stride-2 convolutions' forward,
+// implicit GEMM time / this: 128->64 channels at 16 px (batch 32) 1.23-1.30 / 1.27 (the bench
+// case: 11.5 -> 9.1 ms), 64->32 at 32 px (16) 1.18-1.30 / 1.30, 128->128 at 32 px (4) 1.35-1.37 /
+// 1.38, 256->128 at 16 px (16) 1.31-1.35 / 1.33, 64->64 at 16 px (32) 1.19-1.31 / 1.18, (8)
+// 0.87-1.03 / 1.16; kept off: 32 channels of grad_output (32->32 at 16 px, 0.81-0.95 / 0.92-1.03,
+// GEMMs 32 deep), 8 px inputs (256->128, batch 32: 0.89-0.97 / 1.16-1.19; 4 tiles a row fill a
+// quarter of a vector), 4 px (0.94-1.07). Blocks of 192 tiles rather than 384: 1.13-1.30 ->
+// 1.18-1.37 at 2 threads (a block's V and M then stay nearer L2). Batch 1 (64->32 at 32 px)
 // 0.96-1.24 with one task per phase; with one task for the block, 0.58-0.77.
 #include "cpu/conv_winograd_phases.h"
 
