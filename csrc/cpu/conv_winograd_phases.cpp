@@ -178,7 +178,7 @@ int64_t images_per_block(int64_t N, int64_t per_image) {
 template <typename T, typename Fill>
 void run_jobs(int64_t N, const Planes& planes, const std::vector<Job<T>>& jobs, Fill fill, const T* bias,
               T* output) {
-  const int64_t depth = planes.depth, rows = planes.out_channels;
+  const int64_t depth = planes.depth, rows = planes.out_channels, packed_size = packed_a_size<T>(rows, depth);
   int64_t per_image = 0;
   for (const Job<T>& job : jobs) per_image = std::max(per_image, job.tiles.per_image);
   const int64_t images = images_per_block(N, per_image), blocks = (N + images - 1) / images;
@@ -215,7 +215,7 @@ void run_jobs(int64_t N, const Planes& planes, const std::vector<Job<T>>& jobs, 
           std::fill(row + columns, row + ld, T(0));
         }
       for (int64_t position = 0; position < kPositions; ++position)
-        gemm_rows<T>(rows, columns, depth, job.packed + position * packed_a_size<T>(rows, depth),
+        gemm_rows<T>(rows, columns, depth, job.packed + position * packed_size,
                      v + position * v_plane, offsets, m + position * m_plane, ld, false);
       transform_output(job, planes, m, ld, m_plane, n0, count, bias, top, bottom, output);
     }
@@ -306,11 +306,12 @@ void winograd_phases_backward_input(const ConvShape& g, const std::vector<SubPix
 }
 
 bool winograd_strided_applies(const ConvShape& g) {
-  const int64_t threads = in_parallel_region() ? 1 : get_num_threads();
-  return g.groups == 1 && g.kernel_height == 4 && g.kernel_width == 4 && g.stride_height == 2 &&
-         g.stride_width == 2 && g.dilation_height == 1 && g.dilation_width == 1 && g.in_channels >= 32 &&
-         g.out_channels >= 32 && g.out_width >= 16 && g.batch >= threads &&
-         g.batch * phase_tiles(g.out_height, g.out_width).per_image >= 256;
+  // Every convolution's forward asks: the shape first, the thread count only for 4x4 stride 2.
+  if (g.groups != 1 || g.kernel_height != 4 || g.kernel_width != 4 || g.stride_height != 2 || g.stride_width != 2 ||
+      g.dilation_height != 1 || g.dilation_width != 1 || g.in_channels < 32 || g.out_channels < 32 ||
+      g.out_width < 16 || g.batch * phase_tiles(g.out_height, g.out_width).per_image < 256)
+    return false;
+  return g.batch >= (in_parallel_region() ? 1 : get_num_threads());
 }
 
 bool winograd_strided_weight_gradient_applies(const ConvShape& g) {
