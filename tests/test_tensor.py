@@ -262,6 +262,25 @@ def test_config_and_threads():
         fastcnn.set_num_threads(0)
 
 
+@pytest.mark.parametrize("forced, message", [("avx-2", "is not a kernel set"), ("AVX2", "is not a kernel set"),
+                                              ("generic", None)])
+def test_unknown_forced_isa_is_a_warning(forced, message):
+    """FASTCNN_ISA is read once per process: a fresh interpreter imports fastcnn with it set."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, FASTCNN_ISA=forced, PYTHONPATH=os.pathsep.join(
+        [os.path.dirname(fastcnn.__path__[0]), os.environ.get("PYTHONPATH", "")]))
+    result = subprocess.run([sys.executable, "-W", "always", "-c", "import fastcnn; print(fastcnn.config()['cpu_isa'])"],
+                            env=env, capture_output=True, text=True, check=True)
+    if message is None:
+        assert result.stdout.strip() == "generic" and "FASTCNN_ISA" not in result.stderr
+    else:
+        assert message in result.stderr and f"FASTCNN_ISA={forced!r}" in result.stderr
+        assert result.stdout.strip() in fastcnn._KERNEL_SETS
+
+
 def test_manual_seed_reproduces_draws():
     fastcnn.manual_seed(7)
     a = fastcnn.randn(5).numpy()

@@ -29,6 +29,26 @@ from .random import manual_seed, rand, rand_like, randint, randn, randn_like, ra
 from .serialization import load, save
 from . import ops, nn, optim, data, models
 
+_KERNEL_SETS = ("generic", "avx2", "avx512")  # lowest to highest
+
+
+def _check_forced_isa() -> None:
+    """FASTCNN_ISA can only lower the kernel set (a higher one would crash on this CPU), and the
+    native side ignores a name it does not know: say so rather than run another set silently."""
+    import warnings
+
+    forced, active = os.environ.get("FASTCNN_ISA", ""), _C.cpu_isa()
+    if not forced or forced == active:
+        return
+    if forced not in _KERNEL_SETS:
+        warnings.warn(f"FASTCNN_ISA={forced!r} is not a kernel set (one of {', '.join(_KERNEL_SETS)}): "
+                      f"running {active}", RuntimeWarning, stacklevel=3)
+    elif _KERNEL_SETS.index(forced) > _KERNEL_SETS.index(active):
+        warnings.warn(f"FASTCNN_ISA={forced!r}: this CPU lacks it, running {active}", RuntimeWarning, stacklevel=3)
+
+
+_check_forced_isa()
+
 float = float32
 double = float64
 long = int64
