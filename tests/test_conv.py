@@ -185,6 +185,38 @@ def test_conv2d_winograd_float32_rounding(channels, size):
         assert np.abs(rounded - exact).max() <= 2e-6 * np.abs(exact).max()
 
 
+# Depthwise planes of at most 64 values (conv_depthwise.cpp: with AVX-512, in float32, a plane in
+# up to four registers and each tap one permute of them through an index table; elsewhere, and
+# for the last case, the windows and row kernels). Sizes either side of 16, 32 and 64 values.
+DEPTHWISE_PLANE_CASES = [
+    (2, 5, 4, 4, 5, (3, 3), 1, 1, 1, 5),            # 16 values: one register, one vector
+    (3, 3, 1, 1, 3, (3, 3), 1, 1, 1, 3),            # one value, only the centre tap inside
+    (1, 4, 5, 6, 4, (3, 3), 1, 1, 1, 4),            # 30: two registers, two vectors; batch 1
+    (2, 4, 3, 6, 4, (3, 3), 1, 1, 1, 4),            # 18
+    (2, 4, 8, 8, 8, (3, 3), 1, 1, 1, 4),            # 64: four registers, four vectors; multiplier 2
+    (2, 6, 8, 8, 6, (3, 3), 2, 1, 1, 6),            # stride 2, 64 -> 16
+    (2, 3, 7, 9, 3, (5, 5), 1, 2, 1, 3),            # 63, 25 taps (the weight gradient's blocks of 9)
+    (2, 4, 6, 7, 4, (3, 3), 1, 2, 2, 4),            # dilation 2, padding 2: 42 outputs, three vectors
+    (2, 3, 9, 7, 6, (3, 2), (2, 1), (0, 1), 1, 3),  # unequal strides and kernel sides, multiplier 2
+    (1, 4, 8, 8, 4, (3, 3), 1, 0, 1, 4),            # unpadded: 64 -> 36
+    (1, 2, 4, 4, 2, (3, 3), 1, 3, 1, 2),            # padding above the kernel: outputs no tap reaches
+    (2, 3, 5, 11, 3, (3, 3), 3, 1, 1, 3),           # stride above the kernel: inputs no tap reads
+    (2, 2, 4, 17, 2, (3, 3), 1, 1, 1, 2),           # 68 values: the other paths
+]
+
+
+@pytest.mark.parametrize("case", DEPTHWISE_PLANE_CASES)
+def test_depthwise_planes_float32(case):
+    """float32 output and gradients within float32 rounding of the float64 reference."""
+    x, weight, bias, options = _make(case, seed=4)
+    output, grads, grad_output = run_with_grad(lambda *t: F.conv2d(*t, **options), [x, weight, bias],
+                                               dtype=np.float32)
+    expected, expected_grads = reference.conv2d(x, weight, bias, grad_output.astype(np.float64),
+                                                **_reference_options(options, weight.shape[2:]))
+    for result, exact in zip([output] + grads, [expected] + list(expected_grads)):
+        np.testing.assert_allclose(result, exact, rtol=1e-5, atol=1e-5 * np.abs(exact).max())
+
+
 def test_conv2d_gradient_of_bias_only():
     x, weight, bias, options = _make(CASES[0])
     b = fastcnn.tensor(bias, requires_grad=True)

@@ -10,9 +10,31 @@
 // with a the stacked grad_output grids and b the stacked input windows (conv_depthwise.cpp). The
 // taps go in groups that share each load of a, with two vectors per tap in flight so the FMA
 // pipes stay busy; the one horizontal sum per tap comes at the end of the long dot product.
+//
+// The plane kernels (AVX-512 only; elsewhere the row kernel serves) take planes of at most
+// kPlaneValues values, each held whole in up to four registers, so that a tap's values for 16
+// outputs are one permute of them through an index table (PlaneGather) built once per call:
+//   gather:  target[o] = init + sum_{m < sources} sum_t weights[m * taps + t] * source_m[index[t][o]]
+//            (the forward: source = an input plane; the input gradient: sources = the output
+//            gradient planes of the channel's M outputs);
+//   dots:    out[t] = sum_{i < count} sum_o target_i[o] * source_i[index[t][o]]
+//            (the weight gradient: target = output gradient planes, source = input planes);
+// with source_m = source + m * source_stride and index -1 reading 0 (padding, or no tap).
 #include <cstdint>
 
 namespace fastcnn::cpu {
+
+inline constexpr int64_t kPlaneValues = 64;
+
+struct PlaneGather {
+  int64_t source_size, target_size, taps;  // values per plane, each at most kPlaneValues
+  const int32_t* index;  // taps x (target_size rounded up to 16): source value or -1
+};
+
+using PlaneGatherKernel = void (*)(const PlaneGather& g, const float* source, int64_t source_stride, int64_t sources,
+                                   const float* weights, float init, float* target);
+using PlaneDotsKernel = void (*)(const PlaneGather& g, int64_t count, const float* target, int64_t target_stride,
+                                 const float* source, int64_t source_stride, float* out);
 
 template <typename T>
 using DepthwiseRowKernel = void (*)(int64_t count, int64_t taps, const T* const* rows, const T* weights, T init,
@@ -38,6 +60,9 @@ void depthwise_row(int64_t count, int64_t taps, const float* const* rows, const 
                    float* out);
 void depthwise_dots(int64_t length, int64_t taps, const float* a, const float* b, const int64_t* offsets,
                     float* out);
+// The plane kernels for g's sizes.
+PlaneGatherKernel plane_gather_kernel(const PlaneGather& g);
+PlaneDotsKernel plane_dots_kernel(const PlaneGather& g);
 }  // namespace avx512
 
 }  // namespace fastcnn::cpu

@@ -1,7 +1,12 @@
 // AVX-512 depthwise kernels. Row: 32 outputs at a time in two registers, every tap accumulated
 // before the one store (9 loads + 9 FMAs per 16 outputs for a 3x3 kernel). Dots: four taps at a
 // time, 32 values of a per step in two registers per tap (8 independent FMA chains). Tails use masks.
+// Planes (cpu/isa/depthwise_kernels.h): a plane of up to 64 values in up to four registers, each
+// tap's values for 16 outputs one permute (two and a blend from four registers) and an FMA.
 #include <immintrin.h>
+
+#include <algorithm>
+#include <type_traits>
 
 #include "cpu/isa/depthwise_kernels.h"
 
@@ -64,5 +69,111 @@ void depthwise_dots(int64_t length, int64_t taps, const float* a, const float* b
   for (; t + 4 <= taps; t += 4) dots_group<4>(length, a, b, offsets + t, out + t);
   for (; t < taps; ++t) dots_group<1>(length, a, b, offsets + t, out + t);
 }
+
+namespace {
+
+// The lanes of a vector holding values [16 j, count) of a row of `count`.
+inline __mmask16 lanes(int64_t count, int j) {
+  const int64_t n = count - 16 * j;
+  return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
+}
+
+// A plane of `size` <= 16 kRegs values in kRegs registers (zero past the plane).
+template <int kRegs>
+inline void load_plane(const float* plane, int64_t size, __m512* regs) {
+  for (int j = 0; j < kRegs; ++j) regs[j] = _mm512_maskz_loadu_ps(lanes(size, j), plane + 16 * j);
+}
+
+// The plane values at 16 indices (-1: 0): one permute from one or two registers, two and a
+// blend from four.
+template <int kRegs>
+inline __m512 gather(const __m512* regs, const int32_t* index) {
+  const __m512i at = _mm512_loadu_si512(index);
+  const __mmask16 valid = _mm512_cmpge_epi32_mask(at, _mm512_setzero_si512());
+  if constexpr (kRegs == 1) {
+    return _mm512_maskz_permutexvar_ps(valid, at, regs[0]);
+  } else if constexpr (kRegs == 2) {
+    return _mm512_maskz_permutex2var_ps(valid, regs[0], at, regs[1]);
+  } else {
+    const __m512 low = _mm512_permutex2var_ps(regs[0], at, regs[1]);
+    const __m512 high = _mm512_permutex2var_ps(regs[2], at, regs[3]);
+    const __mmask16 upper = _mm512_test_epi32_mask(at, _mm512_set1_epi32(32));
+    return _mm512_maskz_mov_ps(valid, _mm512_mask_blend_ps(upper, low, high));
+  }
+}
+
+template <int kRegs, int kVectors>
+void plane_gather(const PlaneGather& g, const float* source, int64_t source_stride, int64_t sources,
+                  const float* weights, float init, float* target) {
+  __m512 acc[kVectors];
+  for (int v = 0; v < kVectors; ++v) acc[v] = _mm512_set1_ps(init);
+  for (int64_t m = 0; m < sources; ++m) {
+    __m512 regs[kRegs];
+    load_plane<kRegs>(source + m * source_stride, g.source_size, regs);
+    for (int64_t t = 0; t < g.taps; ++t) {
+      const __m512 w = _mm512_set1_ps(weights[m * g.taps + t]);
+      for (int v = 0; v < kVectors; ++v)
+        acc[v] = _mm512_fmadd_ps(w, gather<kRegs>(regs, g.index + (t * kVectors + v) * 16), acc[v]);
+    }
+  }
+  for (int v = 0; v < kVectors; ++v) _mm512_mask_storeu_ps(target + 16 * v, lanes(g.target_size, v), acc[v]);
+}
+
+// Taps in blocks of 9 (a 3x3 kernel in one pass), one accumulator each: written as a loop over
+// the whole block with a test, so that every accumulator stays a register.
+template <int kRegs, int kVectors>
+void plane_dots(const PlaneGather& g, int64_t count, const float* target, int64_t target_stride, const float* source,
+                int64_t source_stride, float* out) {
+  constexpr int kTapBlock = 9;
+  for (int64_t t0 = 0; t0 < g.taps; t0 += kTapBlock) {
+    const int64_t taps = std::min<int64_t>(kTapBlock, g.taps - t0);
+    __m512 acc[kTapBlock];
+    for (int t = 0; t < kTapBlock; ++t) acc[t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < count; ++i) {
+      __m512 regs[kRegs], grad[kVectors];
+      load_plane<kRegs>(source + i * source_stride, g.source_size, regs);
+      load_plane<kVectors>(target + i * target_stride, g.target_size, grad);
+      for (int t = 0; t < kTapBlock; ++t)
+        if (t < taps)
+          for (int v = 0; v < kVectors; ++v)
+            acc[t] = _mm512_fmadd_ps(grad[v], gather<kRegs>(regs, g.index + ((t0 + t) * kVectors + v) * 16), acc[t]);
+    }
+    for (int64_t t = 0; t < taps; ++t) out[t0 + t] = _mm512_reduce_add_ps(acc[t]);
+  }
+}
+
+// The instantiation for g's sizes: source registers 1, 2 or 4, target vectors 1 to 4.
+template <typename Kernel, template <int, int> typename Pick>
+Kernel pick(const PlaneGather& g) {
+  const int64_t vectors = (g.target_size + 15) / 16;
+  const int regs = g.source_size <= 16 ? 1 : g.source_size <= 32 ? 2 : 4;
+  auto by_vectors = [vectors](auto regs_constant) -> Kernel {
+    constexpr int R = decltype(regs_constant)::value;
+    switch (vectors) {
+      case 1: return Pick<R, 1>::kernel;
+      case 2: return Pick<R, 2>::kernel;
+      case 3: return Pick<R, 3>::kernel;
+      default: return Pick<R, 4>::kernel;
+    }
+  };
+  if (regs == 1) return by_vectors(std::integral_constant<int, 1>{});
+  if (regs == 2) return by_vectors(std::integral_constant<int, 2>{});
+  return by_vectors(std::integral_constant<int, 4>{});
+}
+
+template <int R, int V>
+struct PickGather {
+  static constexpr PlaneGatherKernel kernel = &plane_gather<R, V>;
+};
+template <int R, int V>
+struct PickDots {
+  static constexpr PlaneDotsKernel kernel = &plane_dots<R, V>;
+};
+
+}  // namespace
+
+PlaneGatherKernel plane_gather_kernel(const PlaneGather& g) { return pick<PlaneGatherKernel, PickGather>(g); }
+
+PlaneDotsKernel plane_dots_kernel(const PlaneGather& g) { return pick<PlaneDotsKernel, PickDots>(g); }
 
 }  // namespace fastcnn::cpu::avx512
