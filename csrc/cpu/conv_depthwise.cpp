@@ -241,27 +241,46 @@ bool planes_apply(const ConvShape& g) {
   }
 }
 
+// An index table with its lane masks (PlaneGather), for target planes of `target_size` values.
+struct PlaneTable {
+  std::vector<int32_t> index;
+  std::vector<uint16_t> valid, upper;
+  PlaneTable(int64_t taps, int64_t target_size)
+      : index(taps * ((target_size + 15) / 16) * 16, -1), valid(index.size() / 16), upper(index.size() / 16) {}
+  PlaneGather gather(int64_t source_size, int64_t target_size, int64_t taps) {
+    for (size_t at = 0; at < valid.size(); ++at)
+      for (int lane = 0; lane < 16; ++lane) {
+        const int32_t i = index[at * 16 + lane];
+        valid[at] = uint16_t(valid[at] | (i >= 0) << lane);
+        upper[at] = uint16_t(upper[at] | (i >= 32) << lane);
+      }
+    return {source_size, target_size, taps, index.data(), valid.data(), upper.data()};
+  }
+};
+
 // Tap t of output o = (p, q) reads input (h, w) = (p sh - pad_top + r dh, q sw - pad_left + s dw).
-// The forward's table: index[t][o] = h W + w, or -1 in the padding.
-std::vector<int32_t> forward_index(const ConvShape& g) {
+// The forward's table (and the weight gradient's): index[t][o] = h W + w, or -1 in the padding.
+PlaneTable forward_table(const ConvShape& g) {
   const int64_t P = g.out_height, Q = g.out_width, H = g.in_height, W = g.in_width, S = g.kernel_width;
-  const int64_t row = (P * Q + 15) / 16 * 16, taps = g.kernel_height * S;
-  std::vector<int32_t> index(taps * row, -1);
+  const int64_t taps = g.kernel_height * S;
+  PlaneTable table(taps, P * Q);
+  const int64_t row = int64_t(table.index.size()) / taps;
   for (int64_t t = 0; t < taps; ++t)
     for (int64_t p = 0; p < P; ++p)
       for (int64_t q = 0; q < Q; ++q) {
         const int64_t h = p * g.stride_height - g.pad_top + t / S * g.dilation_height;
         const int64_t w = q * g.stride_width - g.pad_left + t % S * g.dilation_width;
-        if (h >= 0 && h < H && w >= 0 && w < W) index[t * row + p * Q + q] = int32_t(h * W + w);
+        if (h >= 0 && h < H && w >= 0 && w < W) table.index[t * row + p * Q + q] = int32_t(h * W + w);
       }
-  return index;
+  return table;
 }
 
 // The input gradient's: index[t][i] = the output o that reads input i through tap t, or -1.
-std::vector<int32_t> input_gradient_index(const ConvShape& g) {
+PlaneTable input_gradient_table(const ConvShape& g) {
   const int64_t P = g.out_height, Q = g.out_width, H = g.in_height, W = g.in_width, S = g.kernel_width;
-  const int64_t row = (H * W + 15) / 16 * 16, taps = g.kernel_height * S;
-  std::vector<int32_t> index(taps * row, -1);
+  const int64_t taps = g.kernel_height * S;
+  PlaneTable table(taps, H * W);
+  const int64_t row = int64_t(table.index.size()) / taps;
   for (int64_t t = 0; t < taps; ++t)
     for (int64_t h = 0; h < H; ++h)
       for (int64_t w = 0; w < W; ++w) {
@@ -269,24 +288,26 @@ std::vector<int32_t> input_gradient_index(const ConvShape& g) {
         const int64_t pw = w + g.pad_left - t % S * g.dilation_width;
         if (ph < 0 || pw < 0 || ph % g.stride_height != 0 || pw % g.stride_width != 0) continue;
         const int64_t p = ph / g.stride_height, q = pw / g.stride_width;
-        if (p < P && q < Q) index[t * row + h * W + w] = int32_t(p * Q + q);
+        if (p < P && q < Q) table.index[t * row + h * W + w] = int32_t(p * Q + q);
       }
-  return index;
+  return table;
 }
+
+// Tasks of up to kPlaneBlock target planes of one image.
+constexpr int64_t kPlaneBlock = 64;
 
 #if defined(FASTCNN_X86)
 void depthwise_forward_planes(const ConvShape& g, const float* input, const float* weight, const float* bias,
                               float* output) {
   const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, M = K / C;
   const int64_t HW = g.in_height * g.in_width, PQ = g.out_height * g.out_width;
-  const int64_t taps = g.kernel_height * g.kernel_width;
-  const std::vector<int32_t> index = forward_index(g);
-  const PlaneGather gather{HW, PQ, taps, index.data()};
+  const int64_t taps = g.kernel_height * g.kernel_width, blocks = (K + kPlaneBlock - 1) / kPlaneBlock;
+  PlaneTable table = forward_table(g);
+  const PlaneGather gather = table.gather(HW, PQ, taps);
   const PlaneGatherKernel kernel = avx512::plane_gather_kernel(gather);
-  parallel_for(N * K, worth_parallel(N * K * PQ * taps), [&](int64_t nk) {
-    const int64_t n = nk / K, k = nk % K;
-    kernel(gather, input + (n * C + k / M) * HW, 0, 1, weight + k * taps, bias != nullptr ? bias[k] : 0.0f,
-           output + nk * PQ);
+  parallel_for(N * blocks, worth_parallel(N * K * PQ * taps), [&](int64_t task) {
+    const int64_t n = task / blocks, k0 = task % blocks * kPlaneBlock;
+    kernel(gather, k0, std::min(K, k0 + kPlaneBlock), input + n * C * HW, 1, M, weight, bias, output + n * K * PQ);
   });
 }
 
@@ -295,13 +316,14 @@ void depthwise_backward_input_planes(const ConvShape& g, const float* grad_outpu
                                      float* grad_input) {
   const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, M = K / C;
   const int64_t HW = g.in_height * g.in_width, PQ = g.out_height * g.out_width;
-  const int64_t taps = g.kernel_height * g.kernel_width;
-  const std::vector<int32_t> index = input_gradient_index(g);
-  const PlaneGather gather{PQ, HW, taps, index.data()};
+  const int64_t taps = g.kernel_height * g.kernel_width, blocks = (C + kPlaneBlock - 1) / kPlaneBlock;
+  PlaneTable table = input_gradient_table(g);
+  const PlaneGather gather = table.gather(PQ, HW, taps);
   const PlaneGatherKernel kernel = avx512::plane_gather_kernel(gather);
-  parallel_for(N * C, worth_parallel(N * K * PQ * taps), [&](int64_t nc) {
-    const int64_t n = nc / C, c = nc % C;
-    kernel(gather, grad_output + (n * K + c * M) * PQ, PQ, M, weight + c * M * taps, 0.0f, grad_input + nc * HW);
+  parallel_for(N * blocks, worth_parallel(N * K * PQ * taps), [&](int64_t task) {
+    const int64_t n = task / blocks, c0 = task % blocks * kPlaneBlock;
+    kernel(gather, c0, std::min(C, c0 + kPlaneBlock), grad_output + n * K * PQ, M, 1, weight, nullptr,
+           grad_input + n * C * HW);
   });
 }
 
@@ -311,8 +333,8 @@ void depthwise_backward_weight_planes(const ConvShape& g, const float* grad_outp
   const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, M = K / C;
   const int64_t HW = g.in_height * g.in_width, PQ = g.out_height * g.out_width;
   const int64_t taps = g.kernel_height * g.kernel_width;
-  const std::vector<int32_t> index = forward_index(g);
-  const PlaneGather gather{HW, PQ, taps, index.data()};
+  PlaneTable table = forward_table(g);
+  const PlaneGather gather = table.gather(HW, PQ, taps);
   const PlaneDotsKernel kernel = avx512::plane_dots_kernel(gather);
   parallel_for(K, worth_parallel(N * K * PQ * taps), [&](int64_t k) {
     kernel(gather, N, grad_output + k * PQ, K * PQ, input + k / M * HW, C * HW, grad_weight + k * taps);

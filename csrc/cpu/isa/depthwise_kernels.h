@@ -13,13 +13,16 @@
 //
 // The plane kernels (AVX-512 only; elsewhere the row kernel serves) take planes of at most
 // kPlaneValues values, each held whole in up to four registers, so that a tap's values for 16
-// outputs are one permute of them through an index table (PlaneGather) built once per call:
-//   gather:  target[o] = init + sum_{m < sources} sum_t weights[m * taps + t] * source_m[index[t][o]]
-//            (the forward: source = an input plane; the input gradient: sources = the output
-//            gradient planes of the channel's M outputs);
-//   dots:    out[t] = sum_{i < count} sum_o target_i[o] * source_i[index[t][o]]
-//            (the weight gradient: target = output gradient planes, source = input planes);
-// with source_m = source + m * source_stride and index -1 reading 0 (padding, or no tap).
+// outputs are one permute of them through an index table (PlaneGather) built once per call.
+// gather, for the target planes j in [first, last) of one image:
+//   target_j[o] = bias[j] + sum_{m < per_target} sum_t weights[(j per_target + m) taps + t] * source_jm[index[t][o]]
+//   with source_jm the source plane j per_target / per_source + m;
+// the forward takes per_target = 1, per_source = M (output channel j reads input channel j / M),
+// the input gradient per_target = M, per_source = 1 (input channel j sums its M outputs' gradients).
+// dots, the weight gradient's sums over `count` images:
+//   out[t] = sum_{i < count} sum_o target_i[o] * source_i[index[t][o]]
+//   with target_i = target + i * target_stride (output gradient planes), source_i likewise (inputs).
+// An index of -1 reads 0 (padding, or no tap).
 #include <cstdint>
 
 namespace fastcnn::cpu {
@@ -28,11 +31,14 @@ inline constexpr int64_t kPlaneValues = 64;
 
 struct PlaneGather {
   int64_t source_size, target_size, taps;  // values per plane, each at most kPlaneValues
-  const int32_t* index;  // taps x (target_size rounded up to 16): source value or -1
+  const int32_t* index;     // taps x vectors x 16 (vectors = target_size / 16 rounded up): source value or -1
+  const uint16_t* valid;    // taps x vectors: the lanes whose index is not -1
+  const uint16_t* upper;    // taps x vectors: the lanes whose index is 32 or more
 };
 
-using PlaneGatherKernel = void (*)(const PlaneGather& g, const float* source, int64_t source_stride, int64_t sources,
-                                   const float* weights, float init, float* target);
+using PlaneGatherKernel = void (*)(const PlaneGather& g, int64_t first, int64_t last, const float* source,
+                                   int64_t per_target, int64_t per_source, const float* weights, const float* bias,
+                                   float* target);
 using PlaneDotsKernel = void (*)(const PlaneGather& g, int64_t count, const float* target, int64_t target_stride,
                                  const float* source, int64_t source_stride, float* out);
 

@@ -87,9 +87,7 @@ inline void load_plane(const float* plane, int64_t size, __m512* regs) {
 // The plane values at 16 indices (-1: 0): one permute from one or two registers, two and a
 // blend from four.
 template <int kRegs>
-inline __m512 gather(const __m512* regs, const int32_t* index) {
-  const __m512i at = _mm512_loadu_si512(index);
-  const __mmask16 valid = _mm512_cmpge_epi32_mask(at, _mm512_setzero_si512());
+inline __m512 gather(const __m512* regs, __m512i at, __mmask16 valid, __mmask16 upper) {
   if constexpr (kRegs == 1) {
     return _mm512_maskz_permutexvar_ps(valid, at, regs[0]);
   } else if constexpr (kRegs == 2) {
@@ -97,26 +95,49 @@ inline __m512 gather(const __m512* regs, const int32_t* index) {
   } else {
     const __m512 low = _mm512_permutex2var_ps(regs[0], at, regs[1]);
     const __m512 high = _mm512_permutex2var_ps(regs[2], at, regs[3]);
-    const __mmask16 upper = _mm512_test_epi32_mask(at, _mm512_set1_epi32(32));
     return _mm512_maskz_mov_ps(valid, _mm512_mask_blend_ps(upper, low, high));
   }
 }
 
-template <int kRegs, int kVectors>
-void plane_gather(const PlaneGather& g, const float* source, int64_t source_stride, int64_t sources,
-                  const float* weights, float init, float* target) {
-  __m512 acc[kVectors];
-  for (int v = 0; v < kVectors; ++v) acc[v] = _mm512_set1_ps(init);
-  for (int64_t m = 0; m < sources; ++m) {
-    __m512 regs[kRegs];
-    load_plane<kRegs>(source + m * source_stride, g.source_size, regs);
+// kPlanes target planes from j on, their FMA chains interleaved (one plane's nine dependent FMAs
+// per vector would wait on the FMA latency); each index vector and mask serves all of them.
+template <int kRegs, int kVectors, int kPlanes>
+inline void gather_planes(const PlaneGather& g, int64_t j, const float* source, int64_t per_target,
+                          int64_t per_source, const float* weights, const float* bias, float* target) {
+  __m512 acc[kPlanes][kVectors];
+  for (int p = 0; p < kPlanes; ++p)
+    for (int v = 0; v < kVectors; ++v) acc[p][v] = _mm512_set1_ps(bias != nullptr ? bias[j + p] : 0.0f);
+  for (int64_t m = 0; m < per_target; ++m) {
+    __m512 regs[kPlanes][kRegs];
+    const float* w[kPlanes];
+    for (int p = 0; p < kPlanes; ++p) {
+      load_plane<kRegs>(source + ((j + p) * per_target / per_source + m) * g.source_size, g.source_size, regs[p]);
+      w[p] = weights + ((j + p) * per_target + m) * g.taps;
+    }
     for (int64_t t = 0; t < g.taps; ++t) {
-      const __m512 w = _mm512_set1_ps(weights[m * g.taps + t]);
-      for (int v = 0; v < kVectors; ++v)
-        acc[v] = _mm512_fmadd_ps(w, gather<kRegs>(regs, g.index + (t * kVectors + v) * 16), acc[v]);
+      __m512 tap_weight[kPlanes];
+      for (int p = 0; p < kPlanes; ++p) tap_weight[p] = _mm512_set1_ps(w[p][t]);
+      for (int v = 0; v < kVectors; ++v) {
+        const int64_t at = t * kVectors + v;
+        const __m512i index = _mm512_loadu_si512(g.index + at * 16);
+        for (int p = 0; p < kPlanes; ++p)
+          acc[p][v] = _mm512_fmadd_ps(tap_weight[p], gather<kRegs>(regs[p], index, g.valid[at], g.upper[at]),
+                                      acc[p][v]);
+      }
     }
   }
-  for (int v = 0; v < kVectors; ++v) _mm512_mask_storeu_ps(target + 16 * v, lanes(g.target_size, v), acc[v]);
+  for (int p = 0; p < kPlanes; ++p)
+    for (int v = 0; v < kVectors; ++v)
+      _mm512_mask_storeu_ps(target + (j + p) * g.target_size + 16 * v, lanes(g.target_size, v), acc[p][v]);
+}
+
+template <int kRegs, int kVectors>
+void plane_gather(const PlaneGather& g, int64_t first, int64_t last, const float* source, int64_t per_target,
+                  int64_t per_source, const float* weights, const float* bias, float* target) {
+  int64_t j = first;
+  for (; j + 2 <= last; j += 2)
+    gather_planes<kRegs, kVectors, 2>(g, j, source, per_target, per_source, weights, bias, target);
+  if (j < last) gather_planes<kRegs, kVectors, 1>(g, j, source, per_target, per_source, weights, bias, target);
 }
 
 // Taps in blocks of 9 (a 3x3 kernel in one pass), one accumulator each: written as a loop over
@@ -135,8 +156,11 @@ void plane_dots(const PlaneGather& g, int64_t count, const float* target, int64_
       load_plane<kVectors>(target + i * target_stride, g.target_size, grad);
       for (int t = 0; t < kTapBlock; ++t)
         if (t < taps)
-          for (int v = 0; v < kVectors; ++v)
-            acc[t] = _mm512_fmadd_ps(grad[v], gather<kRegs>(regs, g.index + ((t0 + t) * kVectors + v) * 16), acc[t]);
+          for (int v = 0; v < kVectors; ++v) {
+            const int64_t at = (t0 + t) * kVectors + v;
+            const __m512i index = _mm512_loadu_si512(g.index + at * 16);
+            acc[t] = _mm512_fmadd_ps(grad[v], gather<kRegs>(regs, index, g.valid[at], g.upper[at]), acc[t]);
+          }
     }
     for (int64_t t = 0; t < taps; ++t) out[t0 + t] = _mm512_reduce_add_ps(acc[t]);
   }
