@@ -136,6 +136,8 @@ CONVOLUTIONS = [
     Convolution("dilated conv3x3 d2 64->64 56px N16", 16, 64, 64, 56, 3, padding=2, dilation=2),
     Convolution("pointwise 1x1 144->24 56px N32", 32, 144, 24, 56, 1),
     Convolution("depthwise 3x3 144 56px N32", 32, 144, 144, 56, 3, padding=1, groups=144),
+    # MobileNetV2's last stage at CIFAR size: planes of 16 values (conv_depthwise.cpp's plane kernels)
+    Convolution("depthwise 3x3 960 4px N64", 64, 960, 960, 4, 3, padding=1, groups=960),
     Convolution("transpose 4x4 s2 128->64 16px N32", 32, 128, 64, 16, 4, stride=2, padding=1, transposed=True),
 ]
 

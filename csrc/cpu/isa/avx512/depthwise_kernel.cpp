@@ -134,10 +134,12 @@ inline void gather_planes(const PlaneGather& g, int64_t j, const float* source, 
 template <int kRegs, int kVectors>
 void plane_gather(const PlaneGather& g, int64_t first, int64_t last, const float* source, int64_t per_target,
                   int64_t per_source, const float* weights, const float* bias, float* target) {
+  // Planes of one vector each take four at a time: their whole FMA chains are short.
+  constexpr int kGroup = kRegs * kVectors == 1 ? 4 : 2;
   int64_t j = first;
-  for (; j + 2 <= last; j += 2)
-    gather_planes<kRegs, kVectors, 2>(g, j, source, per_target, per_source, weights, bias, target);
-  if (j < last) gather_planes<kRegs, kVectors, 1>(g, j, source, per_target, per_source, weights, bias, target);
+  for (; j + kGroup <= last; j += kGroup)
+    gather_planes<kRegs, kVectors, kGroup>(g, j, source, per_target, per_source, weights, bias, target);
+  for (; j < last; ++j) gather_planes<kRegs, kVectors, 1>(g, j, source, per_target, per_source, weights, bias, target);
 }
 
 // Taps in blocks of 9 (a 3x3 kernel in one pass), one accumulator each: written as a loop over
