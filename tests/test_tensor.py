@@ -272,8 +272,9 @@ def test_unknown_forced_isa_is_a_warning(forced, message):
 
     env = dict(os.environ, FASTCNN_ISA=forced, PYTHONPATH=os.pathsep.join(
         [os.path.dirname(fastcnn.__path__[0]), os.environ.get("PYTHONPATH", "")]))
-    result = subprocess.run([sys.executable, "-W", "always", "-c", "import fastcnn; print(fastcnn.config()['cpu_isa'])"],
-                            env=env, capture_output=True, text=True, check=True)
+    script = "import fastcnn; print(fastcnn.config()['cpu_isa'])"
+    result = subprocess.run([sys.executable, "-W", "always", "-c", script], env=env, capture_output=True, text=True,
+                            check=True)
     if message is None:
         assert result.stdout.strip() == "generic" and "FASTCNN_ISA" not in result.stderr
     else:

@@ -8,7 +8,8 @@
 // grad_output with flipped taps; other strides' input gradients use plain loops over the taps. The
 // weight gradient, for every stride, takes one long dot product per tap over a stack of images
 // (depthwise_backward_weight_windows), so small maps do not pay a packing or a horizontal sum
-// per image.
+// per image. With AVX-512, float32 planes of at most 64 values take the plane kernels for all
+// three instead (cpu/isa/depthwise_kernels.h; "planes of at most kPlaneValues values" below).
 #include "cpu/conv_depthwise.h"
 
 #include <algorithm>
@@ -258,37 +259,23 @@ struct PlaneTable {
   }
 };
 
-// Tap t of output o = (p, q) reads input (h, w) = (p sh - pad_top + r dh, q sw - pad_left + s dw).
-// The forward's table (and the weight gradient's): index[t][o] = h W + w, or -1 in the padding.
-PlaneTable forward_table(const ConvShape& g) {
+// Tap t of output o = (p, q) reads input i = (h, w) = (p sh - pad_top + r dh, q sw - pad_left + s dw)
+// when that lies inside the input. The forward's table (and the weight gradient's) gives each
+// output its input, index[t][o] = i; the input gradient's (by_input) each input the output that
+// reads it, index[t][i] = o: one at most, as a tap reads distinct inputs for distinct outputs.
+PlaneTable plane_table(const ConvShape& g, bool by_input) {
   const int64_t P = g.out_height, Q = g.out_width, H = g.in_height, W = g.in_width, S = g.kernel_width;
   const int64_t taps = g.kernel_height * S;
-  PlaneTable table(taps, P * Q);
+  PlaneTable table(taps, by_input ? H * W : P * Q);
   const int64_t row = int64_t(table.index.size()) / taps;
   for (int64_t t = 0; t < taps; ++t)
     for (int64_t p = 0; p < P; ++p)
       for (int64_t q = 0; q < Q; ++q) {
         const int64_t h = p * g.stride_height - g.pad_top + t / S * g.dilation_height;
         const int64_t w = q * g.stride_width - g.pad_left + t % S * g.dilation_width;
-        if (h >= 0 && h < H && w >= 0 && w < W) table.index[t * row + p * Q + q] = int32_t(h * W + w);
-      }
-  return table;
-}
-
-// The input gradient's: index[t][i] = the output o that reads input i through tap t, or -1.
-PlaneTable input_gradient_table(const ConvShape& g) {
-  const int64_t P = g.out_height, Q = g.out_width, H = g.in_height, W = g.in_width, S = g.kernel_width;
-  const int64_t taps = g.kernel_height * S;
-  PlaneTable table(taps, H * W);
-  const int64_t row = int64_t(table.index.size()) / taps;
-  for (int64_t t = 0; t < taps; ++t)
-    for (int64_t h = 0; h < H; ++h)
-      for (int64_t w = 0; w < W; ++w) {
-        const int64_t ph = h + g.pad_top - t / S * g.dilation_height;
-        const int64_t pw = w + g.pad_left - t % S * g.dilation_width;
-        if (ph < 0 || pw < 0 || ph % g.stride_height != 0 || pw % g.stride_width != 0) continue;
-        const int64_t p = ph / g.stride_height, q = pw / g.stride_width;
-        if (p < P && q < Q) table.index[t * row + h * W + w] = int32_t(p * Q + q);
+        if (h < 0 || h >= H || w < 0 || w >= W) continue;
+        const int32_t o = int32_t(p * Q + q), i = int32_t(h * W + w);
+        table.index[t * row + (by_input ? i : o)] = by_input ? o : i;
       }
   return table;
 }
@@ -297,34 +284,35 @@ PlaneTable input_gradient_table(const ConvShape& g) {
 constexpr int64_t kPlaneBlock = 64;
 
 #if defined(FASTCNN_X86)
+// The gather kernel over every image's `targets` target planes (per_target, per_source as in
+// cpu/isa/depthwise_kernels.h), in tasks of up to kPlaneBlock planes of one image.
+void gather_images(const ConvShape& g, PlaneTable table, int64_t source_size, int64_t target_size, int64_t targets,
+                   int64_t per_target, int64_t per_source, const float* source, const float* weight,
+                   const float* bias, float* target) {
+  const int64_t taps = g.kernel_height * g.kernel_width, blocks = (targets + kPlaneBlock - 1) / kPlaneBlock;
+  const int64_t source_image = targets * per_target / per_source * source_size, target_image = targets * target_size;
+  const PlaneGather gather = table.gather(source_size, target_size, taps);
+  const PlaneGatherKernel kernel = avx512::plane_gather_kernel(gather);
+  const int64_t work = g.batch * g.out_channels * g.out_height * g.out_width * taps;
+  parallel_for(g.batch * blocks, worth_parallel(work), [&](int64_t task) {
+    const int64_t n = task / blocks, j0 = task % blocks * kPlaneBlock;
+    kernel(gather, j0, std::min(targets, j0 + kPlaneBlock), source + n * source_image, per_target, per_source, weight,
+           bias, target + n * target_image);
+  });
+}
+
+// Output channel k reads input channel k / M.
 void depthwise_forward_planes(const ConvShape& g, const float* input, const float* weight, const float* bias,
                               float* output) {
-  const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, M = K / C;
-  const int64_t HW = g.in_height * g.in_width, PQ = g.out_height * g.out_width;
-  const int64_t taps = g.kernel_height * g.kernel_width, blocks = (K + kPlaneBlock - 1) / kPlaneBlock;
-  PlaneTable table = forward_table(g);
-  const PlaneGather gather = table.gather(HW, PQ, taps);
-  const PlaneGatherKernel kernel = avx512::plane_gather_kernel(gather);
-  parallel_for(N * blocks, worth_parallel(N * K * PQ * taps), [&](int64_t task) {
-    const int64_t n = task / blocks, k0 = task % blocks * kPlaneBlock;
-    kernel(gather, k0, std::min(K, k0 + kPlaneBlock), input + n * C * HW, 1, M, weight, bias, output + n * K * PQ);
-  });
+  gather_images(g, plane_table(g, false), g.in_height * g.in_width, g.out_height * g.out_width, g.out_channels, 1,
+                g.out_channels / g.in_channels, input, weight, bias, output);
 }
 
 // Input channel c sums the M output channels c M + m it feeds, their gradient planes adjacent.
 void depthwise_backward_input_planes(const ConvShape& g, const float* grad_output, const float* weight,
                                      float* grad_input) {
-  const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, M = K / C;
-  const int64_t HW = g.in_height * g.in_width, PQ = g.out_height * g.out_width;
-  const int64_t taps = g.kernel_height * g.kernel_width, blocks = (C + kPlaneBlock - 1) / kPlaneBlock;
-  PlaneTable table = input_gradient_table(g);
-  const PlaneGather gather = table.gather(PQ, HW, taps);
-  const PlaneGatherKernel kernel = avx512::plane_gather_kernel(gather);
-  parallel_for(N * blocks, worth_parallel(N * K * PQ * taps), [&](int64_t task) {
-    const int64_t n = task / blocks, c0 = task % blocks * kPlaneBlock;
-    kernel(gather, c0, std::min(C, c0 + kPlaneBlock), grad_output + n * K * PQ, M, 1, weight, nullptr,
-           grad_input + n * C * HW);
-  });
+  gather_images(g, plane_table(g, true), g.out_height * g.out_width, g.in_height * g.in_width, g.in_channels,
+                g.out_channels / g.in_channels, 1, grad_output, weight, nullptr, grad_input);
 }
 
 // Each output channel's taps: one sum over the images' planes.
@@ -333,7 +321,7 @@ void depthwise_backward_weight_planes(const ConvShape& g, const float* grad_outp
   const int64_t N = g.batch, C = g.in_channels, K = g.out_channels, M = K / C;
   const int64_t HW = g.in_height * g.in_width, PQ = g.out_height * g.out_width;
   const int64_t taps = g.kernel_height * g.kernel_width;
-  PlaneTable table = forward_table(g);
+  PlaneTable table = plane_table(g, false);
   const PlaneGather gather = table.gather(HW, PQ, taps);
   const PlaneDotsKernel kernel = avx512::plane_dots_kernel(gather);
   parallel_for(K, worth_parallel(N * K * PQ * taps), [&](int64_t k) {
