@@ -244,11 +244,18 @@ bool planes_apply(const ConvShape& g) {
 
 // An index table with its lane masks (PlaneGather), for target planes of `target_size` values.
 struct PlaneTable {
+  int64_t source_size, target_size, taps;
   std::vector<int32_t> index;
   std::vector<uint16_t> valid, upper;
-  PlaneTable(int64_t taps, int64_t target_size)
-      : index(taps * ((target_size + 15) / 16) * 16, -1), valid(index.size() / 16), upper(index.size() / 16) {}
-  PlaneGather gather(int64_t source_size, int64_t target_size, int64_t taps) {
+  PlaneTable(int64_t source_size, int64_t target_size, int64_t taps)
+      : source_size(source_size),
+        target_size(target_size),
+        taps(taps),
+        index(taps * ((target_size + 15) / 16) * 16, -1),
+        valid(index.size() / 16),
+        upper(index.size() / 16) {}
+  // The kernels' view, its masks derived from the filled index.
+  PlaneGather gather() {
     for (size_t at = 0; at < valid.size(); ++at)
       for (int lane = 0; lane < 16; ++lane) {
         const int32_t i = index[at * 16 + lane];
@@ -266,7 +273,7 @@ struct PlaneTable {
 PlaneTable plane_table(const ConvShape& g, bool by_input) {
   const int64_t P = g.out_height, Q = g.out_width, H = g.in_height, W = g.in_width, S = g.kernel_width;
   const int64_t taps = g.kernel_height * S;
-  PlaneTable table(taps, by_input ? H * W : P * Q);
+  PlaneTable table(by_input ? P * Q : H * W, by_input ? H * W : P * Q, taps);
   const int64_t row = int64_t(table.index.size()) / taps;
   for (int64_t t = 0; t < taps; ++t)
     for (int64_t p = 0; p < P; ++p)
@@ -286,14 +293,14 @@ constexpr int64_t kPlaneBlock = 64;
 #if defined(FASTCNN_X86)
 // The gather kernel over every image's `targets` target planes (per_target, per_source as in
 // cpu/isa/depthwise_kernels.h), in tasks of up to kPlaneBlock planes of one image.
-void gather_images(const ConvShape& g, PlaneTable table, int64_t source_size, int64_t target_size, int64_t targets,
-                   int64_t per_target, int64_t per_source, const float* source, const float* weight,
-                   const float* bias, float* target) {
-  const int64_t taps = g.kernel_height * g.kernel_width, blocks = (targets + kPlaneBlock - 1) / kPlaneBlock;
-  const int64_t source_image = targets * per_target / per_source * source_size, target_image = targets * target_size;
-  const PlaneGather gather = table.gather(source_size, target_size, taps);
+void gather_images(const ConvShape& g, PlaneTable table, int64_t targets, int64_t per_target, int64_t per_source,
+                   const float* source, const float* weight, const float* bias, float* target) {
+  const PlaneGather gather = table.gather();
+  const int64_t blocks = (targets + kPlaneBlock - 1) / kPlaneBlock;
+  const int64_t source_image = targets * per_target / per_source * gather.source_size;
+  const int64_t target_image = targets * gather.target_size;
   const PlaneGatherKernel kernel = avx512::plane_gather_kernel(gather);
-  const int64_t work = g.batch * g.out_channels * g.out_height * g.out_width * taps;
+  const int64_t work = g.batch * g.out_channels * g.out_height * g.out_width * gather.taps;
   parallel_for(g.batch * blocks, worth_parallel(work), [&](int64_t task) {
     const int64_t n = task / blocks, j0 = task % blocks * kPlaneBlock;
     kernel(gather, j0, std::min(targets, j0 + kPlaneBlock), source + n * source_image, per_target, per_source, weight,
@@ -304,15 +311,15 @@ void gather_images(const ConvShape& g, PlaneTable table, int64_t source_size, in
 // Output channel k reads input channel k / M.
 void depthwise_forward_planes(const ConvShape& g, const float* input, const float* weight, const float* bias,
                               float* output) {
-  gather_images(g, plane_table(g, false), g.in_height * g.in_width, g.out_height * g.out_width, g.out_channels, 1,
-                g.out_channels / g.in_channels, input, weight, bias, output);
+  gather_images(g, plane_table(g, false), g.out_channels, 1, g.out_channels / g.in_channels, input, weight, bias,
+                output);
 }
 
 // Input channel c sums the M output channels c M + m it feeds, their gradient planes adjacent.
 void depthwise_backward_input_planes(const ConvShape& g, const float* grad_output, const float* weight,
                                      float* grad_input) {
-  gather_images(g, plane_table(g, true), g.out_height * g.out_width, g.in_height * g.in_width, g.in_channels,
-                g.out_channels / g.in_channels, 1, grad_output, weight, nullptr, grad_input);
+  gather_images(g, plane_table(g, true), g.in_channels, g.out_channels / g.in_channels, 1, grad_output, weight,
+                nullptr, grad_input);
 }
 
 // Each output channel's taps: one sum over the images' planes.
@@ -322,7 +329,7 @@ void depthwise_backward_weight_planes(const ConvShape& g, const float* grad_outp
   const int64_t HW = g.in_height * g.in_width, PQ = g.out_height * g.out_width;
   const int64_t taps = g.kernel_height * g.kernel_width;
   PlaneTable table = plane_table(g, false);
-  const PlaneGather gather = table.gather(HW, PQ, taps);
+  const PlaneGather gather = table.gather();
   const PlaneDotsKernel kernel = avx512::plane_dots_kernel(gather);
   parallel_for(K, worth_parallel(N * K * PQ * taps), [&](int64_t k) {
     kernel(gather, N, grad_output + k * PQ, K * PQ, input + k / M * HW, C * HW, grad_weight + k * taps);
